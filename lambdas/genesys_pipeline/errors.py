@@ -1,0 +1,62 @@
+"""The error taxonomy.
+
+Lambda reports an unhandled exception's class name as ``errorType``; the state
+machine's Retry blocks match on exactly these names (statemachines/), so a
+rename here is a change to the ASL too.
+"""
+from __future__ import annotations
+
+
+class InvalidEvent(Exception):
+    """The event cannot be processed as sent. Never retried.
+
+    ``reason`` is precise and human-readable, e.g.
+    "missing detail.eventBody.conversationId".
+    """
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class GenesysError(Exception):
+    """Base of every failure talking to Genesys Cloud."""
+
+    def __init__(self, message: str, *, status: int | None = None, correlation_id: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.correlation_id = correlation_id
+
+
+class GenesysRateLimited(GenesysError):
+    """429. Retried by Step Functions with a long, jittered backoff."""
+
+    def __init__(self, message: str, *, retry_after: float, **kwargs):
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class GenesysUnavailable(GenesysError):
+    """5xx, 408, timeouts, connection errors. Retried."""
+
+
+class GenesysRejected(GenesysError):
+    """400/404/409/413/415: the request itself is wrong. Not retried."""
+
+
+class GenesysForbidden(GenesysError):
+    """403: the OAuth client lacks a permission. Not retried."""
+
+
+class GenesysBadCredentials(GenesysError):
+    """401 after one token refresh, or the token endpoint refused the client. Not retried."""
+
+
+# Names the ASL retries; everything else fails the execution at the Process state.
+RETRYABLE_ERROR_NAMES = (GenesysRateLimited.__name__, GenesysUnavailable.__name__)
+NON_RETRYABLE_ERROR_NAMES = (
+    InvalidEvent.__name__,
+    GenesysRejected.__name__,
+    GenesysForbidden.__name__,
+    GenesysBadCredentials.__name__,
+)

@@ -1,0 +1,55 @@
+"""Redact customer identifiers and credentials from anything that gets logged.
+
+Genesys reference: ``ani``, ``dnis`` and ``externalContactId`` are customer
+data; tokens and client secrets must never reach a log line.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+REDACTED = "***"
+
+# Keys whose values are never logged, compared case-insensitively.
+SENSITIVE_KEYS = frozenset(
+    k.lower()
+    for k in (
+        "ani",
+        "dnis",
+        "externalContactId",
+        "addressNormalized",
+        "addressRaw",
+        "addressDisplay",
+        "callbackNumbers",
+        "phoneNumber",
+        "email",
+        "access_token",
+        "accessToken",
+        "token",
+        "client_secret",
+        "clientSecret",
+        "authorization",
+        "password",
+        "secret",
+        "SecretString",
+    )
+)
+
+# Values that look like customer addresses or bearer credentials, wherever they appear.
+_SENSITIVE_VALUE = re.compile(
+    r"(?i)(?:\b(?:tel|sip|sips):[^\s\"',}]+)|(?:\bbearer\s+[A-Za-z0-9._~+/=-]+)|(?:\bbasic\s+[A-Za-z0-9+/=]{8,})"
+)
+
+
+def redact(value: Any) -> Any:
+    """Return a copy of ``value`` with sensitive keys and values masked."""
+    if isinstance(value, dict):
+        return {
+            k: (REDACTED if isinstance(k, str) and k.lower() in SENSITIVE_KEYS and v not in (None, "") else redact(v))
+            for k, v in value.items()
+        }
+    if isinstance(value, (list, tuple)):
+        return [redact(v) for v in value]
+    if isinstance(value, str):
+        return _SENSITIVE_VALUE.sub(REDACTED, value)
+    return value
