@@ -1,0 +1,53 @@
+"""The local AWS runtime: the pipeline on moto (5.2.5, pinned) with no AWS and no Docker.
+
+moto emulates EventBridge, SQS, Step Functions (a real ASL interpreter),
+DynamoDB and Secrets Manager. Where it falls short of what the pipeline needs,
+one small adapter in this package closes the gap, each documented with the
+gap it closes and covered by a test in tests/local/ that runs moto's real
+behaviour through it:
+
+- lambda_runtime: invoke runs the real handler in-process (moto only echoes).
+- eventbridge: partner bus names, full envelopes, partner events routing,
+  Lambda targets, TestEventPattern.
+- sqs_poller: Lambda's SQS event source mapping (batches, partial batch
+  failures, visibility, DLQ redrive, concurrency); StartMessageMoveTask.
+- stepfunctions: skippable Retry sleeps, status-change events, local replay
+  in place of RedriveExecution.
+- deploy / pipeline: the stack from the synthesized CloudFormation template,
+  as ``LocalPipeline``.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from . import _patching
+
+# moto configuration every local run needs: in-process Lambdas (no Docker) and
+# Step Functions that really execute.
+MOTO_CONFIG: dict[str, Any] = {
+    "lambda": {"use_docker": False},
+    "stepfunctions": {"execute_state_machine": True},
+}
+
+
+def install_adapters() -> None:
+    """Apply every moto patch of this package (idempotent)."""
+    from . import eventbridge, lambda_runtime, sqs_poller, stepfunctions
+
+    lambda_runtime.install()
+    eventbridge.install()
+    sqs_poller.install()
+    stepfunctions.install()
+
+
+def remove_adapters() -> None:
+    """Put moto back exactly as it was."""
+    _patching.restore_all()
+
+
+def __getattr__(name: str) -> Any:  # lazy: importing the package must not import moto
+    if name in ("LocalPipeline",):
+        from .pipeline import LocalPipeline
+
+        return LocalPipeline
+    raise AttributeError(name)

@@ -1,0 +1,379 @@
+"""``LocalPipeline``: the stack of one environment, deployed from its synthesized template onto moto.
+
+    from gcpipe.local import LocalPipeline
+    from gcpipe.local.deploy import GenesysEndpoint
+
+    genesys = GenesysEndpoint(sim.base_url, "client-id", "client-secret")
+    with LocalPipeline(env="dev", genesys=genesys) as pipeline:     # in-process (mock_aws)
+        pipeline.put_events([sample_envelope])                       # as Genesys would (PutPartnerEvents)
+        pipeline.drain()                                             # tests: synchronous, deterministic
+        [execution] = pipeline.executions()
+        pipeline.outputs["MainQueueUrl"]; pipeline.client("sqs"); pipeline.functions["DispatcherFunctionName"]
+
+    with LocalPipeline(env="dev", genesys=genesys, mode="server", retry_time_scale=1.0) as pipeline:
+        pipeline.start_pollers()                                     # the demo: background pollers
+        pipeline.endpoint_url                                        # http://127.0.0.1:<port>
+        pipeline.wait_until_idle(30)
+
+Modes:
+- ``in-process``: ``mock_aws``. Every boto3 client of the process (the
+  handlers' too) talks to moto.
+- ``server``: moto's ``ThreadedMotoServer`` on 127.0.0.1 (ephemeral port),
+  ``MOTO_PORT`` set to it (moto's Step Functions interpreter calls Lambda
+  there), and ``AWS_ENDPOINT_URL`` set so the handlers' boto3 clients, which
+  run in this process, reach it too. Other processes (the CLI with
+  ``--local``) use ``endpoint_url`` / the state file (``write_state_file``).
+
+Both modes share the process: the adapters patch moto's classes, and the
+Lambda handlers run in-process (lambda_runtime). One LocalPipeline per
+process at a time.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any, Iterable
+from unittest import mock
+
+import boto3
+
+from .. import PROJECT_ROOT
+from . import MOTO_CONFIG, install_adapters, remove_adapters
+from .deploy import DeployedStack, GenesysEndpoint, TemplateDeployer, ensure_secret
+from .lambda_runtime import RUNTIME
+from .sqs_poller import SqsEventSourcePoller, SqsMappingConfig, move_messages
+from .stepfunctions import RETRY_CLOCK, STATUS_EVENTS, LocalReplay, replay_execution
+from .template import CloudAssembly
+
+LOG = logging.getLogger(__name__)
+
+DEFAULT_ACCOUNT = "123456789012"  # moto's default account
+DEFAULT_REGION = "us-east-1"
+STACK_PREFIX = "GenesysEvents-"
+# Dummy credentials: moto never sees real keys, and a real profile never talks to moto.
+_LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_SESSION_TOKEN": "local"}
+_QUIET_LOGGERS = ("moto.stepfunctions.parser.asl.component.eval_component", "werkzeug")
+
+
+class LocalPipeline:
+    def __init__(
+        self,
+        env: str = "dev",
+        *,
+        genesys: GenesysEndpoint | None = None,
+        cdk_out: str | Path | None = None,
+        mode: str = "in-process",
+        region: str | None = None,
+        retry_time_scale: float = 0.0,
+        parameters: dict[str, Any] | None = None,
+        quiet_moto: bool = True,
+    ):
+        if mode not in ("in-process", "server"):
+            raise ValueError("mode must be 'in-process' or 'server'")
+        self.env = env
+        self.stack_name = f"{STACK_PREFIX}{env}"
+        self.genesys = genesys
+        self.cdk_out = Path(cdk_out) if cdk_out else PROJECT_ROOT / "cdk.out"
+        self.mode = mode
+        self.retry_time_scale = retry_time_scale
+        self.parameters = parameters
+        self.quiet_moto = quiet_moto
+        self.assembly = CloudAssembly.load(self.cdk_out, self.stack_name)
+        pinned_account, pinned_region = self._template_environment()
+        # moto answers as the template's account, so ARNs written into the template match.
+        self.account_id = pinned_account or DEFAULT_ACCOUNT
+        self.region = region or pinned_region or DEFAULT_REGION
+        self.endpoint_url: str | None = None
+        self.stack: DeployedStack | None = None
+        self.pollers: list[SqsEventSourcePoller] = []
+        self._mock: Any = None
+        self._server: Any = None
+        self._patches: list[Any] = []
+        self._session: boto3.Session | None = None
+        self._clients: dict[str, Any] = {}
+        self._started = False
+
+    def _template_environment(self) -> tuple[str | None, str | None]:
+        """(account, region) the template is pinned to, read from the CDK asset bucket it names
+        (``cdk-<qualifier>-assets-<account>-<region>``); (None, None) for an environment-agnostic one."""
+        match = re.search(r'"cdk-[a-z0-9]+-assets-(\d{12})-([a-z0-9-]+)"', json.dumps(self.assembly.template))
+        return (match.group(1), match.group(2)) if match else (None, None)
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def start(self) -> "LocalPipeline":
+        if self._started:
+            return self
+        self._start_emulator()
+        try:
+            install_adapters()
+            RUNTIME.reset()
+            RETRY_CLOCK.scale = self.retry_time_scale
+            RETRY_CLOCK.requested.clear()
+            STATUS_EVENTS.enabled = True
+            STATUS_EVENTS.emitted.clear()
+            if self.quiet_moto:
+                for name in _QUIET_LOGGERS:
+                    logging.getLogger(name).setLevel(logging.CRITICAL)
+            self._deploy()
+            self._started = True
+        except BaseException:
+            self._stop_emulator()
+            raise
+        return self
+
+    def _start_emulator(self) -> None:
+        env_patch = mock.patch.dict(os.environ, {"AWS_DEFAULT_REGION": self.region, "MOTO_ACCOUNT_ID": self.account_id})
+        env_patch.start()
+        self._patches.append(env_patch)
+        if self.mode == "in-process":
+            from moto import mock_aws
+
+            self._mock = mock_aws(config=MOTO_CONFIG)
+            self._mock.start()
+            self._session = boto3.Session(region_name=self.region)
+            return
+        from moto.core.config import default_user_config
+        from moto.server import ThreadedMotoServer
+
+        config_patch = mock.patch.dict(default_user_config, MOTO_CONFIG)
+        config_patch.start()
+        self._patches.append(config_patch)
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        self.endpoint_url = f"http://{host}:{port}"
+        server_env = dict(_LOCAL_CREDENTIALS)
+        server_env.update({"MOTO_PORT": str(port), "AWS_ENDPOINT_URL": self.endpoint_url})
+        env = mock.patch.dict(os.environ, server_env)
+        env.start()
+        self._patches.append(env)
+        self._session = boto3.Session(region_name=self.region, **{k.lower(): v for k, v in _LOCAL_CREDENTIALS.items()})
+
+    def _deploy(self) -> None:
+        deployer = TemplateDeployer(
+            self.session,
+            self.assembly,
+            account_id=self.account_id,
+            region=self.region,
+            genesys=self.genesys,
+            parameters=self.parameters,
+            register_code_dir=RUNTIME.register_code_dir,
+            endpoint_url=self.endpoint_url,
+        )
+        if self.genesys:
+            # A secret the template only names (created out of band on AWS) is created here.
+            for name in deployer._genesys_secret_names() | ({self._named_secret()} - {None}):
+                if name and not any(
+                    r.type == "AWS::SecretsManager::Secret" and r.properties.get("Name") == name for r in deployer.resources.values()
+                ):
+                    ensure_secret(self.session, self.region, name, self.genesys, self.endpoint_url)
+        self.stack = deployer.deploy()
+        self.pollers = self._make_pollers()
+
+    def _named_secret(self) -> str | None:
+        out = (self.assembly.template.get("Outputs") or {}).get("GenesysSecretName", {}).get("Value")
+        return out if isinstance(out, str) else None
+
+    def _make_pollers(self) -> list[SqsEventSourcePoller]:
+        lam, sqs = self.client("lambda"), self.client("sqs")
+        pollers = []
+        for mapping in lam.list_event_source_mappings().get("EventSourceMappings", []):
+            arn = mapping["EventSourceArn"]
+            if ":sqs:" not in arn:
+                continue
+            queue_name = arn.rsplit(":", 1)[1]
+            url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
+            config = SqsMappingConfig.from_mapping(mapping, url)
+            pollers.append(SqsEventSourcePoller(config, sqs, lam, self.region))
+        return pollers
+
+    def stop(self) -> None:
+        for p in self.pollers:
+            p.stop()
+        self.pollers = []
+        RUNTIME.wait_for_async(5)
+        self._stop_emulator()
+        RUNTIME.reset()  # the next pipeline's functions start cold
+        self._started = False
+
+    def _stop_emulator(self) -> None:
+        try:
+            if self._server is not None:
+                self._server.stop()
+            if self._mock is not None:
+                self._mock.stop()
+        finally:
+            self._server = self._mock = None
+            remove_adapters()
+            for p in reversed(self._patches):
+                p.stop()
+            self._patches = []
+            self._clients = {}
+
+    def __enter__(self) -> "LocalPipeline":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    # -- access ---------------------------------------------------------------------------
+    @property
+    def session(self) -> boto3.Session:
+        assert self._session is not None, "start() first"
+        return self._session
+
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            self._clients[service] = self.session.client(service, region_name=self.region, endpoint_url=self.endpoint_url)
+        return self._clients[service]
+
+    @property
+    def outputs(self) -> dict[str, str]:
+        assert self.stack is not None, "start() first"
+        return dict(self.stack.outputs)
+
+    @property
+    def functions(self) -> dict[str, dict[str, Any]]:
+        """Function configuration (GetFunctionConfiguration) by output key, e.g. ``functions["DispatcherFunctionName"]``."""
+        lam = self.client("lambda")
+        return {
+            key: lam.get_function_configuration(FunctionName=name)
+            for key, name in self.outputs.items()
+            if key.endswith("FunctionName")
+        }
+
+    @property
+    def poller(self) -> SqsEventSourcePoller:
+        """The poller of the main queue (the dispatcher's event source mapping)."""
+        main = self.outputs.get("MainQueueArn")
+        for p in self.pollers:
+            if p.config.queue_arn == main:
+                return p
+        return self.pollers[0]
+
+    # -- driving --------------------------------------------------------------------------
+    def put_events(self, events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Put events on the partner bus as Genesys does (PutPartnerEvents), 10 per call.
+
+        Each item is an EventBridge envelope (like tests/fixtures/events) or a
+        PutEvents entry (Source/DetailType/Detail). Returns the result entries.
+        """
+        entries = []
+        for e in events:
+            if "Detail" in e or "DetailType" in e:
+                entry = dict(e)
+                entry.pop("EventBusName", None)
+            else:
+                entry = {"Source": e["source"], "DetailType": e["detail-type"], "Detail": json.dumps(e["detail"]),
+                         "Resources": e.get("resources", [])}
+                if e.get("time"):
+                    entry["Time"] = e["time"]
+            entry.setdefault("Source", self.outputs["EventBusName"])
+            if not isinstance(entry.get("Detail"), str):
+                entry["Detail"] = json.dumps(entry["Detail"])
+            entries.append(entry)
+        results: list[dict[str, Any]] = []
+        ev = self.client("events")
+        for i in range(0, len(entries), 10):
+            results.extend(ev.put_partner_events(Entries=entries[i : i + 10])["Entries"])
+        return results
+
+    def start_pollers(self) -> None:
+        for p in self.pollers:
+            p.start()
+
+    def stop_pollers(self) -> None:
+        for p in self.pollers:
+            p.stop()
+
+    def drain(self, timeout: float = 30.0) -> bool:
+        """Synchronously poll every queue until the pipeline is idle (records left in flight after a
+        failure are not waited for; see ``expire_in_flight``). Returns True when idle."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            progressed = False
+            for p in self.pollers:
+                progressed |= bool(p.drain())
+            if not progressed and self._executions_settled() and self._async_settled():
+                return True
+            if not progressed:
+                time.sleep(0.02)
+        return False
+
+    def expire_in_flight(self) -> int:
+        """Fast-forward the visibility timeout of the records the pollers left after failures."""
+        return sum(p.expire_in_flight() for p in self.pollers)
+
+    def _queue_counts(self, url: str) -> tuple[int, int]:
+        a = self.client("sqs").get_queue_attributes(
+            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        )["Attributes"]
+        return int(a["ApproximateNumberOfMessages"]), int(a["ApproximateNumberOfMessagesNotVisible"])
+
+    def _executions_settled(self) -> bool:
+        sfn = self.client("stepfunctions")
+        arn = self.outputs.get("StateMachineArn")
+        machines = [arn] if arn else [m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]]
+        for m in machines:
+            if sfn.list_executions(stateMachineArn=m, statusFilter="RUNNING").get("executions"):
+                return False
+        return True
+
+    def _async_settled(self) -> bool:
+        return RUNTIME.async_in_flight == 0 and STATUS_EVENTS.busy == 0
+
+    def wait_until_idle(self, timeout: float = 30.0) -> bool:
+        """Wait until the source queues are empty (visible and in flight), no execution runs, and no
+        asynchronous delivery (status-change event, error logger) is pending. True when idle."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            queues_empty = all(self._queue_counts(p.config.queue_url) == (0, 0) and not p.busy for p in self.pollers)
+            if queues_empty and self._executions_settled() and self._async_settled():
+                return True
+            time.sleep(0.05)
+        return False
+
+    # -- inspection and operations --------------------------------------------------------
+    def executions(self, status: str | None = None) -> list[dict[str, Any]]:
+        """DescribeExecution of every execution of the stack's state machine (optionally one status)."""
+        sfn = self.client("stepfunctions")
+        kwargs: dict[str, Any] = {"stateMachineArn": self.outputs["StateMachineArn"]}
+        if status:
+            kwargs["statusFilter"] = status
+        items = []
+        for page in sfn.get_paginator("list_executions").paginate(**kwargs):
+            items.extend(page["executions"])
+        return [sfn.describe_execution(executionArn=i["executionArn"]) for i in items]
+
+    def replay(self, execution_arn: str) -> LocalReplay:
+        """Local stand-in for RedriveExecution: a new execution with the same input (see stepfunctions.py)."""
+        return replay_execution(self.client("stepfunctions"), execution_arn)
+
+    def redrive_dead_letters(self, max_messages: int | None = None) -> int:
+        """Local StartMessageMoveTask: the DLQ's messages back to the main queue."""
+        return move_messages(self.client("sqs"), self.outputs["DeadLetterQueueUrl"], self.outputs["MainQueueUrl"], max_messages)
+
+    def queue_messages(self, output_key: str) -> list[dict[str, Any]]:
+        """Peek at a queue's visible messages (received with visibility 0, so they stay)."""
+        resp = self.client("sqs").receive_message(
+            QueueUrl=self.outputs[output_key], MaxNumberOfMessages=10, VisibilityTimeout=0, MessageAttributeNames=["All"]
+        )
+        return resp.get("Messages", [])
+
+    def write_state_file(self, path: str | Path) -> None:
+        """What ``gcpipe --local`` reads (gcpipe.ops.target.LocalState): endpoint, env, region, outputs."""
+        if self.endpoint_url is None:
+            raise RuntimeError("only a server-mode pipeline can be reached from another process")
+        data = {"aws_endpoint": self.endpoint_url, "env": self.env, "region": self.region, "outputs": self.outputs}
+        if self.genesys:
+            data["genesys_base_url"] = self.genesys.base_url
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(data, indent=2) + "\n")
+
+
+__all__ = ["LocalPipeline", "GenesysEndpoint"]

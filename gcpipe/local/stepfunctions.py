@@ -1,0 +1,214 @@
+"""Step Functions gaps of moto 5.2.5 (with ``execute_state_machine``), closed here.
+
+1. ASL ``Retry`` really sleeps: ``RetrierDecl._eval_body`` calls
+   ``time.sleep(interval)`` with the computed backoff. ``install()`` swaps the
+   ``time`` that module sees for one whose ``sleep`` is scaled by
+   ``RETRY_CLOCK.scale`` (0 = skip, the default for tests; 1 = real time, for a
+   demo). The requested intervals are recorded, so a test can assert the
+   backoff the ASL asked for without waiting for it.
+2. No "Step Functions Execution Status Change" events. On AWS they go to the
+   default bus for every status change; the pipeline's error logger hangs off
+   them. ``install()`` wraps ``Execution.start`` (RUNNING) and the execution
+   worker's ``terminated`` callback (SUCCEEDED/FAILED/TIMED_OUT/ABORTED) to
+   put the event, with AWS's detail shape, on the default bus of the
+   execution's account and region. Rules there (the real one from the
+   template) route it; Lambda targets are invoked asynchronously
+   (eventbridge.py).
+3. No ``RedriveExecution``. ``replay_execution`` is the local stand-in and
+   says so: it starts a *new* execution with the same input (AWS's redrive
+   resumes the same execution at the failed state).
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import threading
+import time as _time
+from dataclasses import dataclass
+from typing import Any
+
+from . import _patching
+
+LOG = logging.getLogger(__name__)
+
+STATUS_CHANGE_DETAIL_TYPE = "Step Functions Execution Status Change"
+
+
+class RetryClock:
+    """What ``time`` is inside moto's retrier: sleeps scaled by ``scale``; every request recorded."""
+
+    def __init__(self) -> None:
+        self.scale = 0.0
+        self.requested: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.requested.append(float(seconds))
+        if self.scale > 0:
+            _time.sleep(seconds * self.scale)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(_time, name)
+
+
+RETRY_CLOCK = RetryClock()
+
+
+class StatusEvents:
+    """Emission switch and in-flight count of status-change events (for wait_until_idle)."""
+
+    def __init__(self) -> None:
+        self.enabled = True
+        self.emitted: list[dict[str, Any]] = []
+        self._busy = 0
+        self._cond = threading.Condition()
+
+    def __enter__(self) -> None:
+        with self._cond:
+            self._busy += 1
+
+    def __exit__(self, *exc: Any) -> None:
+        with self._cond:
+            self._busy -= 1
+            self._cond.notify_all()
+
+    @property
+    def busy(self) -> int:
+        return self._busy
+
+
+STATUS_EVENTS = StatusEvents()
+
+
+def _millis(value: datetime.datetime | None) -> int | None:
+    return int(value.timestamp() * 1000) if value else None
+
+
+def status_change_detail(execution: Any, status: str | None = None) -> dict[str, Any]:
+    """The detail of AWS's "Step Functions Execution Status Change" event for ``execution``."""
+    status = status or execution.status
+    output = None
+    if status == "SUCCEEDED" and execution.output is not None:
+        output = json.dumps(execution.output, separators=(",", ":"))
+    redrivable = status in ("FAILED", "TIMED_OUT", "ABORTED")
+    return {
+        "executionArn": execution.exec_arn,
+        "stateMachineArn": execution.state_machine_arn,
+        "name": execution.name,
+        "status": status,
+        "startDate": _millis(execution.start_date),
+        "stopDate": _millis(execution.stop_date) if status != "RUNNING" else None,
+        "input": json.dumps(execution.input_data, separators=(",", ":")),
+        "output": output,
+        "inputDetails": {"included": True},
+        "outputDetails": {"included": True} if output is not None else None,
+        "error": execution.error,
+        "cause": execution.cause,
+        "redriveCount": 0,
+        "redriveDate": None,
+        "redriveStatus": "REDRIVABLE" if redrivable else "NOT_REDRIVABLE",
+        "redriveStatusReason": "" if redrivable else f"Execution is {status} and cannot be redriven",
+    }
+
+
+def _emit_status_change(execution: Any, status: str | None = None) -> None:
+    if not STATUS_EVENTS.enabled:
+        return
+    from moto.events.models import events_backends
+
+    detail = status_change_detail(execution, status)
+    STATUS_EVENTS.emitted.append(detail)
+    try:
+        events_backends[execution.account_id][execution.region_name].put_events(
+            [
+                {
+                    "Source": "aws.states",
+                    "DetailType": STATUS_CHANGE_DETAIL_TYPE,
+                    "Detail": json.dumps(detail),
+                    "Resources": [execution.exec_arn],
+                }
+            ]
+        )
+    except Exception:  # noqa: BLE001 - never break the execution over its event
+        LOG.exception("could not emit the status change event of %s", execution.exec_arn)
+
+
+def _make_execution_start(original: Any) -> Any:
+    def start(self: Any) -> None:
+        with STATUS_EVENTS:
+            # Emitted before the worker thread starts, so RUNNING precedes the
+            # terminal event. Sync (Express) executions have no status events on AWS.
+            if type(self).__name__ == "Execution":
+                _emit_status_change(self, "RUNNING")
+            original(self)
+
+    return start
+
+
+def _make_terminated(original: Any) -> Any:
+    def terminated(self: Any) -> None:
+        with STATUS_EVENTS:
+            original(self)
+            if type(self.execution).__name__ == "Execution":
+                _emit_status_change(self.execution)
+
+    return terminated
+
+
+@dataclass(frozen=True)
+class LocalReplay:
+    """What ``replay_execution`` did. ``note`` says plainly that this is not AWS's redrive."""
+
+    original_execution_arn: str
+    new_execution_arn: str
+    note: str
+
+
+REPLAY_MARK = "-replay-"  # the same naming as gcpipe.ops.executions, so `gcpipe failures` sees replays
+EXECUTION_NAME_MAX = 80
+
+
+def replay_execution(sfn_client: Any, execution_arn: str) -> LocalReplay:
+    """Local stand-in for ``RedriveExecution`` (moto has none): a new execution with the same input.
+
+    AWS's redrive resumes the *same* execution at the unsuccessful state; the
+    name, ARN and history stay, and ``redriveCount`` goes up. Here the replay is
+    a new execution named ``<original name>-replay-<N>`` (80 characters at
+    most), so its history and ``$$.Execution.Name`` differ; the input, hence
+    the event's dedup key, is the same.
+    """
+    described = sfn_client.describe_execution(executionArn=execution_arn)
+    if described["status"] == "RUNNING":
+        raise ValueError(f"{execution_arn} is RUNNING; only a closed execution can be replayed")
+    base = described["name"].rsplit(REPLAY_MARK, 1)[0]
+    for n in range(1, 1000):
+        suffix = f"{REPLAY_MARK}{n}"
+        name = base[: EXECUTION_NAME_MAX - len(suffix)] + suffix
+        try:
+            started = sfn_client.start_execution(
+                stateMachineArn=described["stateMachineArn"], name=name, input=described["input"]
+            )
+        except sfn_client.exceptions.ExecutionAlreadyExists:
+            continue
+        return LocalReplay(
+            original_execution_arn=execution_arn,
+            new_execution_arn=started["executionArn"],
+            note=(
+                "local replay, not AWS RedriveExecution (moto has none): started the new execution "
+                f"{name!r} with the same input"
+            ),
+        )
+    raise RuntimeError(f"too many replays of {execution_arn}")
+
+
+def install() -> None:
+    """Apply the Step Functions patches. Idempotent."""
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+    from moto.stepfunctions.parser.backend import execution as execution_module
+
+    _patching.replace(retrier_decl, "time", RETRY_CLOCK)
+    _patching.replace(
+        execution_module.Execution, "start", _make_execution_start(_patching.original(execution_module.Execution, "start"))
+    )
+    comm = execution_module.BaseExecutionWorkerCommunication
+    _patching.replace(comm, "terminated", _make_terminated(_patching.original(comm, "terminated")))

@@ -1,0 +1,112 @@
+"""Adapter 4 and friends: Retry sleeps, status-change events, local replay."""
+from __future__ import annotations
+
+import json
+import time
+
+from gcpipe.local.lambda_runtime import RUNTIME
+from gcpipe.local.stepfunctions import RETRY_CLOCK, STATUS_CHANGE_DETAIL_TYPE, replay_execution
+from tests.local.conftest import ROLE_ARN
+from tests.local.helpers import wait_for_execution
+
+
+def _machine(aws, fn_arn: str, retry: list | None = None) -> str:
+    definition = {
+        "StartAt": "Process",
+        "States": {
+            "Process": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke",
+                "Parameters": {"FunctionName": fn_arn, "Payload.$": "$"},
+                "OutputPath": "$.Payload",
+                "Retry": retry or [],
+                "End": True,
+            }
+        },
+    }
+    return aws.client("stepfunctions").create_state_machine(
+        name=f"m{int(time.time() * 1e6)}", definition=json.dumps(definition), roleArn=ROLE_ARN
+    )["stateMachineArn"]
+
+
+FAILS_WHEN_ASKED = """
+class GenesysRejected(Exception):
+    pass
+def handler(event, context):
+    if event.get("fail"):
+        raise GenesysRejected("400 from Genesys")
+    return {"ok": True}
+"""
+
+
+def test_retry_sleeps_are_scaled_by_the_retry_clock(aws, make_function):
+    fn = make_function(FAILS_WHEN_ASKED)
+    sm = _machine(aws, fn, [{"ErrorEquals": ["GenesysRejected"], "IntervalSeconds": 1, "BackoffRate": 1, "MaxAttempts": 2}])
+    sfn = aws.client("stepfunctions")
+
+    RETRY_CLOCK.scale = 0.2  # a demo may keep (scaled) real waits
+    started = time.monotonic()
+    arn = sfn.start_execution(stateMachineArn=sm, input=json.dumps({"fail": True}))["executionArn"]
+    assert wait_for_execution(sfn, arn)["status"] == "FAILED"
+    elapsed = time.monotonic() - started
+
+    assert RETRY_CLOCK.requested == [1.0, 1.0]
+    assert 0.4 <= elapsed < 1.5
+
+
+def test_status_change_events_reach_the_default_bus_and_a_lambda_rule(aws, make_function, tmp_path):
+    # Given the pipeline's status-change rule on the default bus, targeting an error logger
+    out = tmp_path / "logged.jsonl"
+    logger = make_function(
+        """
+        import json, os
+        def handler(event, context):
+            open(os.environ["OUT"], "a").write(json.dumps(event) + "\\n")
+        """,
+        env={"OUT": str(out)},
+    )
+    events = aws.client("events")
+    events.put_rule(
+        Name="failures",
+        EventPattern=json.dumps({
+            "source": ["aws.states"],
+            "detail-type": [STATUS_CHANGE_DETAIL_TYPE],
+            "detail": {"status": ["FAILED", "TIMED_OUT", "ABORTED"]},
+        }),
+    )
+    events.put_targets(Rule="failures", Targets=[{"Id": "logger", "Arn": logger}])
+    sm = _machine(aws, make_function(FAILS_WHEN_ASKED))
+    sfn = aws.client("stepfunctions")
+
+    # When one execution succeeds and one fails
+    ok = sfn.start_execution(stateMachineArn=sm, name="ok", input="{}")["executionArn"]
+    bad = sfn.start_execution(stateMachineArn=sm, name="bad", input=json.dumps({"fail": True}))["executionArn"]
+    wait_for_execution(sfn, ok), wait_for_execution(sfn, bad)
+    assert RUNTIME.wait_for_async(5)
+
+    # Then the logger got exactly the FAILED one, shaped like AWS's event
+    [event] = [json.loads(line) for line in out.read_text().splitlines()]
+    assert event["source"] == "aws.states" and event["detail-type"] == STATUS_CHANGE_DETAIL_TYPE
+    assert event["resources"] == [bad]
+    detail = event["detail"]
+    assert detail["executionArn"] == bad and detail["stateMachineArn"] == sm and detail["name"] == "bad"
+    assert detail["status"] == "FAILED" and detail["error"] == "GenesysRejected"
+    assert json.loads(detail["cause"])["errorMessage"] == "400 from Genesys"
+    assert json.loads(detail["input"]) == {"fail": True}
+    assert isinstance(detail["startDate"], int) and detail["stopDate"] >= detail["startDate"]
+    assert detail["redriveStatus"] == "REDRIVABLE"
+
+
+def test_replay_starts_a_new_execution_with_the_same_input_and_says_so(aws, make_function):
+    sm = _machine(aws, make_function(FAILS_WHEN_ASKED))
+    sfn = aws.client("stepfunctions")
+    arn = sfn.start_execution(stateMachineArn=sm, name="evt-1", input=json.dumps({"fail": True}))["executionArn"]
+    wait_for_execution(sfn, arn)
+
+    first = replay_execution(sfn, arn)
+    wait_for_execution(sfn, first.new_execution_arn)  # while it runs, the same name and input would return it
+    second = replay_execution(sfn, arn)
+
+    assert "not AWS RedriveExecution" in first.note
+    assert first.new_execution_arn.endswith(":evt-1-replay-1") and second.new_execution_arn.endswith(":evt-1-replay-2")
+    assert json.loads(sfn.describe_execution(executionArn=first.new_execution_arn)["input"]) == {"fail": True}
