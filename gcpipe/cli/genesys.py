@@ -1,0 +1,48 @@
+"""``gcpipe genesys sync-filter``."""
+from __future__ import annotations
+
+import click
+
+from ..ops import genesys_filter as ops
+from ._output import emit_json, stdout, table
+from .context import CliContext
+
+
+@click.group()
+def genesys() -> None:
+    """The Genesys Cloud side of the environment."""
+
+
+@genesys.command("sync-filter")
+@click.option("--integration-id", required=True, metavar="ID", help="The Genesys 'Amazon EventBridge Source' integration id.")
+@click.option("--apply", is_flag=True, help="Write the change (default: show the difference only).")
+@click.option("--genesys-base-url", metavar="URL", help="Genesys base URL serving /oauth/token and /api/v2 (the local simulator).")
+@click.option("--genesys-domain", metavar="DOMAIN", help="Genesys domain (e.g. mypurecloud.ie): login.DOMAIN / api.DOMAIN. Default: the processor's settings.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def sync_filter(obj: CliContext, integration_id: str, apply: bool, genesys_base_url: str | None, genesys_domain: str | None, as_json: bool) -> None:
+    """Compare the integration's eventFilter topics with the topics the environment's rule expects
+    (its event pattern's detail-type list), and with --apply make them equal.
+
+    Uses the environment's OAuth client (secret GenesysSecretName). The write carries the
+    config version that was read: if someone edited the integration in between, Genesys
+    answers 409 and nothing is overwritten (exit 1; re-run to diff again). Idempotent: a
+    second run finds nothing to change.
+    """
+    if genesys_base_url and genesys_domain:
+        raise click.UsageError("give --genesys-base-url or --genesys-domain, not both")
+    diff = ops.sync_filter(obj.target, integration_id, apply=apply, base_url=genesys_base_url, domain=genesys_domain)
+    if as_json:
+        emit_json(diff.as_json())
+        return
+    out = stdout()
+    rows = [[t, "keep"] for t in diff.expected if t in diff.current]
+    rows += [[t, "add" if not diff.applied else "added"] for t in diff.to_add]
+    rows += [[t, "remove" if not diff.applied else "removed"] for t in diff.to_remove]
+    out.print(table(f"integration {integration_id} eventFilter (version {diff.version})", ["topic", "change"], rows))
+    if diff.in_sync:
+        out.print("in sync: nothing to change")
+    elif diff.applied:
+        out.print(f"applied: eventFilter now has {len(diff.expected)} topic(s) (version {diff.new_version})")
+    else:
+        out.print(f"{len(diff.to_add)} to add, {len(diff.to_remove)} to remove: re-run with --apply to write")
