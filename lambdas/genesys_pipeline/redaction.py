@@ -40,6 +40,17 @@ _SENSITIVE_VALUE = re.compile(
     r"(?i)(?:\b(?:tel|sip|sips):[^\s\"',}]+)|(?:\bbearer\s+[A-Za-z0-9._~+/=-]+)|(?:\bbasic\s+[A-Za-z0-9+/=]{8,})"
 )
 
+# The same keys inside a string holding JSON (a Step Functions input, a Lambda cause), quotes
+# possibly escaped once or more: '"externalContactId": "1245"' or '\\"ani\\": \\"tel:..\\"'.
+_SENSITIVE_JSON_MEMBER = re.compile(
+    r'(?i)(\\*"(?:' + "|".join(re.escape(k) for k in sorted(SENSITIVE_KEYS)) + r')\\*"\s*:\s*\\*")(.*?)(\\*")'
+)
+
+
+def _redact_text(text: str) -> str:
+    text = _SENSITIVE_JSON_MEMBER.sub(lambda m: m.group(1) + REDACTED + m.group(3), text)
+    return _SENSITIVE_VALUE.sub(REDACTED, text)
+
 
 def redact(value: Any) -> Any:
     """Return a copy of ``value`` with sensitive keys and values masked."""
@@ -51,5 +62,5 @@ def redact(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [redact(v) for v in value]
     if isinstance(value, str):
-        return _SENSITIVE_VALUE.sub(REDACTED, value)
+        return _redact_text(value)
     return value

@@ -1,0 +1,174 @@
+"""OAuth client credentials with one cached token per warm container.
+
+Genesys (team reference): ``POST https://login.<domain>/oauth/token`` with
+``Authorization: Basic base64(clientId:clientSecret)`` and the form body
+``grant_type=client_credentials``; the answer is ``{"access_token",
+"token_type": "bearer", "expires_in"}``. The default lifetime is 86400 s,
+configurable per client from 5 min to 48 h. A bad client gets
+``400 {"error": "unauthorized_client"}`` or a 401. ``token.rate.per.minute``
+and ``client.credentials.token.rate.per.minute`` are 300: fetching a token per
+invocation would hit them at modest traffic, hence the module-scope cache.
+"""
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import requests
+from aws_lambda_powertools.metrics import MetricUnit
+
+from ..errors import GenesysBadCredentials, GenesysRateLimited, GenesysRejected, GenesysUnavailable
+from ..observability import logger, metrics
+from ..outcomes import METRIC_TOKEN_FETCHES
+from .secrets import ClientCredentials
+
+TOKEN_PATH = "/oauth/token"
+# A margin of 300 s on a 5-minute token would refresh on every call; never spend more than 10% of the lifetime.
+MAX_MARGIN_FRACTION = 0.1
+DEFAULT_RETRY_AFTER_SECONDS = 3.0  # the official SDKs' default when a 429 has no Retry-After
+
+
+@dataclass(frozen=True)
+class _CachedToken:
+    access_token: str = ""
+    refresh_at: float = 0.0  # clock time after which the token is fetched again
+
+
+# Module scope: one entry per (login URL, client id, secret digest), shared by every
+# client in the container, so a warm Lambda fetches a token once per lifetime.
+_tokens: dict[tuple[str, str, str], _CachedToken] = {}
+_locks: dict[tuple[str, str, str], threading.Lock] = {}
+_registry_lock = threading.Lock()
+
+
+def clear_token_cache() -> None:
+    """Forget every cached token (tests; or after a secret rotation outside the normal flow)."""
+    with _registry_lock:
+        _tokens.clear()
+        _locks.clear()
+
+
+def refresh_margin(lifetime_seconds: float, configured_margin_seconds: float) -> float:
+    return max(0.0, min(configured_margin_seconds, lifetime_seconds * MAX_MARGIN_FRACTION))
+
+
+class TokenProvider:
+    """Gives a valid bearer token; fetches are single-flight per client."""
+
+    def __init__(
+        self,
+        login_base_url: str,
+        credentials: Callable[[], ClientCredentials],
+        *,
+        session: requests.Session,
+        timeout: tuple[float, float],
+        refresh_margin_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self._url = login_base_url.rstrip("/") + TOKEN_PATH
+        self._credentials = credentials
+        self._session = session
+        self._timeout = timeout
+        self._margin = refresh_margin_seconds
+        self._clock = clock
+
+    def token(self) -> str:
+        credentials = self._credentials()
+        key = self._key(credentials)
+        cached = _tokens.get(key)
+        if cached is not None and self._clock() < cached.refresh_at:
+            return cached.access_token
+        with self._lock_for(key):
+            # Another thread may have fetched while this one waited for the lock.
+            cached = _tokens.get(key)
+            if cached is not None and self._clock() < cached.refresh_at:
+                return cached.access_token
+            fresh = self._fetch(credentials)
+            _tokens[key] = fresh
+            return fresh.access_token
+
+    def invalidate(self, access_token: str) -> None:
+        """Drop ``access_token`` after a 401, unless another thread already replaced it."""
+        key = self._key(self._credentials())
+        with self._lock_for(key):
+            cached = _tokens.get(key)
+            if cached is not None and cached.access_token == access_token:
+                del _tokens[key]
+
+    def _key(self, credentials: ClientCredentials) -> tuple[str, str, str]:
+        # A digest, not the secret, so a rotated secret gets its own entry and the key is safe to hold.
+        digest = hashlib.sha256(credentials.client_secret.encode()).hexdigest()
+        return (self._url, credentials.client_id, digest)
+
+    @staticmethod
+    def _lock_for(key: tuple[str, str, str]) -> threading.Lock:
+        with _registry_lock:
+            return _locks.setdefault(key, threading.Lock())
+
+    def _fetch(self, credentials: ClientCredentials) -> _CachedToken:
+        metrics.add_metric(name=METRIC_TOKEN_FETCHES, unit=MetricUnit.Count, value=1)
+        started = self._clock()
+        try:
+            response = self._session.post(
+                self._url,
+                data={"grant_type": "client_credentials"},
+                auth=(credentials.client_id, credentials.client_secret),  # HTTP Basic
+                timeout=self._timeout,
+            )
+        except requests.exceptions.RequestException as exc:
+            raise GenesysUnavailable(f"Genesys token endpoint unreachable: {type(exc).__name__}") from None
+        correlation_id = response.headers.get("inin-correlation-id")
+        status = response.status_code
+        where = f"POST {TOKEN_PATH} -> HTTP {status} (inin-correlation-id {correlation_id})"
+        if status == 200:
+            try:
+                body = response.json()
+                access_token, lifetime = str(body["access_token"]), float(body["expires_in"])
+            except (ValueError, KeyError, TypeError):
+                raise GenesysUnavailable(f"Genesys token endpoint answered without access_token/expires_in: {where}",
+                                         status=status, correlation_id=correlation_id) from None
+            logger.info("Genesys token fetched", extra={"expires_in": lifetime, "genesys_correlation_id": correlation_id})
+            return _CachedToken(access_token, started + lifetime - refresh_margin(lifetime, self._margin))
+        error = _oauth_error(response)
+        logger.warning("Genesys token request failed", extra={"status": status, "oauth_error": error,
+                                                              "genesys_correlation_id": correlation_id})
+        if status in (400, 401, 403):
+            raise GenesysBadCredentials(
+                f"Genesys refused the OAuth client {credentials.client_id} ({error or 'no error code'}): {where}",
+                status=status, correlation_id=correlation_id)
+        if status == 429:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            raise GenesysRateLimited(f"Genesys token endpoint rate limited: {where}", retry_after=retry_after,
+                                     status=status, correlation_id=correlation_id)
+        if status == 408 or status >= 500:
+            raise GenesysUnavailable(f"Genesys token endpoint unavailable: {where}", status=status, correlation_id=correlation_id)
+        raise GenesysRejected(f"Genesys token endpoint rejected the request: {where}", status=status, correlation_id=correlation_id)
+
+
+def _oauth_error(response: requests.Response) -> str | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    if isinstance(body, dict):
+        return body.get("error") or body.get("code")
+    return None
+
+
+def parse_retry_after(value: str | None) -> float:
+    """Retry-After in seconds (Genesys sends an integer); absent or unreadable means the SDKs' 3 s."""
+    if value is None:
+        return DEFAULT_RETRY_AFTER_SECONDS
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        from email.utils import parsedate_to_datetime  # the HTTP-date form, which RFC 9110 also allows
+
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError):
+            return DEFAULT_RETRY_AFTER_SECONDS
+    return max(0.0, seconds)

@@ -1,0 +1,272 @@
+"""The processor's logic: render the write-back from an event, write it to Genesys exactly once.
+
+Input is the Step Functions Process task's payload (docs/contracts.md):
+``{"event": GenesysEvent.to_execution_input(), "executionName", "executionArn", "retryCount"}``.
+
+Write-back: ``PATCH .../participants/{participantId}/attributes`` with
+``ProcessorSettings.attribute_map`` (attribute name -> template), and when
+``external_tag`` is set, ``PUT .../conversations/{id}/tags``. Participant
+attributes need a participant: an event without ``participantId`` is an
+``InvalidEvent`` (unless the only write configured is the conversation-level tag).
+
+Exactly once: Powertools idempotency (DynamoDB, key = the dedup key) wraps the
+Genesys write, so a Step Functions retry after a Lambda timeout, or a redrive,
+returns the stored result instead of writing again.
+"""
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable, Mapping, Protocol
+
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
+
+from .errors import InvalidEvent
+from .model import GenesysEvent
+from .observability import logger, record_outcome
+from .outcomes import Outcome
+from .redaction import SENSITIVE_KEYS
+from .settings import ProcessorSettings, SettingsError
+
+# Placeholders every event can fill (participantId and queueId may be absent at run time).
+EVENT_PLACEHOLDERS = frozenset(
+    {"conversationId", "participantId", "queueId", "topic", "eventTime", "dedupKey", "executionName", "processedAt"}
+)
+# eventBody fields Genesys sends on conversation topics (team Genesys reference: acd.end and
+# customer.end samples). They reach templates through GenesysEvent.fields when the dispatcher
+# keeps them. Extend this list when a topic carries another field worth writing back.
+KNOWN_EVENT_FIELDS = frozenset(
+    {
+        "mediaType", "provider", "direction", "sessionId", "divisionId", "acdOutcome", "answeredUserId",
+        "disconnectType", "routingPriority", "connectedDurationMs", "flowType", "interactingDurationMs",
+    }
+)
+IDEMPOTENCY_KEY_PREFIX = "genesys-write-back"  # record id = "<prefix>#<md5(dedup key)>"; stable across function renames
+
+
+class GenesysWriter(Protocol):
+    """The slice of GenesysClient the processor needs (an in-memory fake is a drop-in)."""
+
+    def patch_participant_attributes(self, conversation_id: str, participant_id: str, attributes: Mapping[str, str]) -> None: ...
+
+    def put_external_tag(self, conversation_id: str, external_tag: str) -> None: ...
+
+
+# ---------------------------------------------------------------------------- templates
+
+
+@dataclass(frozen=True)
+class AttributeTemplate:
+    """A template such as ``"{acdOutcome} at {processedAt}"``, parsed and checked once."""
+
+    name: str  # the attribute (or "externalTag")
+    text: str
+    parts: tuple[tuple[str, str | None], ...]  # (literal text, placeholder or None)
+
+    @classmethod
+    def compile(cls, name: str, text: str, *, setting: str) -> "AttributeTemplate":
+        where = f"{setting} {name!r}"
+        try:
+            parsed = list(string.Formatter().parse(text))
+        except ValueError as exc:
+            raise SettingsError(f"{where}: template {text!r} is malformed ({exc}); use {{placeholder}} and {{{{ }}}} for braces") from None
+        parts = []
+        for literal, placeholder, spec, conversion in parsed:
+            if placeholder is not None:
+                if spec or conversion:
+                    raise SettingsError(f"{where}: {{{placeholder}}} may not carry a format spec or conversion")
+                _check_placeholder(where, placeholder)
+            parts.append((literal, placeholder))
+        return cls(name, text, tuple(parts))
+
+    @property
+    def placeholders(self) -> frozenset[str]:
+        return frozenset(p for _, p in self.parts if p is not None)
+
+    def render(self, values: Mapping[str, Any]) -> str:
+        out = []
+        for literal, placeholder in self.parts:
+            out.append(literal)
+            if placeholder is not None:
+                value = values.get(placeholder)
+                if value is None or value == "":
+                    raise InvalidEvent(
+                        f"attribute {self.name!r} needs {placeholder} (detail.eventBody.{placeholder}), which this event lacks"
+                    )
+                out.append(_text(value))
+        return "".join(out)
+
+
+def _check_placeholder(where: str, placeholder: str) -> None:
+    if placeholder == "" or placeholder.isdigit():
+        raise SettingsError(f"{where}: positional placeholders like {{}} are not allowed; name a field")
+    if placeholder.lower() in SENSITIVE_KEYS:
+        raise SettingsError(f"{where}: {{{placeholder}}} is customer data; the pipeline never carries it")
+    if placeholder not in EVENT_PLACEHOLDERS and placeholder not in KNOWN_EVENT_FIELDS:
+        known = ", ".join(sorted(EVENT_PLACEHOLDERS | KNOWN_EVENT_FIELDS))
+        raise SettingsError(f"{where}: unknown placeholder {{{placeholder}}}; known: {known}")
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+@dataclass(frozen=True)
+class WriteBackTemplates:
+    attributes: tuple[AttributeTemplate, ...]
+    external_tag: AttributeTemplate | None
+
+    @classmethod
+    def from_settings(cls, settings: ProcessorSettings) -> "WriteBackTemplates":
+        """Checks every template at cold start, so a typo fails the first invocation with the bad key named."""
+        attributes = []
+        for name, text in settings.attribute_map.items():
+            if not name.strip():
+                raise SettingsError("ATTRIBUTE_MAP: attribute names must be non-empty")
+            attributes.append(AttributeTemplate.compile(name, text, setting="ATTRIBUTE_MAP attribute"))
+        tag = AttributeTemplate.compile("externalTag", settings.external_tag, setting="EXTERNAL_TAG") if settings.external_tag else None
+        if not attributes and tag is None:
+            raise SettingsError("ATTRIBUTE_MAP is empty and EXTERNAL_TAG is unset: the processor would write nothing")
+        return cls(tuple(attributes), tag)
+
+    def render(self, event: GenesysEvent, *, execution_name: str, processed_at: str) -> "WriteBack":
+        if self.attributes and not event.participant_id:
+            raise InvalidEvent("participant attributes need detail.eventBody.participantId; this event has none")
+        values: dict[str, Any] = {
+            **event.fields,
+            "conversationId": event.conversation_id,
+            "participantId": event.participant_id,
+            "queueId": event.queue_id or event.fields.get("queueId"),
+            "topic": event.topic,
+            "eventTime": event.event_time,
+            "dedupKey": event.dedup_key,
+            "executionName": execution_name,
+            "processedAt": processed_at,
+        }
+        return WriteBack(
+            dedup_key=event.dedup_key,
+            conversation_id=event.conversation_id,
+            participant_id=event.participant_id,
+            attributes={t.name: t.render(values) for t in self.attributes},
+            external_tag=self.external_tag.render(values) if self.external_tag else None,
+        )
+
+
+@dataclass(frozen=True)
+class WriteBack:
+    dedup_key: str
+    conversation_id: str
+    participant_id: str | None
+    attributes: dict[str, str]
+    external_tag: str | None
+
+
+# ---------------------------------------------------------------------------- the Process task
+
+
+@dataclass(frozen=True)
+class ProcessRequest:
+    event: GenesysEvent
+    execution_name: str
+    execution_arn: str | None
+    retry_count: int
+
+    @classmethod
+    def from_payload(cls, payload: Any) -> "ProcessRequest":
+        if not isinstance(payload, dict):
+            raise InvalidEvent("processor input must be a JSON object")
+        if "event" not in payload:
+            raise InvalidEvent("processor input has no event (expected the Process task payload)")
+        event = GenesysEvent.from_execution_input(payload["event"])
+        execution_name = payload.get("executionName") or event.dedup_key  # execution name = dedup key
+        retry_count = payload.get("retryCount", 0)
+        if not isinstance(execution_name, str):
+            raise InvalidEvent("processor input field executionName must be a string")
+        if isinstance(retry_count, bool) or not isinstance(retry_count, int) or retry_count < 0:
+            raise InvalidEvent("processor input field retryCount must be a non-negative integer")
+        return cls(event, execution_name, payload.get("executionArn"), retry_count)
+
+
+def _mark_duplicate(response: dict[str, Any], _record: Any) -> dict[str, Any]:
+    # Called by Powertools only when the result comes from the idempotency store, i.e. an
+    # earlier attempt (see response["writtenBy"]) already wrote: this attempt wrote nothing.
+    return {**response, "outcome": Outcome.DUPLICATE.value}
+
+
+class Processor:
+    def __init__(
+        self,
+        settings: ProcessorSettings,
+        genesys: GenesysWriter,
+        *,
+        persistence_store: BasePersistenceLayer | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    ):
+        self.templates = WriteBackTemplates.from_settings(settings)
+        self._genesys = genesys
+        self._now = now
+        self.idempotency = IdempotencyConfig(
+            event_key_jmespath="dedupKey",
+            raise_on_no_idempotency_key=True,
+            expires_after_seconds=settings.idempotency_ttl_seconds,
+            response_hook=_mark_duplicate,
+        )
+        # Powertools defaults: partition key "id" (S), TTL attribute "expiration".
+        store = persistence_store or DynamoDBPersistenceLayer(table_name=settings.idempotency_table)
+        self._write_once = idempotent_function(
+            data_keyword_argument="write",
+            persistence_store=store,
+            config=self.idempotency,
+            key_prefix=IDEMPOTENCY_KEY_PREFIX,
+        )(self._write)
+
+    def process(self, payload: Any, lambda_context: Any = None) -> dict[str, Any]:
+        request = ProcessRequest.from_payload(payload)
+        if lambda_context is not None:
+            # An in-progress record then expires with this invocation, so a retry after a timeout is not blocked.
+            self.idempotency.register_lambda_context(lambda_context)
+        processed_at = self._now().isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        write = self.templates.render(request.event, execution_name=request.execution_name, processed_at=processed_at)
+        result = self._write_once(write={
+            "dedupKey": write.dedup_key,
+            "conversationId": write.conversation_id,
+            "participantId": write.participant_id,
+            "attributes": write.attributes,
+            "externalTag": write.external_tag,
+            "writtenBy": {"executionName": request.execution_name, "executionArn": request.execution_arn,
+                          "retryCount": request.retry_count, "processedAt": processed_at},
+        })
+        outcome = Outcome(result["outcome"])
+        record_outcome(
+            outcome,
+            dedup_key=write.dedup_key,
+            conversation_id=write.conversation_id,
+            participant_id=write.participant_id,
+            attributes=result["attributes"],
+            written_by=result.get("writtenBy"),
+        )
+        return result
+
+    def _write(self, write: dict[str, Any]) -> dict[str, Any]:
+        if write["attributes"]:
+            self._genesys.patch_participant_attributes(write["conversationId"], write["participantId"], write["attributes"])
+        if write["externalTag"] is not None:
+            self._genesys.put_external_tag(write["conversationId"], write["externalTag"])
+        logger.debug("Genesys write-back done", extra={"attributes": sorted(write["attributes"])})
+        return {
+            "outcome": Outcome.APPLIED.value,
+            "dedupKey": write["dedupKey"],
+            "conversationId": write["conversationId"],
+            "participantId": write["participantId"],
+            "attributes": sorted(write["attributes"]),
+            "externalTag": write["externalTag"] is not None,
+            "writtenBy": write["writtenBy"],
+        }

@@ -1,0 +1,33 @@
+"""Processor Lambda: the Step Functions Process task. Writes one event back to Genesys, exactly once.
+
+Errors are raised by name (genesys_pipeline.errors); the state machine retries
+GenesysRateLimited and GenesysUnavailable and fails at once on the others.
+"""
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from genesys_pipeline.genesys import GenesysClient
+from genesys_pipeline.observability import logger, metrics, tracer
+from genesys_pipeline.processing import Processor
+from genesys_pipeline.settings import ProcessorSettings
+
+
+@cache
+def processor() -> Processor:
+    """Built once per container: settings, templates (checked here), the HTTP pool and the token cache live on."""
+    settings = ProcessorSettings.from_env()
+    return Processor(settings, GenesysClient(settings.genesys))
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics(capture_cold_start_metric=True)
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    body = event.get("event") if isinstance(event, dict) else None
+    if isinstance(body, dict):
+        logger.append_keys(dedup_key=body.get("dedupKey"), conversation_id=body.get("conversationId"))
+    return processor().process(event, context)
