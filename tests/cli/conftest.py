@@ -129,10 +129,8 @@ def env() -> Env:
 
 @pytest.fixture
 def genesys_sim():
-    try:
-        from gcpipe.simulator import GenesysSimulator  # the real one, once it lands
-    except ImportError:
-        from .fake_genesys import FakeGenesys as GenesysSimulator
+    from gcpipe.simulator import GenesysSimulator
+
     sim = GenesysSimulator(client_id=SECRET["client_id"], client_secret=SECRET["client_secret"])
     sim.start()
     try:
