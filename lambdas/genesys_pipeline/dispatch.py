@@ -1,0 +1,381 @@
+"""The dispatcher's logic: one SQS batch of Genesys events -> Step Functions executions.
+
+Per record, exactly one of:
+- started: ``StartExecution`` with name = dedup key; the processor records the outcome later;
+- duplicate: ``ExecutionAlreadyExists``, or the same dedup key earlier in the batch;
+- filtered: topic or queue outside this environment's sets (defense in depth behind the
+  EventBridge rule, which may be edited by hand or lag a config change);
+- stale: older than ``max_event_age_seconds``, measured from the event's own time;
+- dead-lettered: ``InvalidEvent`` (malformed, unsupported, wrong org): sent to the DLQ with
+  its reason, body unchanged, then acknowledged, so it is neither retried forever nor lost;
+- failed back to SQS (listed in ``batchItemFailures``): throttling, a transient AWS error,
+  or a DLQ send that failed. SQS redelivers it; after maxReceiveCount its redrive policy
+  moves it to the DLQ. Nothing is deleted that did not land somewhere.
+
+The batch runs in three steps: classify every record (pure, no I/O), run the I/O
+(StartExecution, DLQ sends) concurrently bounded by ``start_concurrency``, then let
+Powertools' BatchProcessor report each precomputed result, on the calling thread,
+where logging and metrics happen (neither is meant to be fed from worker threads).
+"""
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from enum import Enum
+from typing import Any, Callable, Mapping, Protocol
+
+import boto3
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
+from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
+
+from .errors import InvalidEvent
+from .events import event_time_of, parse_event
+from .model import GenesysEvent
+from .observability import logger, metrics, record_outcome
+from .outcomes import METRIC_EVENTS_RECEIVED, METRIC_START_EXECUTION_THROTTLED, Outcome
+from .settings import DispatcherSettings
+
+DEAD_LETTER_STAGE = "dispatcher"
+# SQS: at most 10 message attributes per message. Ours take 4; the original's String
+# attributes fill the rest (Binary ones are dropped: Lambda hands them over base64-encoded).
+SQS_MAX_MESSAGE_ATTRIBUTES = 10
+ATTR_REASON = "DeadLetterReason"
+ATTR_STAGE = "DeadLetterStage"
+ATTR_ORIGINAL_MESSAGE_ID = "OriginalMessageId"
+ATTR_RECEIVE_COUNT = "ApproximateReceiveCount"
+
+
+# ---------------------------------------------------------------------------- ports
+
+
+class StartResult(str, Enum):
+    STARTED = "started"
+    ALREADY_EXISTS = "already_exists"  # a Standard machine keeps names for 90 days
+
+
+class TransientDispatchError(Exception):
+    """An AWS call that may succeed later: fail the record, SQS redelivers it."""
+
+
+class StartExecutionThrottled(TransientDispatchError):
+    pass
+
+
+class StartExecutionUnavailable(TransientDispatchError):
+    """5xx, ServiceUnavailable, connection errors and timeouts."""
+
+
+class ExecutionStarter(Protocol):
+    def start_execution(self, name: str, execution_input: str) -> StartResult:
+        """Start an execution named ``name``; raise a ``TransientDispatchError`` when worth retrying."""
+        ...
+
+
+class DeadLetterSink(Protocol):
+    def send(self, body: str, attributes: Mapping[str, str]) -> None:
+        """Put ``body`` on the dead-letter queue with String message ``attributes``; raise when it did not land."""
+        ...
+
+
+# ---------------------------------------------------------------------------- classification
+
+
+class Action(str, Enum):
+    START = "start"
+    DEAD_LETTER = "dead_letter"
+    FILTERED = "filtered"
+    STALE = "stale"
+    DUPLICATE_IN_BATCH = "duplicate_in_batch"
+
+
+@dataclass(frozen=True)
+class RecordPlan:
+    message_id: str
+    action: Action
+    event: GenesysEvent | None = None
+    reason: str | None = None
+    primary: str | None = None  # DUPLICATE_IN_BATCH: message id of the batch's first record with this key
+    dead_letter_attributes: Mapping[str, str] = field(default_factory=dict)
+    body: str = ""
+
+
+@dataclass(frozen=True)
+class RecordResult:
+    outcome: Outcome | None  # None: an execution was started (the processor records the outcome)
+    error: BaseException | None = None
+
+
+def filter_reason(event: GenesysEvent, settings: DispatcherSettings) -> str | None:
+    """Why this environment does not process ``event``, or None."""
+    if event.topic not in settings.topics:
+        return f"topic {event.topic} is not in ALLOWED_TOPICS"
+    # An event that carries no queue (customer.end, ...) cannot be filtered by queue; the
+    # topic set governs it. Genesys puts queueId on the acd topics.
+    if settings.queue_ids and event.queue_id is not None and event.queue_id not in settings.queue_ids:
+        return f"queue {event.queue_id} is not in ALLOWED_QUEUE_IDS"
+    return None
+
+
+def stale_reason(event: GenesysEvent, max_age_seconds: int, now: datetime) -> str | None:
+    age = now - event_time_of(event)
+    if age > timedelta(seconds=max_age_seconds):
+        return f"event is {_duration(age)} old (eventTime {event.event_time}); max age is {_duration(timedelta(seconds=max_age_seconds))}"
+    return None
+
+
+def dead_letter_attributes(record: Mapping[str, Any], reason: str) -> dict[str, str]:
+    ours = {
+        ATTR_REASON: reason,
+        ATTR_STAGE: DEAD_LETTER_STAGE,
+        ATTR_ORIGINAL_MESSAGE_ID: str(record.get("messageId", "")),
+        ATTR_RECEIVE_COUNT: str((record.get("attributes") or {}).get("ApproximateReceiveCount", "")),
+    }
+    ours = {k: v for k, v in ours.items() if v}
+    kept: dict[str, str] = {}
+    for name, value in (record.get("messageAttributes") or {}).items():
+        if len(ours) + len(kept) >= SQS_MAX_MESSAGE_ATTRIBUTES:
+            break
+        if name in ours or not isinstance(value, Mapping):
+            continue
+        if str(value.get("dataType", "")).startswith("String") and isinstance(value.get("stringValue"), str):
+            kept[name] = value["stringValue"]
+    return {**kept, **ours}
+
+
+# ---------------------------------------------------------------------------- the dispatcher
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        settings: DispatcherSettings,
+        starter: ExecutionStarter,
+        dead_letters: DeadLetterSink,
+        *,
+        now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    ):
+        self.settings = settings
+        self._starter = starter
+        self._dead_letters = dead_letters
+        self._now = now
+
+    def plan_batch(self, records: list[Mapping[str, Any]]) -> list[RecordPlan]:
+        now = self._now()
+        first_with_key: dict[str, str] = {}
+        plans = []
+        for record in records:
+            plan = self.plan(record, now)
+            if plan.action is Action.START:
+                key = plan.event.dedup_key
+                if key in first_with_key:
+                    plan = RecordPlan(plan.message_id, Action.DUPLICATE_IN_BATCH, plan.event, primary=first_with_key[key])
+                else:
+                    first_with_key[key] = plan.message_id
+            plans.append(plan)
+        return plans
+
+    def plan(self, record: Mapping[str, Any], now: datetime) -> RecordPlan:
+        message_id = str(record.get("messageId", ""))
+        body = record.get("body")
+        try:
+            event = parse_event(body if body is not None else "", org_id=self.settings.org_id)
+        except InvalidEvent as exc:
+            return RecordPlan(
+                message_id, Action.DEAD_LETTER, reason=exc.reason,
+                dead_letter_attributes=dead_letter_attributes(record, exc.reason),
+                body=body if isinstance(body, str) else "",
+            )
+        reason = filter_reason(event, self.settings)
+        if reason:
+            return RecordPlan(message_id, Action.FILTERED, event, reason)
+        reason = stale_reason(event, self.settings.max_event_age_seconds, now)
+        if reason:
+            return RecordPlan(message_id, Action.STALE, event, reason)
+        return RecordPlan(message_id, Action.START, event)
+
+    def execute(self, plans: list[RecordPlan]) -> dict[str, RecordResult]:
+        """message id -> result; the AWS calls run concurrently, at most ``start_concurrency`` at a time."""
+        results: dict[str, RecordResult] = {}
+        io_plans = [p for p in plans if p.action in (Action.START, Action.DEAD_LETTER)]
+        if len(io_plans) > 1 and self.settings.start_concurrency > 1:
+            workers = min(self.settings.start_concurrency, len(io_plans))
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dispatch") as pool:
+                for plan, result in zip(io_plans, pool.map(self._act, io_plans)):
+                    results[plan.message_id] = result
+        else:
+            for plan in io_plans:
+                results[plan.message_id] = self._act(plan)
+        for plan in plans:
+            if plan.action is Action.FILTERED:
+                results[plan.message_id] = RecordResult(Outcome.FILTERED)
+            elif plan.action is Action.STALE:
+                results[plan.message_id] = RecordResult(Outcome.STALE)
+            elif plan.action is Action.DUPLICATE_IN_BATCH:
+                primary = results[plan.primary]
+                # Acknowledge the copy only once the first record landed; if that one goes back to
+                # SQS, so does the copy (it becomes an ordinary duplicate on redelivery).
+                results[plan.message_id] = RecordResult(Outcome.DUPLICATE) if primary.error is None else primary
+        return results
+
+    def _act(self, plan: RecordPlan) -> RecordResult:
+        # Runs on a worker thread: no logging or metrics here, only the call and its result.
+        try:
+            if plan.action is Action.START:
+                started = self._starter.start_execution(plan.event.dedup_key, execution_input(plan.event))
+                return RecordResult(Outcome.DUPLICATE if started is StartResult.ALREADY_EXISTS else None)
+            self._dead_letters.send(plan.body, plan.dead_letter_attributes)
+            return RecordResult(Outcome.DEAD_LETTERED)
+        except Exception as exc:  # noqa: BLE001 - one record's failure must not sink the others
+            return RecordResult(None, exc)
+
+    def dispatch(self, event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
+        """The SQS event -> ``{"batchItemFailures": [...]}`` for Lambda's partial batch response."""
+        records = event.get("Records") if isinstance(event, Mapping) else None
+        records = records if isinstance(records, list) else []
+        metrics.add_metric(name=METRIC_EVENTS_RECEIVED, unit=MetricUnit.Count, value=len(records))
+        plans = self.plan_batch(records)
+        by_id = {p.message_id: p for p in plans}
+        results = self.execute(plans)
+
+        def report(record: SQSRecord) -> None:
+            plan, result = by_id[record.message_id], results[record.message_id]
+            self._report(plan, result)
+
+        # Without this, a batch in which every record failed raises BatchProcessingError: the
+        # invocation errors out instead of returning the failures. Returning them keeps the
+        # contract (each listed record is retried by SQS) and the error-rate alarm meaningful.
+        processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+        return process_partial_response(event=event, record_handler=report, processor=processor, context=context)
+
+    def _report(self, plan: RecordPlan, result: RecordResult) -> None:
+        event = plan.event
+        # Identity on every line (not via append_keys): the local runner's ledger matches
+        # outcome lines to sent events by these fields of the log record.
+        where: dict[str, Any] = {"message_id": plan.message_id}
+        if event is not None:
+            where.update(event_id=event.event_id, conversation_id=event.conversation_id, topic=event.topic)
+        else:
+            envelope_id = _envelope_id(plan.body)
+            if envelope_id:
+                where["event_id"] = envelope_id
+        dedup_key = event.dedup_key if event else None
+        if result.error is not None:
+            if isinstance(result.error, StartExecutionThrottled):
+                metrics.add_metric(name=METRIC_START_EXECUTION_THROTTLED, unit=MetricUnit.Count, value=1)
+            stage = "dead-letter send" if plan.action is Action.DEAD_LETTER else "StartExecution"
+            logger.warning(
+                f"{stage} failed; record left for SQS to redeliver",
+                extra={**where, "dedup_key": dedup_key, "error_type": type(result.error).__name__,
+                       "error": str(result.error)},
+            )
+            raise result.error  # BatchProcessor lists the record in batchItemFailures
+        if result.outcome is None:
+            # Not an outcome: the processor (applied) or the error logger (failed) records that.
+            logger.info("execution started", extra={**where, "dedup_key": dedup_key})
+            return
+        reason = plan.reason
+        if result.outcome is Outcome.DUPLICATE and reason is None:
+            reason = (f"same dedup key as message {plan.primary} earlier in this batch" if plan.primary
+                      else "an execution with this name already exists (ExecutionAlreadyExists)")
+        record_outcome(result.outcome, dedup_key=dedup_key, reason=reason, **where)
+
+
+def _envelope_id(body: str) -> str | None:
+    """Best effort: the envelope id of a body the parser refused, to name it in the outcome line."""
+    try:
+        envelope = json.loads(body)
+    except Exception:  # noqa: BLE001 - any undecodable body simply has no id
+        return None
+    value = envelope.get("id") if isinstance(envelope, dict) else None
+    return value if isinstance(value, str) and value else None
+
+
+def execution_input(event: GenesysEvent) -> str:
+    # Deterministic text: an identical redelivery while the execution runs is then an
+    # idempotent StartExecution (same name and input) rather than an error.
+    return json.dumps(event.to_execution_input(), separators=(",", ":"), sort_keys=True)
+
+
+def _duration(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    days, rest = divmod(seconds, 86_400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    return f"{days}d {hours}h" if days else f"{hours}h {minutes}m"
+
+
+# ---------------------------------------------------------------------------- boto3 adapters
+# Clients are made once per container by the handler. Their botocore retries are kept small:
+# a record that still fails goes back to SQS, which retries it anyway, and a long in-Lambda
+# backoff would only hold the whole batch.
+
+# Error codes Step Functions (and the AWS query/JSON protocols generally) use for throttling.
+THROTTLING_CODES = frozenset(
+    {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded", "ThrottledException"}
+)
+UNAVAILABLE_CODES = frozenset(
+    {"ServiceUnavailable", "ServiceUnavailableException", "InternalServerError", "InternalFailure", "InternalError"}
+)
+
+
+def client_config(max_pool_connections: int) -> Config:
+    # The pool must hold one connection per concurrent StartExecution, or urllib3 discards
+    # connections ("Connection pool is full") and every batch pays new TLS handshakes.
+    return Config(
+        retries={"mode": "standard", "max_attempts": 2},
+        connect_timeout=3,
+        read_timeout=10,
+        max_pool_connections=max(10, max_pool_connections),
+    )
+
+
+def stepfunctions_client(max_pool_connections: int = 10) -> Any:
+    return boto3.client("stepfunctions", config=client_config(max_pool_connections))
+
+
+def sqs_client(max_pool_connections: int = 10) -> Any:
+    return boto3.client("sqs", config=client_config(max_pool_connections))
+
+
+class StepFunctionsExecutionStarter:
+    def __init__(self, client: Any, state_machine_arn: str):
+        self._client = client
+        self._state_machine_arn = state_machine_arn
+
+    def start_execution(self, name: str, execution_input: str) -> StartResult:
+        try:
+            self._client.start_execution(stateMachineArn=self._state_machine_arn, name=name, input=execution_input)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+            if code == "ExecutionAlreadyExists":
+                # Same name, different input (another envelope id) or a closed execution: a redelivery.
+                return StartResult.ALREADY_EXISTS
+            if code in THROTTLING_CODES or status == 429:
+                raise StartExecutionThrottled(f"StartExecution throttled ({code})") from exc
+            if code in UNAVAILABLE_CODES or status >= 500:
+                raise StartExecutionUnavailable(f"StartExecution unavailable ({code or status})") from exc
+            raise
+        except (BotoConnectionError, ConnectTimeoutError, ReadTimeoutError) as exc:
+            raise StartExecutionUnavailable(f"StartExecution unreachable: {type(exc).__name__}") from exc
+        return StartResult.STARTED
+
+
+class SqsDeadLetterSink:
+    def __init__(self, client: Any, queue_url: str):
+        self._client = client
+        self._queue_url = queue_url
+
+    def send(self, body: str, attributes: Mapping[str, str]) -> None:
+        self._client.send_message(
+            QueueUrl=self._queue_url,
+            MessageBody=body,
+            MessageAttributes={k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()},
+        )
