@@ -123,7 +123,7 @@ def make_event(
         body["sessionId"] = new_id(rng)
     if "mediaType" in body:
         body["mediaType"] = rng.choice(_MEDIA)
-    if short == "acd.end":
+    if short in ("acd.start", "acd.end"):
         body["queueId"] = queue_id or SAMPLE_QUEUE_ID
         body["acdOutcome"] = rng.choice(_ACD_OUTCOMES)
         body["connectedDurationMs"] = rng.randint(5_000, 900_000)
