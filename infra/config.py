@@ -1,0 +1,382 @@
+"""Per-environment configuration: cdk.json context -> typed, validated dataclasses.
+
+cdk.json holds ``context.environments.<name>``; ``-c env=<name>`` picks one (``dev`` by default).
+Every check fails with one ``ConfigError`` line naming the key and what is allowed, e.g.
+
+    cdk.json context environments.prod.queueIds[1]: 'abc' is not a UUID; expected 8-4-4-4-12 hex digits
+
+Unknown keys are errors too (a typo must not silently fall back to a default).
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from . import constants as C
+
+UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+ACCOUNT_RE = re.compile(r"\d{12}")
+REGION_RE = re.compile(r"[a-z]{2}(-gov)?-[a-z]+-\d")
+DOMAIN_RE = re.compile(r"(?=.{4,253}$)([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}")
+EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+SECRET_NAME_RE = re.compile(r"[A-Za-z0-9/_+=.@-]{1,512}")
+ENV_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,20}")
+# CloudWatch Logs accepts only these retention values.
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+                      3288, 3653)
+
+
+class ConfigError(ValueError):
+    """One line: where in cdk.json, what is wrong, what is allowed."""
+
+
+@dataclass(frozen=True)
+class RetryBudget:
+    """One ASL Retry block's numbers (JitterStrategy is always FULL)."""
+
+    interval_seconds: int
+    max_attempts: int
+    backoff_rate: float
+    max_delay_seconds: int
+
+
+@dataclass(frozen=True)
+class Retries:
+    rate_limited: RetryBudget  # GenesysRateLimited (429)
+    unavailable: RetryBudget  # GenesysUnavailable (5xx, 408, timeouts)
+    lambda_service: RetryBudget  # Lambda.ServiceException, ...
+    max_receive_count: int  # SQS redrive to the DLQ after this many receives
+
+
+@dataclass(frozen=True)
+class Dispatcher:
+    batch_size: int
+    max_batching_window_seconds: int
+    max_concurrency: int  # ESM ScalingConfig.MaximumConcurrency
+    start_execution_concurrency: int  # START_EXECUTION_CONCURRENCY
+
+
+@dataclass(frozen=True)
+class RuleTarget:
+    """EventBridge's delivery retry policy for the rule -> main queue target."""
+
+    maximum_event_age_seconds: int
+    maximum_retry_attempts: int
+
+
+@dataclass(frozen=True)
+class EnvironmentConfig:
+    name: str
+    account: str | None
+    region: str | None
+    genesys_org_id: str
+    genesys_domain: str
+    event_bus_mode: str  # "create" (from the partner event source) or "import" (existing bus by name)
+    event_bus_name: str  # = the partner event source name
+    topics: tuple[str, ...]
+    queue_ids: tuple[str, ...]
+    secret_name: str
+    attribute_map: dict[str, str]
+    external_tag: str | None
+    mark_failed_conversations: bool
+    lambda_architecture: str  # arm64 | x86_64
+    processor_reserved_concurrency: int
+    dispatcher: Dispatcher
+    retries: Retries
+    rule_target: RuleTarget
+    max_event_age_seconds: int
+    archive_retention_days: int  # 0 = keep forever
+    log_retention_days: int
+    log_level: str
+    alarm_email: str | None
+    retain_data: bool  # removalPolicy "retain": tables, log groups, queues, archive survive a stack delete
+    point_in_time_recovery: bool
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def stack_name(self) -> str:
+        return f"{C.STACK_PREFIX}{self.name}"
+
+    @property
+    def source_prefix(self) -> str:
+        """The `source` every event of this org carries (reference/genesys.md)."""
+        return f"{C.GENESYS_SOURCE_PREFIX}{self.genesys_org_id}/"
+
+    @property
+    def queue_scoped_topics(self) -> tuple[str, ...]:
+        return tuple(t for t in self.topics if topic_suffix(t) in C.QUEUE_SCOPED_TOPIC_SUFFIXES)
+
+    @property
+    def unscoped_topics(self) -> tuple[str, ...]:
+        return tuple(t for t in self.topics if topic_suffix(t) not in C.QUEUE_SCOPED_TOPIC_SUFFIXES)
+
+
+def topic_suffix(template: str) -> str:
+    """'v2.detail.events.conversation.{id}.acd.end' -> 'acd.end'."""
+    return template.split("{id}.", 1)[1] if "{id}." in template else template
+
+
+def rule_event_pattern(config: EnvironmentConfig) -> dict[str, Any]:
+    """The partner-bus rule's pattern: this org's source; queue-scoped topics only for the configured
+    queues (when any are configured); other topics unfiltered. One rule, `$or` when both groups exist."""
+    source = [{"prefix": config.source_prefix}]
+    scoped, unscoped = list(config.queue_scoped_topics), list(config.unscoped_topics)
+    if not config.queue_ids or not scoped:
+        return {"source": source, "detail-type": list(config.topics)}
+    scoped_branch = {"detail-type": scoped, "detail": {"eventBody": {"queueId": list(config.queue_ids)}}}
+    if not unscoped:
+        return {"source": source, **scoped_branch}
+    return {"source": source, "$or": [scoped_branch, {"detail-type": unscoped}]}
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+class _Node:
+    """A mapping from cdk.json with its path, for precise error lines."""
+
+    def __init__(self, value: Any, path: str):
+        self.path = path
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: expected an object, got {_show(value)}")
+        self.value = value
+        self.seen: set[str] = set()
+
+    def fail(self, key: str, message: str) -> None:
+        raise ConfigError(f"{self.path}.{key}: {message}")
+
+    def raw(self, key: str, expected: str, *, optional: bool = False) -> Any:
+        self.seen.add(key)
+        if key not in self.value or self.value[key] is None:
+            if optional:
+                return None
+            self.fail(key, f"missing; expected {expected}")
+        return self.value[key]
+
+    def string(self, key: str, expected: str, pattern: re.Pattern[str] | None = None, *,
+               optional: bool = False) -> str | None:
+        value = self.raw(key, expected, optional=optional)
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            self.fail(key, f"{_show(value)} is not {expected}")
+        if pattern is not None and not pattern.fullmatch(value):
+            self.fail(key, f"{_show(value)} is not {expected}")
+        return value
+
+    def choice(self, key: str, allowed: tuple[str, ...]) -> str:
+        value = self.raw(key, "one of " + ", ".join(allowed))
+        if value not in allowed:
+            self.fail(key, f"{_show(value)} is not allowed; expected one of {', '.join(allowed)}")
+        return value
+
+    def integer(self, key: str, low: int, high: int, *, allowed: tuple[int, ...] | None = None) -> int:
+        expected = f"an integer from {low} to {high}"
+        value = self.raw(key, expected)
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.fail(key, f"{_show(value)} is not {expected}")
+        if not low <= value <= high:
+            self.fail(key, f"{value} is out of range; expected {expected}")
+        if allowed is not None and value not in allowed:
+            self.fail(key, f"{value} is not allowed; expected one of {', '.join(map(str, allowed))}")
+        return value
+
+    def number(self, key: str, low: float, high: float) -> float:
+        expected = f"a number from {low} to {high}"
+        value = self.raw(key, expected)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            self.fail(key, f"{_show(value)} is not {expected}")
+        if not low <= value <= high:
+            self.fail(key, f"{value} is out of range; expected {expected}")
+        return float(value)
+
+    def boolean(self, key: str) -> bool:
+        value = self.raw(key, "true or false")
+        if not isinstance(value, bool):
+            self.fail(key, f"{_show(value)} is not true or false")
+        return value
+
+    def child(self, key: str, expected: str) -> "_Node":
+        value = self.raw(key, expected)
+        return _Node(value, f"{self.path}.{key}")
+
+    def string_list(self, key: str, expected: str, pattern: re.Pattern[str], *, allow_empty: bool,
+                    item_expected: str) -> tuple[str, ...]:
+        value = self.raw(key, expected)
+        if not isinstance(value, list):
+            self.fail(key, f"{_show(value)} is not {expected}")
+        if not value and not allow_empty:
+            self.fail(key, f"is empty; expected {expected}")
+        seen: set[str] = set()
+        for i, item in enumerate(value):
+            if not isinstance(item, str) or not pattern.fullmatch(item):
+                self.fail(f"{key}[{i}]", f"{_show(item)} is not {item_expected}")
+            if item.lower() in seen:
+                self.fail(f"{key}[{i}]", f"{_show(item)} is listed twice; expected each once")
+            seen.add(item.lower())
+        return tuple(value)
+
+    def done(self) -> None:
+        unknown = sorted(set(self.value) - self.seen)
+        if unknown:
+            self.fail(unknown[0], f"unknown key; allowed keys: {', '.join(sorted(self.seen))}")
+
+
+def _show(value: Any) -> str:
+    return repr(value) if not isinstance(value, (dict, list)) else json.dumps(value)[:60]
+
+
+def _retry_budget(node: _Node, key: str) -> RetryBudget:
+    r = node.child(key, "an object with intervalSeconds, maxAttempts, backoffRate, maxDelaySeconds")
+    budget = RetryBudget(
+        interval_seconds=r.integer("intervalSeconds", 1, 3600),
+        max_attempts=r.integer("maxAttempts", 0, 99),
+        backoff_rate=r.number("backoffRate", 1.0, 10.0),
+        max_delay_seconds=r.integer("maxDelaySeconds", 1, 31622400),
+    )
+    if budget.max_delay_seconds < budget.interval_seconds:
+        r.fail("maxDelaySeconds", f"{budget.max_delay_seconds} is below intervalSeconds "
+                                   f"{budget.interval_seconds}; expected >= intervalSeconds")
+    r.done()
+    return budget
+
+
+def _topic_problem(topic: str) -> str | None:
+    if UUID_RE.search(topic):
+        return "holds a concrete id; expected a topic template with {id}, e.g. v2.detail.events.conversation.{id}.acd.end"
+    return None
+
+
+def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
+    n = _Node(raw, f"cdk.json context {C.CONTEXT_ENVIRONMENTS}.{name}")
+    account = n.string("account", "a 12-digit AWS account id", ACCOUNT_RE, optional=True)
+    region = n.string("region", "an AWS region such as us-east-1", REGION_RE, optional=True)
+    if account and not region:
+        n.fail("region", "missing; expected an AWS region when account is set")
+    org_id = n.string("genesysOrgId", "a UUID (the Genesys Cloud organization id); expected 8-4-4-4-12 hex digits",
+                      UUID_RE)
+    domain = n.string("genesysDomain", "a Genesys Cloud domain such as mypurecloud.com", DOMAIN_RE, optional=True)
+    if domain is None:
+        if region is None:
+            n.fail("genesysDomain", "missing; expected a Genesys Cloud domain (required when region is not set)")
+        if region not in C.GENESYS_DOMAINS_BY_REGION:
+            n.fail("genesysDomain", f"missing and region {region!r} has no Genesys Cloud domain in the table "
+                                    f"({', '.join(sorted(C.GENESYS_DOMAINS_BY_REGION))}); set genesysDomain explicitly")
+        domain = C.GENESYS_DOMAINS_BY_REGION[region]
+
+    bus = n.child("eventBus", "an object with mode and name")
+    bus_mode = bus.choice("mode", ("create", "import"))
+    bus_name = bus.string("name", "a partner event source name matching aws\\.partner(/[\\.\\-_A-Za-z0-9]+){2,}",
+                          C.PARTNER_SOURCE_PATTERN)
+    match = C.GENESYS_SOURCE_PATTERN.fullmatch(bus_name)
+    if not match:
+        bus.fail("name", f"{bus_name!r} is not a Genesys partner source; expected "
+                         f"aws.partner/genesys.com/cloud/<orgId>/<suffix of 1-64 [A-Za-z0-9._-]>")
+    if match.group("org") != org_id:
+        bus.fail("name", f"{bus_name!r} names org {match.group('org')!r}; expected genesysOrgId {org_id!r}")
+    bus.done()
+
+    topics = n.string_list("topics", "a non-empty list of topic templates", C.TOPIC_TEMPLATE_PATTERN,
+                           allow_empty=False,
+                           item_expected="a topic template such as v2.detail.events.conversation.{id}.acd.end")
+    for i, topic in enumerate(topics):
+        if problem := _topic_problem(topic):
+            n.fail(f"topics[{i}]", f"{topic!r} {problem}")
+        if topic.startswith(C.CONVERSATION_TOPIC_PREFIX) and topic_suffix(topic) in C.FEEDBACK_LOOP_TOPIC_SUFFIXES:
+            n.fail(f"topics[{i}]", f"{topic!r} would route the processor's own attribute writes back into it "
+                                   "(feedback loop); expected conversation topics other than .attributes, "
+                                   "e.g. ...{id}.acd.end, ...{id}.customer.end")
+    queue_ids = n.string_list("queueIds", "a list of Genesys queue UUIDs ([] = every queue)", UUID_RE,
+                              allow_empty=True, item_expected="a UUID; expected 8-4-4-4-12 hex digits")
+    secret_name = n.raw("secretName", "a Secrets Manager secret name (letters, digits, /_+=.@-)")
+    if isinstance(secret_name, str) and secret_name.startswith("arn:"):
+        n.fail("secretName", f"{secret_name!r} is an ARN; expected the secret's name (the stack references it "
+                             "by name)")
+    secret_name = n.string("secretName", "a Secrets Manager secret name (letters, digits, /_+=.@-)", SECRET_NAME_RE)
+
+    attribute_map_raw = n.raw("attributeMap", "an object of participant attribute name to value template")
+    if not isinstance(attribute_map_raw, dict) or not attribute_map_raw:
+        n.fail("attributeMap", f"{_show(attribute_map_raw)} is not a non-empty object of string to string")
+    for k, v in attribute_map_raw.items():
+        if not isinstance(v, str) or not k.strip():
+            n.fail(f"attributeMap.{k}", f"{_show(v)} is not a string; expected a value template such as "
+                                        "'{executionName}'")
+    external_tag = n.string("externalTag", "a non-empty string (external tag template)", optional=True)
+    mark_failed = n.boolean("markFailedConversations")
+    architecture = n.choice("lambdaArchitecture", tuple(C.PIP_PLATFORMS))
+    reserved = n.integer("processorReservedConcurrency", 1, 1000)
+
+    d = n.child("dispatcher", "an object with batchSize, maxBatchingWindowSeconds, maxConcurrency, "
+                              "startExecutionConcurrency")
+    dispatcher = Dispatcher(
+        batch_size=d.integer("batchSize", 1, 10000),
+        max_batching_window_seconds=d.integer("maxBatchingWindowSeconds", 0, 300),
+        # SQS event source mappings: MaximumConcurrency 2..1000 (AWS Lambda docs).
+        max_concurrency=d.integer("maxConcurrency", 2, 1000),
+        start_execution_concurrency=d.integer("startExecutionConcurrency", 1, 100),
+    )
+    if dispatcher.batch_size > 10 and dispatcher.max_batching_window_seconds == 0:
+        d.fail("maxBatchingWindowSeconds", "is 0 with batchSize > 10; expected >= 1 (SQS requires a batching "
+                                           "window for batches over 10)")
+    d.done()
+
+    r = n.child("retries", "an object with rateLimited, unavailable, lambdaService, maxReceiveCount")
+    retries = Retries(
+        rate_limited=_retry_budget(r, "rateLimited"),
+        unavailable=_retry_budget(r, "unavailable"),
+        lambda_service=_retry_budget(r, "lambdaService"),
+        max_receive_count=r.integer("maxReceiveCount", 1, 1000),
+    )
+    r.done()
+
+    t = n.child("ruleTarget", "an object with maximumEventAgeSeconds, maximumRetryAttempts")
+    # EventBridge RetryPolicy limits: 60..86400 s, 0..185 attempts.
+    rule_target = RuleTarget(
+        maximum_event_age_seconds=t.integer("maximumEventAgeSeconds", 60, 86400),
+        maximum_retry_attempts=t.integer("maximumRetryAttempts", 0, 185),
+    )
+    t.done()
+
+    max_age = n.integer("maxEventAgeSeconds", 60, 365 * 24 * 3600)
+    archive_days = n.integer("archiveRetentionDays", 0, 3650)
+    log_days = n.integer("logRetentionDays", 1, 3653, allowed=LOG_RETENTION_DAYS)
+    log_level = n.choice("logLevel", ("DEBUG", "INFO", "WARNING", "ERROR"))
+    alarm_email = n.string("alarmEmail", "an e-mail address", EMAIL_RE, optional=True)
+    removal = n.choice("removalPolicy", ("retain", "destroy"))
+    pitr = n.boolean("pointInTimeRecovery")
+    tags_raw = n.raw("tags", "an object of tag name to value", optional=True) or {}
+    if not isinstance(tags_raw, dict) or not all(isinstance(v, str) for v in tags_raw.values()):
+        n.fail("tags", f"{_show(tags_raw)} is not an object of string to string")
+    n.done()
+    return EnvironmentConfig(
+        name=name, account=account, region=region, genesys_org_id=org_id, genesys_domain=domain,
+        event_bus_mode=bus_mode, event_bus_name=bus_name, topics=topics, queue_ids=queue_ids,
+        secret_name=secret_name, attribute_map=dict(attribute_map_raw), external_tag=external_tag,
+        mark_failed_conversations=mark_failed, lambda_architecture=architecture,
+        processor_reserved_concurrency=reserved, dispatcher=dispatcher, retries=retries, rule_target=rule_target,
+        max_event_age_seconds=max_age, archive_retention_days=archive_days, log_retention_days=log_days,
+        log_level=log_level, alarm_email=alarm_email, retain_data=removal == "retain", point_in_time_recovery=pitr,
+        tags=dict(tags_raw),
+    )
+
+
+def load(context: Callable[[str], Any], env_name: str | None = None) -> EnvironmentConfig:
+    """Pick and parse one environment. ``context`` is ``node.try_get_context``."""
+    environments = context(C.CONTEXT_ENVIRONMENTS)
+    if not isinstance(environments, Mapping) or not environments:
+        raise ConfigError(f"cdk.json context {C.CONTEXT_ENVIRONMENTS}: missing; expected an object of named "
+                          "environments (dev, prod, ...)")
+    name = env_name or context(C.CONTEXT_ENV) or C.DEFAULT_ENVIRONMENT
+    if not isinstance(name, str) or name not in environments:
+        raise ConfigError(f"-c {C.CONTEXT_ENV}={name}: unknown environment; expected one of "
+                          f"{', '.join(sorted(environments))} (cdk.json context {C.CONTEXT_ENVIRONMENTS})")
+    if not ENV_NAME_RE.fullmatch(name):
+        raise ConfigError(f"cdk.json context {C.CONTEXT_ENVIRONMENTS}.{name}: bad environment name; expected a "
+                          "letter then up to 20 letters, digits or '-'")
+    return parse_environment(name, environments[name])
+
+
+def environment_names(context: Callable[[str], Any]) -> list[str]:
+    environments = context(C.CONTEXT_ENVIRONMENTS) or {}
+    return sorted(environments)

@@ -1,0 +1,113 @@
+"""Resource names, defaults and AWS/Genesys facts used by the constructs, in one place.
+
+Facts copied from the project's shared references (reference/genesys.md, docs/architecture.md)
+so that nothing reads ../shared at build time; each says where it comes from.
+"""
+from __future__ import annotations
+
+import re
+
+STACK_PREFIX = "GenesysEvents-"  # GenesysEvents-<env>; gcpipe.local.pipeline uses the same prefix
+DEFAULT_ENVIRONMENT = "dev"  # `cdk synth` without -c env=...
+CONTEXT_ENVIRONMENTS = "environments"  # cdk.json context key holding the named environments
+CONTEXT_ENV = "env"  # -c env=<name>
+
+# Powertools: service and namespace (genesys_pipeline/observability.py, docs/contracts.md).
+SERVICE_NAME = "genesys-event-pipeline"
+METRICS_NAMESPACE = "GenesysEventPipeline"
+
+# Lambda code: one asset at lambdas/ (docs/contracts.md), handler paths unique across it.
+DISPATCHER_HANDLER = "dispatcher.handler.lambda_handler"
+PROCESSOR_HANDLER = "processor.handler.lambda_handler"
+ERROR_LOGGER_HANDLER = "error_logger.handler.lambda_handler"
+PYTHON_VERSION = "3.12"  # Lambda runtime; the bundler fetches cp312 wheels to match
+ASSET_EXCLUDES = [
+    "tests", "tests/**", "**/__pycache__", "**/__pycache__/**", "*.pyc", "**/*.pyc",
+    ".pytest_cache", "**/.pytest_cache/**", "*.egg-info", "**/*.egg-info/**", ".mypy_cache", "**/.mypy_cache/**",
+    ".DS_Store", "**/.DS_Store",
+]
+# Removed from the bundle after pip: the Lambda Python runtime provides them (AWS Lambda runtimes docs).
+RUNTIME_PROVIDED_PACKAGES = ["boto3", "boto3-*.dist-info", "botocore", "botocore-*.dist-info", "s3transfer",
+                             "s3transfer-*.dist-info", "bin"]
+# pip --platform per Lambda architecture (manylinux2014 is what Lambda's Amazon Linux 2023 accepts).
+PIP_PLATFORMS = {"arm64": "manylinux2014_aarch64", "x86_64": "manylinux2014_x86_64"}
+
+# Function sizing. The queue's visibility timeout is derived from DISPATCHER_TIMEOUT_SECONDS
+# (architecture.md: >= 6x the dispatcher timeout, so a slow batch is not handed out twice).
+DISPATCHER_TIMEOUT_SECONDS = 60
+DISPATCHER_MEMORY_MB = 256
+VISIBILITY_TIMEOUT_FACTOR = 6
+PROCESSOR_TIMEOUT_SECONDS = 30
+PROCESSOR_MEMORY_MB = 256
+# The Process task gives up a little after the processor's own timeout (States.Timeout then).
+PROCESS_TASK_TIMEOUT_MARGIN_SECONDS = 15
+ERROR_LOGGER_TIMEOUT_SECONDS = 30
+ERROR_LOGGER_MEMORY_MB = 256
+ERROR_LOGGER_ASYNC_RETRY_ATTEMPTS = 2
+
+# Queues
+DLQ_RETENTION_DAYS = 14  # the SQS maximum
+MAIN_QUEUE_RETENTION_DAYS = 4  # SQS default; Genesys itself retries for 4 days (reference/genesys.md)
+
+# Lambda environment defaults passed to every function talking to Genesys (settings.py names).
+TOKEN_REFRESH_MARGIN_SECONDS = 300
+MAX_INLINE_RETRY_AFTER_SECONDS = 3
+SECRET_MAX_AGE_SECONDS = 300
+IDEMPOTENCY_TTL_SECONDS = 7 * 24 * 3600
+FAILURE_STATUS_ATTRIBUTE = "aws_processing_status"
+
+# DynamoDB idempotency table: Powertools' DynamoDBPersistenceLayer defaults.
+IDEMPOTENCY_PARTITION_KEY = "id"
+IDEMPOTENCY_TTL_ATTRIBUTE = "expiration"
+
+# State machine
+STATE_MACHINE_FILE = "process_event.asl.json"
+STATE_MACHINE_SUFFIX = "process-event"  # name: GenesysEvents-<env>-process-event
+ARCHIVE_SUFFIX = "events"  # name: GenesysEvents-<env>-events (EventBridge archive names <= 48 chars)
+DASHBOARD_SUFFIX = "pipeline"
+STATUS_CHANGE_DETAIL_TYPE = "Step Functions Execution Status Change"
+FAILED_EXECUTION_STATUSES = ["FAILED", "TIMED_OUT", "ABORTED"]
+# Lambda service errors the Process task retries (AWS "Handle Lambda service exceptions").
+LAMBDA_SERVICE_ERRORS = [
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+]
+
+# Alarms
+OLDEST_MESSAGE_AGE_ALARM_SECONDS = 15 * 60
+PROCESSOR_ERRORS_ALARM_THRESHOLD = 10  # per 5 min: retried 429/5xx are Lambda errors too; failures alarm on executions
+ALARM_PERIOD_MINUTES = 5
+
+# --- Genesys facts (reference/genesys.md) ---------------------------------------------
+# A partner event source name, as AWS validates it.
+PARTNER_SOURCE_PATTERN = re.compile(r"aws\.partner(/[\.\-_A-Za-z0-9]+){2,}")
+# The Genesys form: aws.partner/genesys.com/cloud/<orgId>/<eventSourceSuffix>, suffix 1-64 of [A-Za-z0-9._-].
+GENESYS_SOURCE_PREFIX = "aws.partner/genesys.com/cloud/"
+GENESYS_SOURCE_PATTERN = re.compile(r"aws\.partner/genesys\.com/cloud/(?P<org>[^/]+)/(?P<suffix>[\.\-_A-Za-z0-9]{1,64})")
+TOPIC_TEMPLATE_PATTERN = re.compile(r"v2(\.(\{id\}|[A-Za-z0-9_\-]+))+")
+CONVERSATION_TOPIC_PREFIX = "v2.detail.events.conversation.{id}."
+# Topics whose eventBody carries queueId (acd.start / acd.end carry the routing fields).
+QUEUE_SCOPED_TOPIC_SUFFIXES = ("acd.start", "acd.end")
+# Writing participant attributes emits ...conversation.{id}.attributes: routing it back to the
+# processor would loop forever (reference/genesys.md, "Warning").
+FEEDBACK_LOOP_TOPIC_SUFFIXES = ("attributes",)
+# AWS region -> Genesys Cloud domain (reference/genesys.md, OAuth section).
+GENESYS_DOMAINS_BY_REGION = {
+    "us-east-1": "mypurecloud.com",
+    "us-east-2": "use2.us-gov-pure.cloud",
+    "us-west-2": "usw2.pure.cloud",
+    "ca-central-1": "cac1.pure.cloud",
+    "sa-east-1": "sae1.pure.cloud",
+    "eu-west-1": "mypurecloud.ie",
+    "eu-west-2": "euw2.pure.cloud",
+    "eu-central-1": "mypurecloud.de",
+    "eu-central-2": "euc2.pure.cloud",
+    "me-central-1": "mec1.pure.cloud",
+    "ap-south-1": "aps1.pure.cloud",
+    "ap-southeast-2": "mypurecloud.com.au",
+    "ap-northeast-1": "mypurecloud.jp",
+    "ap-northeast-2": "apne2.pure.cloud",
+    "ap-northeast-3": "apne3.pure.cloud",
+}

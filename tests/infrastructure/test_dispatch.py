@@ -1,0 +1,35 @@
+"""Dispatcher: the SQS event source and the DispatcherSettings environment."""
+from __future__ import annotations
+
+
+def test_event_source_batches_with_partial_failures_and_a_concurrency_cap(shipped):
+    main_id, _ = shipped.one("AWS::SQS::Queue", "MainQueue")
+    d = shipped.config.dispatcher
+    shipped.template.has_resource_properties("AWS::Lambda::EventSourceMapping", {
+        "EventSourceArn": {"Fn::GetAtt": [main_id, "Arn"]},
+        "BatchSize": d.batch_size,
+        "MaximumBatchingWindowInSeconds": d.max_batching_window_seconds,
+        "ScalingConfig": {"MaximumConcurrency": d.max_concurrency},
+        "FunctionResponseTypes": ["ReportBatchItemFailures"],
+    })
+    assert d.max_concurrency >= 2
+
+
+def test_dispatcher_environment(shipped):
+    fn = shipped.function("Dispatcher")
+    sm_id, _ = shipped.one("AWS::StepFunctions::StateMachine")
+    dlq_id, _ = shipped.one("AWS::SQS::Queue", "QueuesDeadLetterQueue")
+    c = shipped.config
+    assert fn["Handler"] == "dispatcher.handler.lambda_handler"
+    assert fn["Environment"]["Variables"] == {
+        "POWERTOOLS_SERVICE_NAME": "genesys-event-pipeline",
+        "POWERTOOLS_METRICS_NAMESPACE": "GenesysEventPipeline",
+        "LOG_LEVEL": c.log_level,
+        "STATE_MACHINE_ARN": {"Ref": sm_id},
+        "DEAD_LETTER_QUEUE_URL": {"Ref": dlq_id},
+        "GENESYS_ORG_ID": c.genesys_org_id,
+        "ALLOWED_TOPICS": ",".join(c.topics),
+        "ALLOWED_QUEUE_IDS": ",".join(c.queue_ids),
+        "MAX_EVENT_AGE_SECONDS": str(c.max_event_age_seconds),
+        "START_EXECUTION_CONCURRENCY": str(c.dispatcher.start_execution_concurrency),
+    }

@@ -1,0 +1,55 @@
+"""The stack as a whole: name, outputs, least privilege, cdk-nag."""
+from __future__ import annotations
+
+import json
+
+from cdk_nag import AwsSolutionsChecks
+
+CONTRACT_OUTPUTS = {
+    "EventBusName", "EventRuleName", "MainQueueUrl", "MainQueueArn", "DeadLetterQueueUrl", "DeadLetterQueueArn",
+    "RuleTargetDeadLetterQueueUrl", "StateMachineArn", "StateMachineConsoleUrl", "DispatcherFunctionName",
+    "ProcessorFunctionName", "ErrorLoggerFunctionName", "IdempotencyTableName", "GenesysSecretName", "ArchiveName",
+    "DashboardName",
+}
+
+
+def test_stack_named_per_environment(shipped):
+    assert shipped.stack.stack_name == f"GenesysEvents-{shipped.config.name}"
+
+
+def test_outputs_are_the_contract_keys(dev, prod):
+    assert set(dev.json["Outputs"]) == CONTRACT_OUTPUTS
+    assert set(prod.json["Outputs"]) == CONTRACT_OUTPUTS | {"AlarmTopicArn"}
+    assert dev.json["Outputs"]["GenesysSecretName"]["Value"] == dev.config.secret_name
+
+
+def test_each_function_has_its_own_role_and_no_managed_policies(shipped):
+    roles = {json.dumps(fn["Properties"]["Role"]) for fn in shipped.resources("AWS::Lambda::Function").values()}
+    assert len(roles) == 3
+    for rid, role in shipped.resources("AWS::IAM::Role").items():
+        assert "ManagedPolicyArns" not in role["Properties"], rid
+
+
+def test_no_wildcard_actions_and_wildcard_resources_only_for_xray_and_log_delivery(shipped):
+    for pid, policy in shipped.resources("AWS::IAM::Policy").items():
+        for st in policy["Properties"]["PolicyDocument"]["Statement"]:
+            actions = [st["Action"]] if isinstance(st["Action"], str) else st["Action"]
+            assert not any(a == "*" or a.endswith(":*") for a in actions), (pid, actions)
+            if st["Resource"] == "*":
+                assert all(a.startswith(("xray:", "logs:")) for a in actions), (pid, actions)
+
+
+def test_dispatcher_may_start_this_machine_and_send_to_the_dlq_only(shipped):
+    sm_id, _ = shipped.one("AWS::StepFunctions::StateMachine")
+    dlq_id, _ = shipped.one("AWS::SQS::Queue", "QueuesDeadLetterQueue")
+    statements = shipped.policy_statements("DispatcherRole")
+    start = [s for s in statements if s["Action"] == "states:StartExecution"]
+    send = [s for s in statements if s["Action"] == "sqs:SendMessage"]
+    assert [s["Resource"] for s in start] == [{"Ref": sm_id}]
+    assert [s["Resource"] for s in send] == [{"Fn::GetAtt": [dlq_id, "Arn"]}]
+
+
+def test_cdk_nag_aws_solutions_has_no_unacknowledged_findings(shipped):
+    report = AwsSolutionsChecks().validate_scope(shipped.stack)
+    findings = [f"{v.rule_name} at {[r.construct_path for r in v.violating_resources]}" for v in report.violations]
+    assert findings == []
