@@ -42,6 +42,7 @@ Event-invocation retries and destinations.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import io
@@ -177,6 +178,7 @@ class InProcessLambdaRuntime:
         self._env_overrides: dict[str, dict[str, str]] = {}
         self._handlers: dict[tuple[str, str], Callable[..., Any]] = {}
         self._extracted: dict[str, Path] = {}
+        self._inserted_paths: list[str] = []
         self._tmp = tempfile.TemporaryDirectory(prefix="gcpipe-lambda-code-")
         self._lock = threading.Lock()
         self._async_in_flight = 0
@@ -209,9 +211,11 @@ class InProcessLambdaRuntime:
         for mod in list(sys.modules):
             if mod.split(".", 1)[0] in names:
                 del sys.modules[mod]
-        for d in dirs:
-            while str(d) in sys.path:
-                sys.path.remove(str(d))
+        for d in self._inserted_paths:  # only what this runtime put there (lambdas/ may be on sys.path for the CLI)
+            while d in sys.path:
+                sys.path.remove(d)
+        self._inserted_paths.clear()
+        _clear_powertools_parameter_caches()
         self._code_dirs.clear()
         self._env_overrides.clear()
         self._handlers.clear()
@@ -250,6 +254,7 @@ class InProcessLambdaRuntime:
         with self._lock:
             if str(code_dir) not in sys.path:
                 sys.path.insert(0, str(code_dir))
+                self._inserted_paths.append(str(code_dir))
         importlib.invalidate_caches()
         module = importlib.import_module(module_name)
         func = getattr(module, attr)
@@ -336,6 +341,17 @@ class InProcessLambdaRuntime:
     def wait_for_async(self, timeout: float) -> bool:
         with self._async_cond:
             return self._async_cond.wait_for(lambda: self._async_in_flight == 0, timeout)
+
+
+def _clear_powertools_parameter_caches() -> None:
+    """Powertools parameters keeps providers (a boto3 client bound to the previous emulator, and the
+    cached secret values) in its own module, which ``reset`` does not drop: clear them too."""
+    base = sys.modules.get("aws_lambda_powertools.utilities.parameters.base")
+    if base is not None:
+        for provider in getattr(base, "DEFAULT_PROVIDERS", {}).values():
+            with contextlib.suppress(Exception):
+                provider.clear_cache()
+        getattr(base, "DEFAULT_PROVIDERS", {}).clear()
 
 
 RUNTIME = InProcessLambdaRuntime()

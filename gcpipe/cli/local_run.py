@@ -1,0 +1,118 @@
+"""``gcpipe local run``: the README's main command (``make run``).
+
+The logic lives in ``gcpipe.local.runner``; this module is the click surface:
+options, where things are printed, exit status.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from ._output import stderr
+
+EXIT_OK, EXIT_NOT_ACCOUNTED, EXIT_USAGE = 0, 1, 2
+
+
+@click.command("run")
+@click.option("--env", "env", default="dev", show_default=True, metavar="NAME",
+              help="Environment to run: deploys GenesysEvents-NAME from its synthesized template.")
+@click.option("--events", "events_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), metavar="FILE.jsonl",
+              help="Your own EventBridge events (one JSON envelope per line) instead of the generated mix. "
+                   "A bad line is reported by number; the other lines still run.")
+@click.option("--count", type=click.IntRange(min=1, max=5000), default=24, show_default=True,
+              help="Distinct valid events in the generated mix (duplicates, late, malformed, storm and burst events come on top).")
+@click.option("--seed", type=int, default=None, help="Seed of the generated mix (reproducible runs).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Machine-readable summary on stdout: per event its id, dedup key, outcome and reason; the Genesys writes.")
+@click.option("--keep-running", is_flag=True,
+              help="Leave the emulator and the simulator up (state file .local-run/endpoints.json) so that "
+                   "`gcpipe --local ...` works from another terminal; Ctrl-C stops them.")
+@click.option("--no-faults", is_flag=True, help="Generated mix without the 429 storm and the 5xx bursts.")
+@click.option("--retry-time-scale", type=click.FloatRange(min=0.0, max=1.0), default=None,
+              help="Fraction of real time the state machine's Retry waits take (default 0.02; 0 skips them).")
+@click.option("--timeout", type=click.FloatRange(min=1.0), default=90.0, show_default=True,
+              help="Seconds to wait for every event to reach its outcome.")
+@click.option("--cdk-out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="A cloud assembly to deploy as is (default: .local-run/cdk.out, synthesized when stale).")
+@click.option("--mode", type=click.Choice(["server", "in-process"]), default=None, hidden=True,
+              help="moto as a loopback server (default) or in-process (tests).")
+def command(env: str, events_file: Path | None, count: int, seed: int | None, as_json: bool, keep_running: bool,
+            no_faults: bool, retry_time_scale: float | None, timeout: float, cdk_out: Path | None, mode: str | None) -> None:
+    """Run the whole pipeline locally (moto + Genesys simulator) and account for every event.
+
+    Deploys the synthesized stack onto a local AWS emulator, sends a realistic traffic mix
+    through the partner bus (several topics, queues inside and outside the filter, the same
+    event three times, late and stale events, malformed ones, a Genesys 429 storm and 5xx
+    bursts) and follows each event to its outcome. Exit status 0 only when every event sent
+    has exactly one outcome: sent = applied + duplicate + filtered + stale + dead-lettered + failed.
+    """
+    from gcpipe.local.runner import LocalRun, RunnerError, RunOptions  # noqa: PLC0415
+
+    if keep_running and mode == "in-process":
+        raise click.UsageError("--keep-running needs the moto server (other terminals reach it over HTTP)")
+    out_stream = sys.stdout  # captured now: the run swaps sys.stdout for the Lambdas' log file
+    err = stderr()
+    options = RunOptions(env=env, events_file=events_file, count=count, seed=seed, mode=mode or "server",
+                         keep_running=keep_running, faults=not no_faults, timeout=timeout, cdk_out=cdk_out)
+    if retry_time_scale is not None:
+        options.retry_time_scale = retry_time_scale
+
+    def say(message: str) -> None:
+        err.print(message, highlight=False)
+
+    run = LocalRun(options, progress_console=err if err.is_terminal or not as_json else None, say=say)
+
+    def ready(active: LocalRun, summary) -> None:  # noqa: ANN001 - --keep-running: show, then serve
+        _show(summary, as_json, out_stream)
+        state_file = options.run_dir / "endpoints.json"
+        say("")
+        say(f"[bold]kept running[/]: AWS emulator {active.pipeline.endpoint_url}, Genesys simulator {active.sim.base_url}")
+        say(f"state file {state_file}: from another terminal, e.g.")
+        say("  gcpipe --local failures --since 1h")
+        say("  gcpipe --local send --generate 100")
+        say("  gcpipe --local dlq show")
+        say("Ctrl-C to stop.")
+        active.serve_until_stopped(state_file)
+        say("stopped.")
+
+    try:
+        summary = run.run(on_ready=ready if keep_running else None)
+    except RunnerError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not keep_running:
+        _show(summary, as_json, out_stream)
+    if not summary.ok:
+        missing = len(summary.accounting.unaccounted)
+        reasons = []
+        if missing:
+            reasons.append(f"{missing} event(s) without an outcome")
+        if summary.accounting.over_accounted:
+            reasons.append(f"{len(summary.accounting.over_accounted)} dedup key(s) with more outcomes than events")
+        if summary.input_problems:
+            reasons.append(f"{len(summary.input_problems)} input line(s) not sent: "
+                           + "; ".join(str(p) for p in summary.input_problems[:5]))
+        if summary.send_errors:
+            reasons.append(f"{len(summary.send_errors)} event(s) could not be sent")
+        if summary.timed_out:
+            reasons.append(f"timed out after {options.timeout:.0f} s")
+        click.echo("gcpipe local run: " + "; ".join(reasons), err=True)
+        sys.exit(EXIT_NOT_ACCOUNTED)
+
+
+def _show(summary, as_json: bool, stream) -> None:  # noqa: ANN001
+    from rich.console import Console  # noqa: PLC0415
+
+    from gcpipe.local.runner import render_summary  # noqa: PLC0415
+
+    if as_json:
+        import json  # noqa: PLC0415
+
+        stream.write(json.dumps(summary.as_json(), indent=2, default=str) + "\n")
+        stream.flush()
+        return
+    render_summary(summary, Console(file=stream, soft_wrap=False, width=None if stream.isatty() else 160))
+
+
+__all__ = ["command"]
