@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -26,3 +27,23 @@ def _aws_test_env(monkeypatch):
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "GenesysEventPipeline")
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+
+
+@pytest.fixture(scope="session")
+def synthesized(tmp_path_factory) -> Path:
+    """cdk.out of the dev environment, bundling skipped (the asset is lambdas/ as is), once per session.
+
+    GCPIPE_TEST_CDK_OUT reuses an assembly synthesized elsewhere. The app is run the
+    way the CDK CLI runs it: the CLI refuses user context keys starting with "aws:",
+    such as aws:cdk:bundling-stacks (gcpipe.local.runner.synthesize).
+    """
+    if os.environ.get("GCPIPE_TEST_CDK_OUT"):
+        return Path(os.environ["GCPIPE_TEST_CDK_OUT"])
+    from gcpipe.local.runner import RunnerError, synthesize
+
+    out = tmp_path_factory.mktemp("cdk.out")
+    try:
+        synthesize("dev", out)
+    except RunnerError as exc:
+        pytest.fail(str(exc))
+    return out

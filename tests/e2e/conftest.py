@@ -19,11 +19,10 @@ from typing import Any, Iterator
 
 import pytest
 
-from gcpipe import PROJECT_ROOT
 from gcpipe import traffic as gen
 from gcpipe.local.deploy import GenesysEndpoint
 from gcpipe.local.ledger import Accounting, Ledger, OutcomeCapture, TrackedEvent, dead_letter_from_message, peek_queue
-from gcpipe.local.runner import RunnerError, Sender, StackConfig, read_stack_config, synthesize
+from gcpipe.local.runner import Sender, StackConfig, read_stack_config
 from gcpipe.simulator import GenesysSimulator
 
 ENV = "dev"
@@ -38,19 +37,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.e2e)
             item.add_marker(pytest.mark.xdist_group("e2e"))
 
-
-@pytest.fixture(scope="session")
-def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if os.environ.get("GCPIPE_TEST_CDK_OUT"):
-        return Path(os.environ["GCPIPE_TEST_CDK_OUT"])
-    if not (PROJECT_ROOT / "app.py").exists() or not (PROJECT_ROOT / "cdk.json").exists():
-        pytest.skip("the CDK app (app.py, cdk.json) is not there yet")
-    out = tmp_path_factory.mktemp("e2e-cdk.out")
-    try:
-        synthesize(ENV, out)
-    except RunnerError as exc:
-        pytest.fail(str(exc))
-    return out
 
 
 class Harness:

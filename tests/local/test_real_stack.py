@@ -8,12 +8,10 @@ properties: nothing here restates the configuration.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
-from gcpipe import PROJECT_ROOT
 from gcpipe.local.deploy import GenesysEndpoint
 from gcpipe.local.pipeline import LocalPipeline
 
@@ -25,23 +23,6 @@ CONTRACT_OUTPUTS = {
     "DashboardName",
 }
 
-
-@pytest.fixture(scope="session")
-def synthesized(tmp_path_factory) -> Path:
-    if os.environ.get("GCPIPE_TEST_CDK_OUT"):  # a cdk.out synthesized elsewhere
-        return Path(os.environ["GCPIPE_TEST_CDK_OUT"])
-    if not (PROJECT_ROOT / "app.py").exists() or not (PROJECT_ROOT / "cdk.json").exists():
-        pytest.skip("the CDK app (app.py, cdk.json) is not there yet")
-    out = tmp_path_factory.mktemp("cdk.out")
-    # The CDK CLI refuses user context keys starting with "aws:" (aws:cdk:bundling-stacks), so the app
-    # is run the way the CLI runs it, bundling skipped (gcpipe.local.runner.synthesize).
-    from gcpipe.local.runner import RunnerError, synthesize
-
-    try:
-        synthesize(ENV, out)
-    except RunnerError as exc:
-        pytest.fail(str(exc))
-    return out
 
 
 @pytest.fixture(scope="module")
