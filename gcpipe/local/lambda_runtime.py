@@ -179,6 +179,7 @@ class InProcessLambdaRuntime:
         self._handlers: dict[tuple[str, str], Callable[..., Any]] = {}
         self._extracted: dict[str, Path] = {}
         self._inserted_paths: list[str] = []
+        self._set_aside: dict[str, Any] | None = None  # the process's own copies of asset modules, while a stack runs
         self._tmp = tempfile.TemporaryDirectory(prefix="gcpipe-lambda-code-")
         self._lock = threading.Lock()
         self._async_in_flight = 0
@@ -196,21 +197,23 @@ class InProcessLambdaRuntime:
     def reset(self) -> None:
         """Forget every function: the next invocations are cold starts.
 
-        The modules the code directories define (``dispatcher``,
-        ``genesys_pipeline``, ...) are dropped from ``sys.modules``, whoever
-        imported them: module-level state (boto3 clients bound to the previous
+        The stack's own copies of the modules the code directories define
+        (``dispatcher``, ``genesys_pipeline``, ...) are dropped from
+        ``sys.modules``: module-level state (boto3 clients bound to the previous
         emulator, token and secret caches) must not outlive the stack it was
-        created for, as no Lambda container outlives its function.
+        created for, as no Lambda container outlives its function. Copies the
+        process imported before the stack's first invocation were set aside
+        then (``_isolate``) and are put back.
         """
-        dirs = set(self._code_dirs.values()) | set(self._extracted.values())
-        names: set[str] = set()
-        for d in dirs:
-            if d.is_dir():
-                names |= {p.stem if p.suffix == ".py" else p.name for p in d.iterdir()
-                          if p.suffix == ".py" or (p.is_dir() and not p.name.endswith((".dist-info", "__pycache__")))}
-        for mod in list(sys.modules):
-            if mod.split(".", 1)[0] in names:
-                del sys.modules[mod]
+        if self._set_aside is not None:  # the stack imported its own copies: drop them
+            names = self._asset_module_names()
+            for mod in list(sys.modules):
+                if mod.split(".", 1)[0] in names:
+                    del sys.modules[mod]
+        # Give back the modules the process had imported itself before the stack ran (the CLI,
+        # tests): their classes (InvalidEvent, ...) must keep their identity for them.
+        sys.modules.update(self._set_aside or {})
+        self._set_aside = None
         for d in self._inserted_paths:  # only what this runtime put there (lambdas/ may be on sys.path for the CLI)
             while d in sys.path:
                 sys.path.remove(d)
@@ -221,6 +224,22 @@ class InProcessLambdaRuntime:
         self._handlers.clear()
         self._extracted.clear()
         self.invocations.clear()
+
+    def _asset_module_names(self) -> set[str]:
+        names: set[str] = set()
+        for d in set(self._code_dirs.values()) | set(self._extracted.values()):
+            if d.is_dir():
+                names |= {p.stem if p.suffix == ".py" else p.name for p in d.iterdir()
+                          if p.suffix == ".py" or (p.is_dir() and not p.name.endswith((".dist-info", "__pycache__")))}
+        return names
+
+    def _isolate(self) -> None:
+        """Before the first handler import: set aside the process's own copies of asset modules,
+        so the stack's functions start cold with their own (a Lambda container shares nothing)."""
+        if self._set_aside is not None:
+            return
+        names = self._asset_module_names()
+        self._set_aside = {m: sys.modules.pop(m) for m in list(sys.modules) if m.split(".", 1)[0] in names}
 
     # -- invocation -----------------------------------------------------------------------
     def code_dir_for(self, fn: Any) -> Path:
@@ -252,6 +271,7 @@ class InProcessLambdaRuntime:
         if not module_name:
             raise RuntimeError(f"bad handler {handler!r}: expected <module>.<function>")
         with self._lock:
+            self._isolate()
             if str(code_dir) not in sys.path:
                 sys.path.insert(0, str(code_dir))
                 self._inserted_paths.append(str(code_dir))
