@@ -83,7 +83,7 @@ def lambda_code(architecture: str) -> lambda_.Code:
         # stable across synths, where an output hash would change with every pip run's metadata.
         asset_hash_type=AssetHashType.SOURCE,
         bundling=BundlingOptions(
-            image=DockerImage.from_registry("local-bundling-only"),  # never pulled: local bundling always wins
+            image=DockerImage.from_registry("none"),  # placeholder, never pulled: local bundling always wins
             local=PipLocalBundling(LAMBDAS_DIR, architecture),
             command=["false"],
             # Part of the asset hash (with the source): a change to how the asset is built changes the asset.

@@ -46,6 +46,7 @@ class RetryBudget:
 class Retries:
     rate_limited: RetryBudget  # GenesysRateLimited (429)
     unavailable: RetryBudget  # GenesysUnavailable (5xx, 408, timeouts)
+    in_progress: RetryBudget  # IdempotencyAlreadyInProgressError (a concurrent attempt of the same event)
     lambda_service: RetryBudget  # Lambda.ServiceException, ...
     max_receive_count: int  # SQS redrive to the DLQ after this many receives
 
@@ -248,6 +249,27 @@ def _topic_problem(topic: str) -> str | None:
     return None
 
 
+def _template_problem(template: str, topics: tuple[str, ...]) -> str | None:
+    """The processor checks its templates at cold start; synth checks them first, against the topics too."""
+    import string
+
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+    except ValueError as exc:
+        return f"{template!r} is malformed ({exc}); expected {{placeholder}} and {{{{ }}}} for literal braces"
+    known = (*C.TEMPLATE_EVENT_PLACEHOLDERS, *C.TEMPLATE_BODY_FIELDS)
+    for field_name in fields:
+        if field_name not in known:
+            return f"{{{field_name}}} in {template!r} is not allowed; expected one of {', '.join(known)}"
+        carriers = C.TEMPLATE_FIELDS_ONLY_ON.get(field_name)
+        if carriers:
+            lacking = [t for t in topics if topic_suffix(t) not in carriers]
+            if lacking:
+                return (f"{{{field_name}}} is carried only by {', '.join(carriers)} events, but topics include "
+                        f"{lacking[0]!r}; expected placeholders every configured topic carries")
+    return None
+
+
 def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
     n = _Node(raw, f"cdk.json context {C.CONTEXT_ENVIRONMENTS}.{name}")
     account = n.string("account", "a 12-digit AWS account id", ACCOUNT_RE, optional=True)
@@ -264,6 +286,10 @@ def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
             n.fail("genesysDomain", f"missing and region {region!r} has no Genesys Cloud domain in the table "
                                     f"({', '.join(sorted(C.GENESYS_DOMAINS_BY_REGION))}); set genesysDomain explicitly")
         domain = C.GENESYS_DOMAINS_BY_REGION[region]
+    elif region in C.GENESYS_DOMAINS_BY_REGION and domain != C.GENESYS_DOMAINS_BY_REGION[region]:
+        # The Genesys EventBridge integration delivers into the AWS region paired with the org's region.
+        n.fail("genesysDomain", f"{domain!r} does not match region {region!r}; expected "
+                                f"{C.GENESYS_DOMAINS_BY_REGION[region]!r} (or leave genesysDomain out)")
 
     bus = n.child("eventBus", "an object with mode and name")
     bus_mode = bus.choice("mode", ("create", "import"))
@@ -283,7 +309,10 @@ def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
     for i, topic in enumerate(topics):
         if problem := _topic_problem(topic):
             n.fail(f"topics[{i}]", f"{topic!r} {problem}")
-        if topic.startswith(C.CONVERSATION_TOPIC_PREFIX) and topic_suffix(topic) in C.FEEDBACK_LOOP_TOPIC_SUFFIXES:
+        if not topic.startswith(C.CONVERSATION_TOPIC_PREFIX) or topic_suffix(topic) not in C.SUPPORTED_TOPIC_SUFFIXES:
+            n.fail(f"topics[{i}]", f"{topic!r} is not a conversation topic the dispatcher handles; expected "
+                                   f"{C.CONVERSATION_TOPIC_PREFIX}<one of {', '.join(C.SUPPORTED_TOPIC_SUFFIXES)}>")
+        if topic_suffix(topic) in C.FEEDBACK_LOOP_TOPIC_SUFFIXES:
             n.fail(f"topics[{i}]", f"{topic!r} would route the processor's own attribute writes back into it "
                                    "(feedback loop); expected conversation topics other than .attributes, "
                                    "e.g. ...{id}.acd.end, ...{id}.customer.end")
@@ -303,6 +332,10 @@ def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
             n.fail(f"attributeMap.{k}", f"{_show(v)} is not a string; expected a value template such as "
                                         "'{executionName}'")
     external_tag = n.string("externalTag", "a non-empty string (external tag template)", optional=True)
+    for key, template in [*((f"attributeMap.{k}", v) for k, v in attribute_map_raw.items()),
+                          *([("externalTag", external_tag)] if external_tag else [])]:
+        if problem := _template_problem(template, topics):
+            n.fail(key, problem)
     mark_failed = n.boolean("markFailedConversations")
     architecture = n.choice("lambdaArchitecture", tuple(C.PIP_PLATFORMS))
     reserved = n.integer("processorReservedConcurrency", 1, 1000)
@@ -321,10 +354,12 @@ def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
                                            "window for batches over 10)")
     d.done()
 
-    r = n.child("retries", "an object with rateLimited, unavailable, lambdaService, maxReceiveCount")
+    r = n.child("retries", "an object with rateLimited, unavailable, idempotencyInProgress, lambdaService, "
+                           "maxReceiveCount")
     retries = Retries(
         rate_limited=_retry_budget(r, "rateLimited"),
         unavailable=_retry_budget(r, "unavailable"),
+        in_progress=_retry_budget(r, "idempotencyInProgress"),
         lambda_service=_retry_budget(r, "lambdaService"),
         max_receive_count=r.integer("maxReceiveCount", 1, 1000),
     )

@@ -61,13 +61,16 @@ IDEMPOTENCY_PARTITION_KEY = "id"
 IDEMPOTENCY_TTL_ATTRIBUTE = "expiration"
 
 # State machine
-STATE_MACHINE_FILE = "process_event.asl.json"
+STATE_MACHINE_FILE = "process-event.asl.json"
 STATE_MACHINE_SUFFIX = "process-event"  # name: GenesysEvents-<env>-process-event
 ARCHIVE_SUFFIX = "events"  # name: GenesysEvents-<env>-events (EventBridge archive names <= 48 chars)
 DASHBOARD_SUFFIX = "pipeline"
 STATUS_CHANGE_DETAIL_TYPE = "Step Functions Execution Status Change"
 FAILED_EXECUTION_STATUSES = ["FAILED", "TIMED_OUT", "ABORTED"]
 # Lambda service errors the Process task retries (AWS "Handle Lambda service exceptions").
+# Powertools idempotency: a concurrent attempt of the same event still holds the in-progress record
+# (it expires with that invocation's timeout, PROCESSOR_TIMEOUT_SECONDS): retried with a short budget.
+IDEMPOTENCY_IN_PROGRESS_ERROR = "IdempotencyAlreadyInProgressError"
 LAMBDA_SERVICE_ERRORS = [
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
@@ -88,6 +91,29 @@ GENESYS_SOURCE_PREFIX = "aws.partner/genesys.com/cloud/"
 GENESYS_SOURCE_PATTERN = re.compile(r"aws\.partner/genesys\.com/cloud/(?P<org>[^/]+)/(?P<suffix>[\.\-_A-Za-z0-9]{1,64})")
 TOPIC_TEMPLATE_PATTERN = re.compile(r"v2(\.(\{id\}|[A-Za-z0-9_\-]+))+")
 CONVERSATION_TOPIC_PREFIX = "v2.detail.events.conversation.{id}."
+# Conversation topics the dispatcher parses (lambdas/genesys_pipeline/events.py SUPPORTED_TOPICS; a test
+# keeps this copy equal to it): any other topic would only be dead-lettered, so synth refuses it.
+SUPPORTED_TOPIC_SUFFIXES = ("acd.start", "acd.end", "acw", "attributes", "customer.start", "customer.end",
+                            "flow.start", "flow.end", "outbound", "user.start", "user.end", "voicemail.start",
+                            "voicemail.end")
+# Write-back template placeholders (lambdas/genesys_pipeline/processing.py; a test keeps these equal).
+# Every event fills these ({participantId}/{queueId} may be absent on some topics):
+TEMPLATE_EVENT_PLACEHOLDERS = ("conversationId", "participantId", "queueId", "topic", "eventTime", "dedupKey",
+                               "executionName", "processedAt")
+# eventBody fields the processor may template from (KNOWN_EVENT_FIELDS there):
+TEMPLATE_BODY_FIELDS = ("mediaType", "provider", "direction", "sessionId", "divisionId", "acdOutcome",
+                        "answeredUserId", "disconnectType", "routingPriority", "connectedDurationMs", "flowType",
+                        "interactingDurationMs")
+# Body fields only some topics carry (reference/genesys.md: acd.end carries the routing outcome fields; the
+# customer.end sample carries interactingDurationMs). A template using one fails, at run time, every event of
+# any other topic (the processor raises InvalidEvent), so synth requires every configured topic to carry it.
+TEMPLATE_FIELDS_ONLY_ON = {
+    "acdOutcome": ("acd.end",),
+    "answeredUserId": ("acd.end",),
+    "disconnectType": ("acd.end",),
+    "connectedDurationMs": ("acd.end",),
+    "interactingDurationMs": ("customer.end",),
+}
 # Topics whose eventBody carries queueId (acd.start / acd.end carry the routing fields).
 QUEUE_SCOPED_TOPIC_SUFFIXES = ("acd.start", "acd.end")
 # Writing participant attributes emits ...conversation.{id}.attributes: routing it back to the

@@ -113,6 +113,21 @@ BAD = [
     ("secret as ARN", _set("secretName", "arn:aws:secretsmanager:eu-central-1:111122223333:secret:x"),
      f"{P}.secretName: 'arn:aws:secretsmanager:eu-central-1:111122223333:secret:x' is an ARN"),
     ("attribute map value", _set("attributeMap", {"aws_processed": 1}), f"{P}.attributeMap.aws_processed: 1 is not a string"),
+    ("domain not matching the region", _set("genesysDomain", "mypurecloud.com"),
+     f"{P}.genesysDomain: 'mypurecloud.com' does not match region 'eu-central-1'; expected 'mypurecloud.de'"),
+    ("domain malformed", _set("genesysDomain", "not a domain"),
+     f"{P}.genesysDomain: 'not a domain' is not a Genesys Cloud domain"),
+    ("unsupported topic", _set("topics", ["v2.users.{id}.routingStatus"]),
+     f"{P}.topics[0]: 'v2.users.{{id}}.routingStatus' is not a conversation topic the dispatcher handles"),
+    ("acdOutcome with customer.end", _set("attributeMap", {"aws_acd_outcome": "{acdOutcome}"}),
+     f"{P}.attributeMap.aws_acd_outcome: {{acdOutcome}} is carried only by acd.end events, but topics include "
+     f"'{CUSTOMER_END}'"),
+    ("unknown template placeholder", _set("attributeMap", {"aws_x": "{ani}"}),
+     f"{P}.attributeMap.aws_x: {{ani}} in '{{ani}}' is not allowed; expected one of conversationId"),
+    ("malformed external tag", _set("externalTag", "aws-{executionName"),
+     f"{P}.externalTag: 'aws-{{executionName' is malformed"),
+    ("missing in-progress retry budget", _delete("retries.idempotencyInProgress"),
+     f"{P}.retries.idempotencyInProgress: missing; expected an object"),
     ("domain unknown region", lambda raw: (raw.pop("genesysDomain"), raw.update(region="af-south-1")),
      f"{P}.genesysDomain: missing and region 'af-south-1' has no Genesys Cloud domain in the table"),
 ]
@@ -130,6 +145,25 @@ def test_bad_config_fails_with_one_line_naming_the_key(change, message):
 def test_unknown_environment_names_the_allowed_ones():
     with pytest.raises(ConfigError, match=r"^-c env=staging: unknown environment; expected one of dev, prod"):
         load(CDK_CONTEXT.get, "staging")
+
+
+def test_acd_outcome_is_fine_when_every_topic_carries_it():
+    config = parse_with(lambda raw: raw.update(topics=[ACD_END], attributeMap={"aws_acd_outcome": "{acdOutcome}"}))
+    assert config.attribute_map == {"aws_acd_outcome": "{acdOutcome}"}
+
+
+def test_explicit_domain_is_allowed_for_a_region_outside_the_table():
+    config = parse_with(lambda raw: raw.update(region="af-south-1", genesysDomain="mypurecloud.com"))
+    assert config.genesys_domain == "mypurecloud.com"
+
+
+def test_config_copies_of_lambda_facts_match_the_lambda_code():
+    """infra/constants.py copies a few facts from lambdas/ (infra does not import Lambda code): keep them equal."""
+    from genesys_pipeline import events, processing
+
+    assert {C.CONVERSATION_TOPIC_PREFIX + s for s in C.SUPPORTED_TOPIC_SUFFIXES} == set(events.SUPPORTED_TOPICS)
+    assert set(C.TEMPLATE_EVENT_PLACEHOLDERS) == set(processing.EVENT_PLACEHOLDERS)
+    assert set(C.TEMPLATE_BODY_FIELDS) == set(processing.KNOWN_EVENT_FIELDS)
 
 
 def test_domain_comes_from_the_region_table_when_not_set():

@@ -12,6 +12,7 @@ from infra.asl import STATEMACHINES_DIR, render_definition
 from .conftest import ROOT, Synthesized
 
 RETRIED = {"GenesysRateLimited", "GenesysUnavailable"}
+IN_PROGRESS = "IdempotencyAlreadyInProgressError"
 LAMBDA_SERVICE = {"Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
                   "Lambda.TooManyRequestsException"}
 
@@ -56,17 +57,29 @@ def test_payload_and_result_selector_are_the_contract(shipped):
 def test_retries_by_name_with_full_jitter_and_the_configured_budgets(shipped):
     retries = definition(shipped)["States"]["Process"]["Retry"]
     by_name = {tuple(r["ErrorEquals"]): r for r in retries}
-    assert set(by_name) == {("GenesysRateLimited",), ("GenesysUnavailable",), tuple(sorted(LAMBDA_SERVICE))} or \
-        {frozenset(k) for k in by_name} == {frozenset({"GenesysRateLimited"}), frozenset({"GenesysUnavailable"}),
-                                           frozenset(LAMBDA_SERVICE)}
+    assert {frozenset(k) for k in by_name} == {frozenset({"GenesysRateLimited"}), frozenset({"GenesysUnavailable"}),
+                                               frozenset({IN_PROGRESS}), frozenset(LAMBDA_SERVICE)}
     budgets = {"GenesysRateLimited": shipped.config.retries.rate_limited,
-               "GenesysUnavailable": shipped.config.retries.unavailable}
+               "GenesysUnavailable": shipped.config.retries.unavailable,
+               IN_PROGRESS: shipped.config.retries.in_progress}
     for r in retries:
         assert r["JitterStrategy"] == "FULL"
         budget = budgets.get(r["ErrorEquals"][0], shipped.config.retries.lambda_service)
         assert (r["IntervalSeconds"], r["MaxAttempts"], r["BackoffRate"], r["MaxDelaySeconds"]) == (
             budget.interval_seconds, budget.max_attempts, budget.backoff_rate, budget.max_delay_seconds)
     assert by_name[("GenesysRateLimited",)]["MaxAttempts"] >= by_name[("GenesysUnavailable",)]["MaxAttempts"]
+    # Rate limiting waits long; a concurrent attempt of the same event is short-lived.
+    assert by_name[("GenesysRateLimited",)]["MaxDelaySeconds"] > by_name[(IN_PROGRESS,)]["MaxDelaySeconds"]
+
+
+def test_retried_error_names_are_the_processors(shipped):
+    """The ASL's names are the exception class names the processor raises (errorType)."""
+    from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
+    from genesys_pipeline.errors import NON_RETRYABLE_ERROR_NAMES, RETRYABLE_ERROR_NAMES
+
+    names = {n for r in definition(shipped)["States"]["Process"]["Retry"] for n in r["ErrorEquals"]}
+    assert set(RETRYABLE_ERROR_NAMES) | {IdempotencyAlreadyInProgressError.__name__} <= names
+    assert not names & set(NON_RETRYABLE_ERROR_NAMES)
 
 
 def test_no_catch_and_no_catch_all_retry(shipped):
@@ -82,7 +95,7 @@ def test_no_catch_and_no_catch_all_retry(shipped):
 
 def test_non_retryable_errors_are_not_retried(shipped):
     names = {n for r in definition(shipped)["States"]["Process"]["Retry"] for n in r["ErrorEquals"]}
-    assert names == RETRIED | LAMBDA_SERVICE
+    assert names == RETRIED | {IN_PROGRESS} | LAMBDA_SERVICE
     assert not names & {"InvalidEvent", "GenesysRejected", "GenesysForbidden", "GenesysBadCredentials"}
 
 
