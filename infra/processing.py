@@ -29,7 +29,7 @@ def genesys_environment(config: EnvironmentConfig) -> dict[str, str]:
 class Processing(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, code: lambda_.Code):
         super().__init__(scope, construct_id)
-        # Created out of band (docs/deploy.md): {"client_id": ..., "client_secret": ...}. Referenced by name so
+        # Created out of band (README, "Deploy"): {"client_id": ..., "client_secret": ...}. Referenced by name so
         # that no secret value ever reaches the template.
         self.secret = secretsmanager.Secret.from_secret_name_v2(self, "GenesysSecret", config.secret_name)
 
