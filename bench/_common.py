@@ -1,0 +1,211 @@
+"""Shared plumbing of the benchmarks: machine facts, result files, rich tables, the local stack.
+
+Every benchmark module has ``run(smoke=False, **params) -> dict`` (the result, JSON-ready)
+and ``main(argv)``; ``python -m bench.<name> [--smoke] [--out DIR]`` runs one,
+``python -m bench`` runs them all. Results go to ``bench/results/<name>.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_DIR = ROOT / "bench"
+RESULTS_DIR = BENCH_DIR / "results"
+LAMBDAS_DIR = ROOT / "lambdas"
+PRICES_FILE = BENCH_DIR / "prices_us_east_1.json"
+ENV = "dev"
+STACK = f"GenesysEvents-{ENV}"
+CLIENT_ID, CLIENT_SECRET = "bench-client", "bench-secret"
+
+
+def ensure_paths() -> None:
+    """The handlers' code (lambdas/) and the project root on sys.path, as pytest's pythonpath does."""
+    for p in (str(LAMBDAS_DIR), str(ROOT)):
+        if p not in sys.path:
+            sys.path.insert(0, p)
+
+
+def dummy_aws_env() -> None:
+    """Never reach a real AWS account from a benchmark."""
+    for k, v in {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_SESSION_TOKEN": "bench",
+                 "AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_TRACE_DISABLED": "true",
+                 "POWERTOOLS_METRICS_NAMESPACE": "GenesysEventPipeline"}.items():
+        os.environ[k] = v
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return {
+        "nproc": os.cpu_count(),
+        "cpu_model": cpu,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def envelope(name: str, params: dict[str, Any], results: dict[str, Any], *, smoke: bool, started: float,
+             notes: list[str] | None = None) -> dict[str, Any]:
+    return {
+        "benchmark": name,
+        "command": f"python -m bench.{name}" + (" --smoke" if smoke else ""),
+        "smoke": smoke,
+        "date": now_iso(),
+        "machine": machine(),
+        "wall_seconds": round(time.perf_counter() - started, 2),
+        "params": params,
+        "results": results,
+        "notes": notes or [],
+    }
+
+
+def write_result(result: dict[str, Any], out_dir: Path | None = None) -> Path:
+    out_dir = Path(out_dir) if out_dir else RESULTS_DIR
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{result['benchmark']}.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(result, indent=2, sort_keys=False, default=str) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def console() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=False, highlight=False)
+
+
+def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+    from rich.table import Table
+
+    t = Table(title=title, title_justify="left")
+    for i, c in enumerate(columns):
+        t.add_column(c, justify="left" if i == 0 else "right")
+    for r in rows:
+        t.add_row(*[fmt(v) for v in r])
+    console().print(t)
+
+
+def fmt(v: Any) -> str:
+    if isinstance(v, float):
+        if v == 0:
+            return "0"
+        if abs(v) >= 100:
+            return f"{v:,.1f}"
+        if abs(v) >= 1:
+            return f"{v:.3f}"
+        return f"{v:.4g}"
+    return str(v)
+
+
+def median(xs: list[float]) -> float:
+    return statistics.median(xs) if xs else float("nan")
+
+
+def cli(name: str, run: Callable[..., dict[str, Any]], render: Callable[[dict[str, Any]], None],
+        argv: list[str] | None = None, extra: Callable[[argparse.ArgumentParser], None] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(prog=f"python -m bench.{name}")
+    parser.add_argument("--smoke", action="store_true", help="a small, fast run (the smoke test's size)")
+    parser.add_argument("--out", type=Path, default=None, help="results directory (default bench/results)")
+    if extra:
+        extra(parser)
+    args = vars(parser.parse_args(argv))
+    smoke, out = args.pop("smoke"), args.pop("out")
+    params = {k: v for k, v in args.items() if v is not None}
+    result = run(smoke=smoke, **params)
+    render(result)
+    path = write_result(result, out)
+    console().print(f"[dim]wrote {path}[/dim]")
+    return result
+
+
+# ---------------------------------------------------------------------------- the local stack
+
+
+def cdk_out_dir() -> tuple[Path, str]:
+    """The cloud assembly to run: cdk.out when it holds the stack, else a fresh synth (bundling skipped)."""
+    ensure_paths()
+    override = os.environ.get("GCPIPE_BENCH_CDK_OUT")
+    if override:
+        return Path(override), f"GCPIPE_BENCH_CDK_OUT={override}"
+    default = ROOT / "cdk.out"
+    if (default / f"{STACK}.template.json").exists():
+        return default, "cdk.out (python -m infra.synth_all)"
+    from gcpipe.local.runner import ensure_synthesized
+
+    out = ROOT / ".local-run" / "cdk.out"
+    ensure_synthesized(ENV, out)
+    return out, ".local-run/cdk.out (gcpipe local runner synth, bundling skipped)"
+
+
+def load_template(cdk_out: Path) -> dict[str, Any]:
+    return json.loads((cdk_out / f"{STACK}.template.json").read_text())
+
+
+@contextlib.contextmanager
+def lambda_output(path: Path) -> Iterator[Any]:
+    """The in-process Lambdas' log lines and EMF blobs go to ``path`` (as the local runner does)."""
+    ensure_paths()
+    from gcpipe.local.runner import LambdaOutput
+
+    with LambdaOutput(path) as out:
+        yield out
+
+
+@contextlib.contextmanager
+def local_stack(*, retry_time_scale: float = 0.0, rate_limit: float | None = None, log_path: Path | None = None,
+                token_ttl: int | None = None) -> Iterator[tuple[Any, Any, Any]]:
+    """(pipeline, simulator, stack config): the synthesized stack on moto (in-process) and the simulator."""
+    ensure_paths()
+    dummy_aws_env()
+    from gcpipe.local.deploy import GenesysEndpoint
+    from gcpipe.local.pipeline import LocalPipeline
+    from gcpipe.local.runner import read_stack_config
+    from gcpipe.simulator import GenesysSimulator
+
+    cdk_out, _ = cdk_out_dir()
+    log_path = log_path or (RESULTS_DIR / "lambdas.log.tmp")
+    kwargs = {"token_ttl_seconds": token_ttl} if token_ttl else {}
+    with GenesysSimulator(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, rate_limit_per_second=rate_limit, **kwargs) as sim:
+        genesys = GenesysEndpoint(sim.base_url, CLIENT_ID, CLIENT_SECRET)
+        with lambda_output(log_path) as out:
+            with LocalPipeline(ENV, cdk_out=cdk_out, genesys=genesys, mode="in-process",
+                               retry_time_scale=retry_time_scale) as pipeline:
+                out.ensure()
+                yield pipeline, sim, read_stack_config(pipeline)
+
+
+def make_events(config: Any, n: int, seed: int = 7) -> list[dict[str, Any]]:
+    """``n`` distinct acd.end envelopes the stack's rule and dispatcher accept."""
+    import random
+
+    ensure_paths()
+    from gcpipe import traffic as gen
+
+    rng = random.Random(seed)
+    queue = config.queue_ids[0] if config.queue_ids else gen.SAMPLE_QUEUE_ID
+    return [gen.make_event("acd.end", queue_id=queue, source=config.bus_name, rng=rng) for _ in range(n)]
+
+
+def gen_id() -> str:
+    import uuid
+
+    return str(uuid.uuid4())

@@ -1,0 +1,138 @@
+"""Cold start: import time of each handler module in a fresh interpreter, as a ratio to ``import boto3``.
+
+Each sample is a new ``python -c`` process (this venv's interpreter, ``PYTHONPATH=lambdas``, the
+handler's environment variables set to dummies), timing only the import with ``perf_counter``.
+Handlers and the boto3 baseline are interleaved round-robin, so a noisy neighbour hits all alike.
+Also: the size of the Lambda code asset (one asset for the three functions), zipped and unzipped.
+"""
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from . import _common as c
+
+NAME = "coldstart"
+HANDLERS = ("dispatcher.handler", "processor.handler", "error_logger.handler")
+BASELINE = "boto3"
+DUMMY_ENV = {
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
+    "POWERTOOLS_SERVICE_NAME": "genesys-event-pipeline",
+    "POWERTOOLS_METRICS_NAMESPACE": "GenesysEventPipeline",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:bench",
+    "DEAD_LETTER_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/bench-dlq",
+    "ALLOWED_TOPICS": "v2.detail.events.conversation.{id}.acd.end",
+    "GENESYS_DOMAIN": "mypurecloud.com",
+    "GENESYS_SECRET_NAME": "bench/genesys",
+    "IDEMPOTENCY_TABLE": "bench-idempotency",
+}
+SNIPPET = "import time; t=time.perf_counter(); import {module}; print(time.perf_counter()-t)"
+
+
+def import_seconds(module: str) -> float:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "AWS_"))}
+    env.update(DUMMY_ENV)
+    env["PYTHONPATH"] = str(c.LAMBDAS_DIR)
+    env["PYTHONDONTWRITEBYTECODE"] = "1"  # the .pyc files already written are used; none new (same for all)
+    out = subprocess.run([sys.executable, "-c", SNIPPET.format(module=module)], env=env, cwd=str(c.ROOT),
+                         capture_output=True, text=True, timeout=120, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def _dir_size(path: Path) -> tuple[int, int]:
+    files = [p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    return sum(p.stat().st_size for p in files), len(files)
+
+
+def _zipped_size(path: Path) -> int:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for p in sorted(path.rglob("*")):
+            if p.is_file() and "__pycache__" not in p.parts:
+                zf.write(p, p.relative_to(path).as_posix())
+    return buf.tell()
+
+
+def bundled_asset() -> tuple[Path | None, str]:
+    """The bundled code asset in cdk.out (a real synth with bundling), if there is one."""
+    cdk_out = c.ROOT / "cdk.out"
+    if not (cdk_out / f"{c.STACK}.template.json").exists():
+        return None, "no cdk.out"
+    template = c.load_template(cdk_out)
+    for r in template["Resources"].values():
+        if r["Type"] != "AWS::Lambda::Function":
+            continue
+        key = str((r["Properties"].get("Code") or {}).get("S3Key", ""))
+        asset = cdk_out / f"asset.{key.split('.')[0]}"
+        if asset.is_dir() and (asset / "aws_lambda_powertools").is_dir():
+            return asset, f"cdk.out/{asset.name} (bundled synth)"
+    return None, "cdk.out has no bundled asset (synth skipped bundling)"
+
+
+def asset_size() -> dict[str, Any]:
+    asset, source = bundled_asset()
+    tmp = None
+    try:
+        if asset is None:
+            tmp = Path(tempfile.mkdtemp(prefix="bench-asset-"))
+            shutil.copytree(c.LAMBDAS_DIR, tmp, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
+            subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-compile",
+                            "-r", str(c.LAMBDAS_DIR / "requirements.txt"), "--target", str(tmp)], check=True, timeout=600)
+            asset, source = tmp, f"{source}: lambdas/ + pip install -r lambdas/requirements.txt --target (this platform's wheels)"
+        unzipped, files = _dir_size(asset)
+        return {"source": source, "unzipped_bytes": unzipped, "zipped_bytes": _zipped_size(asset), "files": files,
+                "lambda_limit_unzipped_bytes": 250 * 1024 * 1024}
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run(smoke: bool = False, runs: int | None = None) -> dict[str, Any]:
+    started = time.perf_counter()
+    runs = runs or (2 if smoke else 15)
+    samples: dict[str, list[float]] = {m: [] for m in (BASELINE, *HANDLERS)}
+    for m in samples:  # one unmeasured run each: the OS file cache warm for all alike
+        import_seconds(m)
+    for _ in range(runs):
+        for m in samples:
+            samples[m].append(import_seconds(m))
+    base = c.median(samples[BASELINE])
+    imports = {m: {"median_ms": round(c.median(v) * 1000, 1), "min_ms": round(min(v) * 1000, 1),
+                   "max_ms": round(max(v) * 1000, 1), "ratio_to_boto3": round(c.median(v) / base, 2)}
+               for m, v in samples.items()}
+    results = {"imports": imports, "asset": asset_size()}
+    notes = [
+        "Import time only (the INIT phase's module import), in a fresh interpreter per sample, medians of interleaved runs. "
+        "Settings, boto3 clients and the Genesys client are built lazily on the first invocation (functools.cache), "
+        "so they are not in these figures.",
+        "Ratios to a bare 'import boto3' measured in the same run; Lambda's own runtime start (~100-200 ms) is not included.",
+        "This machine's CPU is faster than a 256 MB Lambda's share (~0.15 vCPU): absolute ms will be larger on AWS, ratios hold better.",
+    ]
+    return c.envelope(NAME, {"runs": runs, "pythonpath": "lambdas"}, results, smoke=smoke, started=started, notes=notes)
+
+
+def render(result: dict[str, Any]) -> None:
+    r = result["results"]
+    c.table("Import time in a fresh interpreter (ms)", ["module", "median", "min", "max", "x import boto3"],
+            [[m, v["median_ms"], v["min_ms"], v["max_ms"], v["ratio_to_boto3"]] for m, v in r["imports"].items()])
+    a = r["asset"]
+    c.table(f"Lambda code asset ({a['source']})", ["files", "unzipped MB", "zipped MB", "limit (unzipped) MB"],
+            [[a["files"], a["unzipped_bytes"] / 2**20, a["zipped_bytes"] / 2**20, a["lambda_limit_unzipped_bytes"] / 2**20]])
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    return c.cli(NAME, run, render, argv, lambda p: p.add_argument("--runs", type=int))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""Smoke-sized run of every benchmark: the JSON shape and the relations that must hold, never timings.
+
+Results go to a temporary directory, so bench/results/ keeps the last full run.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytestmark = pytest.mark.xdist_group("e2e")  # the pipeline benchmarks run a LocalPipeline (one per process)
+
+
+def _check_envelope(result: dict, name: str, out_dir) -> None:
+    assert result["benchmark"] == name
+    assert result["smoke"] is True
+    assert {"command", "date", "machine", "params", "results", "notes", "wall_seconds"} <= set(result)
+    assert {"nproc", "cpu_model", "python"} <= set(result["machine"])
+    on_disk = json.loads((out_dir / f"{name}.json").read_text())
+    assert on_disk["results"] == json.loads(json.dumps(result["results"], default=str))
+
+
+def test_cost(tmp_path):
+    from bench import cost
+
+    result = cost.main(["--smoke", "--out", str(tmp_path)])
+    _check_envelope(result, "cost", tmp_path)
+    r = result["results"]
+    t = r["measured"]["transitions"]
+    for design in ("shipped", "seeds"):
+        assert t[design]["happy"]["status"] == "SUCCEEDED"
+        assert t[design]["one_retry"]["transitions"] == t[design]["happy"]["transitions"] + 1
+    assert t["shipped"]["failed"]["status"] == "FAILED"
+    # the shipped machine fails at Process (redrivable); the seeds' add HandleError -> Fail (and retry everything)
+    assert t["seeds"]["failed"]["transitions"] >= t["shipped"]["failed"]["transitions"] + 2
+    d = r["per_million_events"]
+    for design in ("shipped", "seeds"):
+        comps = d[design]["components"]
+        assert set(comps) == {"eventbridge", "sqs", "stepfunctions", "lambda_requests", "lambda_duration", "dynamodb",
+                              "cloudwatch_logs"}
+        assert d[design]["total_usd_per_million_events"] == pytest.approx(sum(v["usd"] for v in comps.values()), abs=1e-3)
+    # duplicates cost the seeds full executions; the shipped design pays DynamoDB instead
+    assert d["seeds"]["executions"] > d["shipped"]["executions"]
+    assert d["seeds"]["components"]["stepfunctions"]["units"] > d["shipped"]["components"]["stepfunctions"]["units"]
+    assert d["shipped"]["components"]["dynamodb"]["units"] > 0 == d["seeds"]["components"]["dynamodb"]["units"]
+    assert r["prices"]["as_of"]
+
+
+def test_coldstart(tmp_path):
+    from bench import coldstart
+
+    result = coldstart.main(["--smoke", "--out", str(tmp_path), "--runs", "1"])
+    _check_envelope(result, "coldstart", tmp_path)
+    imports = result["results"]["imports"]
+    assert set(imports) == {"boto3", "dispatcher.handler", "processor.handler", "error_logger.handler"}
+    assert imports["boto3"]["ratio_to_boto3"] == 1.0
+    assert all(v["median_ms"] > 0 for v in imports.values())
+    asset = result["results"]["asset"]
+    assert 0 < asset["zipped_bytes"] < asset["unzipped_bytes"] < asset["lambda_limit_unzipped_bytes"]
+
+
+def test_tokens(tmp_path):
+    from bench import tokens
+
+    result = tokens.main(["--smoke", "--out", str(tmp_path), "--events", "120", "--containers", "1,4"])
+    _check_envelope(result, "tokens", tmp_path)
+    rows = result["results"]["rows"]
+    by = {(r["containers"], r["design"].startswith("cached")): r for r in rows}
+    for n in (1, 4):
+        cached, baseline = by[(n, True)], by[(n, False)]
+        assert baseline["token_fetches"] == baseline["events"]  # one fetch per invocation
+        assert n <= cached["token_fetches"] < baseline["token_fetches"]
+        assert cached["peak_fetches_per_minute"] <= baseline["peak_fetches_per_minute"]
+    assert by[(1, True)]["token_fetches"] <= by[(4, True)]["token_fetches"]
+
+
+def test_dispatcher(tmp_path):
+    from bench import dispatcher
+
+    result = dispatcher.main(["--smoke", "--out", str(tmp_path), "--reps", "2", "--latency-ms", "20"])
+    _check_envelope(result, "dispatcher", tmp_path)
+    r = result["results"]
+    assert r["concurrent"]["concurrency"] >= 1 and r["sequential"]["concurrency"] == 1
+    # every record was started exactly once per batch (warm-up + reps), in both modes
+    assert all(v == 10 * 3 for v in r["start_execution_calls"].values())
+    assert r["sequential"]["median_ms"] >= r["ideal_sequential_ms"]
+
+
+def test_throughput(tmp_path):
+    from bench import throughput
+
+    result = throughput.main(["--smoke", "--out", str(tmp_path)])
+    _check_envelope(result, "throughput", tmp_path)
+    s = result["results"]["shipped"]
+    assert s["idle_before_timeout"]
+    assert s["lost"] == 0
+    assert s["duplicate_writes"] == 0
+    assert s["applied"] + s["failed_executions"] + s["dead_lettered"] == s["events"]
+    assert s["max_running_executions"] >= 1
+    assert 0 < s["fraction_of_limit"]
+    assert "seeds" in result["results"]
