@@ -105,6 +105,7 @@ class EnvironmentGate:
         self._holder_threads: dict[int, int] = {}
         self._queue: deque[object] = deque()
         self._saved: dict[str, str | None] = {}
+        self._blanked: set[str] = set()
 
     def applied(self, env: Mapping[str, str]) -> "_GateEntry":
         return _GateEntry(self, dict(env))
@@ -150,12 +151,24 @@ class EnvironmentGate:
             if self._holders == 0:
                 for k, v in self._saved.items():
                     if v is None:
-                        os.environ.pop(k, None)
+                        # Left set, not deleted: another thread copying os.environ (botocore, moto)
+                        # gets a KeyError if a key vanishes mid-copy. Every function sets all the
+                        # variables it reads on entry; scrub() deletes these once no function runs.
+                        self._blanked.add(k)
                     else:
                         os.environ[k] = v
                 self._saved = {}
                 self._current = None
             self._cond.notify_all()
+
+
+    def scrub(self) -> None:
+        """Delete the variables blanked by _exit (call only when no function runs)."""
+        with self._cond:
+            if self._holders == 0:
+                for k in self._blanked:
+                    os.environ.pop(k, None)
+                self._blanked.clear()
 
 
 class _GateEntry:
@@ -219,6 +232,7 @@ class InProcessLambdaRuntime:
                 sys.path.remove(d)
         self._inserted_paths.clear()
         _clear_powertools_parameter_caches()
+        self.gate.scrub()
         self._code_dirs.clear()
         self._env_overrides.clear()
         self._handlers.clear()
