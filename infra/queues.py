@@ -1,7 +1,7 @@
 """The main queue the rule feeds, its DLQ (redrive), and the rule target's own DLQ."""
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Duration, Validations
+from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
@@ -20,18 +20,11 @@ class EventQueues(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig):
         super().__init__(scope, construct_id)
         policy = removal_policy(config)
-        self.dead_letter_queue = sqs.Queue(
-            self, "DeadLetterQueue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(C.DLQ_RETENTION_DAYS),
-            removal_policy=policy,
+        self.dead_letter_queue = self._dead_letter_queue(
+            "DeadLetterQueue", policy,
+            "This is the main queue's dead-letter queue (its redrive target); a DLQ of a DLQ would only move "
+            "the same messages again.",
         )
-        Validations.of(self.dead_letter_queue).acknowledge(Acknowledgment(
-            id="AwsSolutions-SQS3",
-            reason="This is the main queue's dead-letter queue (its redrive target); a DLQ of a DLQ would only move "
-                   "the same messages again.",
-        ))
         self.main_queue = sqs.Queue(
             self, "MainQueue",
             encryption=sqs.QueueEncryption.SQS_MANAGED,
@@ -43,15 +36,20 @@ class EventQueues(Construct):
             removal_policy=policy,
         )
         # Where EventBridge puts events it could not deliver (to the main queue, or to the error logger).
-        self.rule_target_dead_letter_queue = sqs.Queue(
-            self, "RuleTargetDeadLetterQueue",
+        self.rule_target_dead_letter_queue = self._dead_letter_queue(
+            "RuleTargetDeadLetterQueue", policy,
+            "This is the EventBridge rule targets' dead-letter queue (and the error logger's on-failure "
+            "queue): the end of the line, read by operators, not consumed.",
+        )
+
+    def _dead_letter_queue(self, construct_id: str, policy: RemovalPolicy, why_no_dlq_of_its_own: str) -> sqs.Queue:
+        """A dead-letter queue: encrypted, SSL only, kept 14 days; the end of a redrive chain, so no DLQ itself."""
+        queue = sqs.Queue(
+            self, construct_id,
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
             retention_period=Duration.days(C.DLQ_RETENTION_DAYS),
             removal_policy=policy,
         )
-        Validations.of(self.rule_target_dead_letter_queue).acknowledge(Acknowledgment(
-            id="AwsSolutions-SQS3",
-            reason="This is the EventBridge rule targets' dead-letter queue (and the error logger's on-failure "
-                   "queue): the end of the line, read by operators, not consumed.",
-        ))
+        Validations.of(queue).acknowledge(Acknowledgment(id="AwsSolutions-SQS3", reason=why_no_dlq_of_its_own))
+        return queue
