@@ -225,7 +225,10 @@ class LatencyClient:
 
 
 def test_a_batch_of_ten_runs_its_start_executions_concurrently(aws, sample_events):
-    bodies = [fresh(sample_events["acd-end"], age=timedelta(minutes=1, milliseconds=i)) for i in range(10)]
+    # ten distinct events: each its own CorrelationId (times read from the clock one by one may coincide)
+    bodies = [fresh(sample_events["acd-end"]) for _ in range(10)]
+    for i, body in enumerate(bodies):
+        body["detail"]["metadata"]["CorrelationId"] = f"00000000-0000-4000-8000-{i:012d}"
     event = aws.sqs_event(*bodies)
     client = LatencyClient(aws.sfn, latency=0.2)
     assert _dispatcher(aws, client).dispatch(event) == {"batchItemFailures": []}
