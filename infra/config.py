@@ -420,9 +420,8 @@ RATE_LIMIT_EXPECTED = ('{"requestsPerSecond": <number>, "burst": <integer>, "ala
 
 
 def _genesys_rate_limit(n: _Node, *, reserved: int, retries: Retries, requests_per_event: int) -> GenesysRateLimit | None:
-    """``genesysRateLimit``: required, ``null`` spelled out to run without a budget (a typo must not)."""
-    if RATE_LIMIT_KEY not in n.value:
-        n.fail(RATE_LIMIT_KEY, f"missing; expected {RATE_LIMIT_EXPECTED}")
+    """``genesysRateLimit``; ``null`` runs without a budget. The CDK drops null context values before the app
+    sees them (jsii), so a missing key reads as null too; a misspelt key still fails as unknown."""
     if n.raw(RATE_LIMIT_KEY, RATE_LIMIT_EXPECTED, optional=True) is None:
         return None
     g = n.child(RATE_LIMIT_KEY, RATE_LIMIT_EXPECTED)
