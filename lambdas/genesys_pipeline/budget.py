@@ -238,7 +238,11 @@ class BudgetGate:
         self._sleep = sleep
 
     def before_request(self, method: str, path: str) -> None:
-        remaining = self._budget.paused_for()
+        try:
+            remaining = self._budget.paused_for()
+        except Exception as exc:  # noqa: BLE001 - fail open: an unreadable budget must not fail the write
+            logger.warning("could not read the request budget's pause; sending", extra={"error_type": type(exc).__name__})
+            remaining = 0.0
         if remaining > 0:
             metrics.add_metric(name=METRIC_GENESYS_REQUESTS_HELD, unit=MetricUnit.Count, value=1)
             if remaining > self._max_inline:

@@ -194,3 +194,13 @@ def test_an_unpaused_request_goes_and_is_counted(metric_names):
                       sleep=lambda s: pytest.fail("must not sleep"))
     gate.before_request("PUT", "/tags")
     assert metric_names == [METRIC_GENESYS_REQUESTS]
+
+
+def test_an_unreadable_budget_lets_the_request_go(metric_names):
+    class Unreadable:
+        def paused_for(self):
+            raise ConnectionError("DynamoDB unreachable")
+
+    gate = BudgetGate(Unreadable(), max_inline_wait_seconds=3, sleep=lambda s: pytest.fail("must not sleep"))
+    gate.before_request("PATCH", "/x")  # a budget outage must not fail the write
+    assert metric_names == [METRIC_GENESYS_REQUESTS]
