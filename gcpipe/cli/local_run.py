@@ -73,6 +73,7 @@ def command(env: str, events_file: Path | None, count: int, seed: int | None, as
         say("  gcpipe --local failures --since 1h")
         say("  gcpipe --local send --generate 100")
         say("  gcpipe --local dlq show")
+        say("  gcpipe --local genesys sync-filter [--apply]   # the simulator's integration drifts from cdk.json")
         say("Ctrl-C to stop.")
         active.serve_until_stopped(state_file)
         say("stopped.")
