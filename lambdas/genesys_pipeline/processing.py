@@ -284,15 +284,17 @@ class Processor:
                           "retryCount": request.retry_count, "processedAt": processed_at},
         })
         outcome = Outcome(result["outcome"])
+        reason = None
+        if outcome is Outcome.SKIPPED and isinstance(self.policy, PluginWriteBack):
+            reason = f"write-back plugin {self.policy.spec} returned None"
         record_outcome(
             outcome,
             dedup_key=event.dedup_key,
+            reason=reason,
             conversation_id=event.conversation_id,
             participant_id=event.participant_id,
             attributes=result["attributes"],
             written_by=result.get("writtenBy"),
-            **({"reason": f"write-back plugin {self.policy.spec} returned None"}
-               if outcome is Outcome.SKIPPED and isinstance(self.policy, PluginWriteBack) else {}),
         )
         return result
 
