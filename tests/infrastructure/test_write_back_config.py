@@ -55,3 +55,18 @@ def test_the_plugin_reaches_the_processor_as_write_back_plugin():
     processor = [r for r in functions if r["Type"] == "AWS::Lambda::Function"
                  and r["Properties"]["Handler"] == "processor.handler.lambda_handler"]
     assert processor[0]["Properties"]["Environment"]["Variables"]["WRITE_BACK_PLUGIN"] == "acd_summary:write_back"
+
+
+def test_the_operator_secret_must_not_be_the_runtime_secret():
+    with pytest.raises(ConfigError) as caught:
+        parse_with(lambda raw: raw.update(operatorSecretName=raw["secretName"]))
+    assert str(caught.value).startswith(
+        "cdk.json context environments.prod.operatorSecretName: 'genesys/prod/oauth-client' is secretName, the Lambdas' "
+        "client; expected the secret of a separate operator OAuth client")
+
+
+def test_without_an_operator_secret_there_is_no_operator_output():
+    context = context_with("dev")
+    del context["environments"]["dev"]["operatorSecretName"]
+    _, template = synth("dev", context)
+    assert "GenesysOperatorSecretName" not in template.to_json()["Outputs"]
