@@ -1,6 +1,7 @@
 # Two entry points (README): `make run` shows the whole pipeline locally,
 # `make test` runs every test. Each installs what it needs.
-PYTHON ?= python3
+# The functions' Python (infra/constants.py PYTHON_VERSION): tests and the local run use the version Lambda runs.
+PYTHON ?= python3.12
 VENV := .venv
 BIN := $(VENV)/bin
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
@@ -11,7 +12,7 @@ ENV ?= dev
 .PHONY: install run test unit synth check-static bench clean
 
 $(BIN)/.installed: requirements-dev.txt lambdas/requirements.txt constraints.txt pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv --clear $(VENV)  # --clear: a venv of another Python is rebuilt, not patched
 	$(BIN)/pip install -q -r requirements-dev.txt -c constraints.txt
 	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
 	touch $@

@@ -19,7 +19,7 @@ from genesys_pipeline.dispatch import (
     sqs_client,
     stepfunctions_client,
 )
-from genesys_pipeline.observability import logger, metrics, tracer
+from genesys_pipeline.observability import logger, metrics
 from genesys_pipeline.settings import DispatcherSettings
 
 
@@ -40,6 +40,5 @@ def dispatcher() -> Dispatcher:
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics(capture_cold_start_metric=True)
-@tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return dispatcher().dispatch(event, context)

@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from genesys_pipeline.budget import BudgetGate, TokenBucketBudget, budget_from_settings
 from genesys_pipeline.failures import handle_status_change
 from genesys_pipeline.genesys import GenesysClient
-from genesys_pipeline.observability import logger, metrics, tracer
+from genesys_pipeline.observability import logger, metrics
 from genesys_pipeline.settings import ErrorLoggerSettings
 
 
@@ -31,7 +31,6 @@ def runtime() -> tuple[ErrorLoggerSettings, Any, GenesysClient | None, TokenBuck
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics(capture_cold_start_metric=True)
-@tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings, sfn, genesys, budget = runtime()
     detail = event.get("detail") if isinstance(event, dict) else None

@@ -1,13 +1,17 @@
-"""Powertools Logger, Metrics and Tracer, configured once for every handler.
+"""Powertools Logger and Metrics, configured once for every handler.
 
 The logger's formatter runs every record through ``redact`` so that no handler
 can leak a phone number or a token by accident.
+
+No Tracer: Powertools' Tracer imports aws-xray-sdk (about 110 ms of cold import even
+with tracing disabled; the SDK reaches end of support on 2027-02-25). The functions and
+the state machine keep X-Ray *active tracing*, configured in infra, which needs no SDK.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -25,7 +29,6 @@ class RedactingFormatter(LambdaPowertoolsFormatter):
 
 logger = Logger(service=SERVICE, logger_formatter=RedactingFormatter())
 metrics = Metrics(service=SERVICE, namespace=NAMESPACE)
-tracer = Tracer(service=SERVICE)
 
 
 def record_outcome(outcome: Outcome, *, dedup_key: str | None, reason: str | None = None, **fields: Any) -> None:

@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from genesys_pipeline.budget import BudgetGate, budget_from_settings
 from genesys_pipeline.genesys import GenesysClient
-from genesys_pipeline.observability import logger, metrics, tracer
+from genesys_pipeline.observability import logger, metrics
 from genesys_pipeline.processing import Processor
 from genesys_pipeline.settings import ProcessorSettings
 
@@ -28,7 +28,6 @@ def processor() -> Processor:
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics(capture_cold_start_metric=True)
-@tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     body = event.get("event") if isinstance(event, dict) else None
     if isinstance(body, dict):

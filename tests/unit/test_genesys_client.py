@@ -160,3 +160,23 @@ def test_a_secret_that_is_not_json(secretsmanager):
 def test_a_missing_secret(secretsmanager):
     with pytest.raises(GenesysBadCredentials, match="does not exist"):
         load_client_credentials("nope", max_age=60)
+
+
+def test_the_token_fetch_and_the_writes_share_one_pooled_connection(sim):
+    from genesys_pipeline.genesys.transport import http_pool
+
+    pool = http_pool()
+    client = GenesysClient(settings_for(sim), CREDS, http=pool)
+    for i in range(3):
+        client.patch_participant_attributes(CONV, PART, {"a": str(i)})
+    assert sim.token_fetches == 1 and len(sim.writes) == 3
+    assert pool.connection_from_url(sim.base_url).num_connections == 1  # keep-alive: one TCP connection for 4 requests
+    client.close()
+
+
+def test_a_redirect_is_not_followed(sim):
+    # A 3xx is an answer, not a hop: a write (and its bearer token) is never replayed elsewhere.
+    client = GenesysClient(settings_for(sim), CREDS)
+    sim.fail_next(1, status=307)
+    with pytest.raises(GenesysRejected, match="HTTP 307"):
+        client.patch_participant_attributes(CONV, PART, {"a": "1"})

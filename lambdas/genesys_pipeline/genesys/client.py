@@ -15,14 +15,14 @@ Every failure is logged with Genesys's ``inin-correlation-id`` (support asks for
 """
 from __future__ import annotations
 
+import json as jsonlib
 import time
 from typing import Any, Callable, Mapping, Protocol
 from urllib.parse import quote
 
-import requests
+import urllib3
 from aws_lambda_powertools.metrics import MetricUnit
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
+from urllib3.exceptions import HTTPError
 
 from ..errors import (
     GenesysBadCredentials,
@@ -37,13 +37,16 @@ from ..outcomes import METRIC_GENESYS_LATENCY, METRIC_GENESYS_RATE_LIMITED
 from ..settings import GenesysSettings
 from .oauth import TokenProvider, parse_retry_after
 from .secrets import ClientCredentials, load_client_credentials
+from .transport import failure_name, http_pool, is_timeout, timeout
 
 PARTICIPANT_ATTRIBUTES = "/api/v2/conversations/{conversationId}/participants/{participantId}/attributes"
 CONVERSATION_TAGS = "/api/v2/conversations/{conversationId}/tags"
 INTEGRATION_CONFIG = "/api/v2/integrations/{integrationId}/config/current"
 
 MAX_INLINE_RATE_LIMIT_RETRIES = 2  # then Step Functions' backoff takes over
-POOL_MAXSIZE = 10  # one Lambda invocation at a time, but tests and the error logger may share a client across threads
+
+ACCEPT_JSON = {"Accept": "application/json"}
+SEND_JSON = {**ACCEPT_JSON, "Content-Type": "application/json"}
 
 
 class RequestGate(Protocol):
@@ -58,33 +61,13 @@ class RequestGate(Protocol):
         ...
 
 
-def _session() -> requests.Session:
-    session = requests.Session()
-    retry = Retry(
-        total=1,
-        connect=1,  # connection not established: nothing was sent
-        read=False,  # a read error may follow a landed write: surface it
-        status=0,
-        other=0,
-        redirect=False,
-        allowed_methods=frozenset({"GET"}),  # moot with read=False and status=0: nothing sent is ever retried
-        raise_on_status=False,
-        respect_retry_after_header=False,  # 429 handling is ours (error taxonomy)
-        backoff_factor=0.1,
-    )
-    adapter = HTTPAdapter(pool_connections=2, pool_maxsize=POOL_MAXSIZE, max_retries=retry)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    return session
-
-
 class GenesysClient:
     def __init__(
         self,
         settings: GenesysSettings,
         credentials: ClientCredentials | Callable[[], ClientCredentials] | None = None,
         *,
-        session: requests.Session | None = None,
+        http: urllib3.PoolManager | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         gate: RequestGate | None = None,
@@ -95,7 +78,7 @@ class GenesysClient:
             credentials = lambda: load_client_credentials(settings.secret_name, max_age=settings.secret_max_age_seconds)  # noqa: E731
         elif isinstance(credentials, ClientCredentials):
             credentials = (lambda fixed: lambda: fixed)(credentials)
-        self._session = session or _session()
+        self._http = http or http_pool()
         self._timeout = (settings.connect_timeout_seconds, settings.read_timeout_seconds)
         self._sleep = sleep
         self._clock = clock
@@ -103,7 +86,7 @@ class GenesysClient:
         self.tokens = TokenProvider(
             settings.login_base_url,
             credentials,
-            session=self._session,
+            http=self._http,
             timeout=self._timeout,
             refresh_margin_seconds=settings.token_refresh_margin_seconds,
             clock=clock,
@@ -128,11 +111,11 @@ class GenesysClient:
         return self._request("PUT", INTEGRATION_CONFIG, {"integrationId": integration_id}, json=dict(config)).json()
 
     def close(self) -> None:
-        self._session.close()
+        self._http.clear()
 
     # ------------------------------------------------------------------ plumbing
 
-    def _request(self, method: str, template: str, params: Mapping[str, str], *, json: Any = None) -> requests.Response:
+    def _request(self, method: str, template: str, params: Mapping[str, str], *, json: Any = None) -> urllib3.BaseHTTPResponse:
         path = template.format(**{k: quote(str(v), safe="") for k, v in params.items()})
         url = self.settings.api_base_url + path
         refreshed = False
@@ -142,7 +125,7 @@ class GenesysClient:
                 self._gate.before_request(method, path)
             token = self.tokens.token()
             response = self._send(method, url, path, token, json)
-            status = response.status_code
+            status = response.status
             if 200 <= status < 300:
                 return response
             correlation_id = response.headers.get("inin-correlation-id")
@@ -168,18 +151,21 @@ class GenesysClient:
             self._log_failure(method, path, response, None)
             raise self._error_for(method, path, response)
 
-    def _send(self, method: str, url: str, path: str, token: str, json: Any) -> requests.Response:
+    def _send(self, method: str, url: str, path: str, token: str, json: Any) -> urllib3.BaseHTTPResponse:
         started = self._clock()
+        body = None if json is None else jsonlib.dumps(json, allow_nan=False).encode()  # as requests' json= did
+        headers = {"Authorization": f"Bearer {token}", **(ACCEPT_JSON if body is None else SEND_JSON)}
         try:
-            return self._session.request(method, url, json=json, headers={"Authorization": f"Bearer {token}"},
-                                         timeout=self._timeout)
-        except requests.exceptions.Timeout as exc:
-            logger.warning("Genesys request timed out", extra={"method": method, "path": path, "error": type(exc).__name__,
-                                                               "timeout": list(self._timeout)})
-            raise GenesysUnavailable(f"Genesys {method} {path} timed out ({type(exc).__name__}, timeouts {self._timeout})") from None
-        except requests.exceptions.RequestException as exc:
-            logger.warning("Genesys request failed", extra={"method": method, "path": path, "error": type(exc).__name__})
-            raise GenesysUnavailable(f"Genesys {method} {path} failed: {type(exc).__name__}") from None
+            # preload_content (the default) reads the body and hands the connection back to the pool.
+            return self._http.request(method, url, body=body, headers=headers, timeout=timeout(self._timeout))
+        except HTTPError as exc:
+            if is_timeout(exc):
+                logger.warning("Genesys request timed out", extra={"method": method, "path": path, "error": failure_name(exc),
+                                                                   "timeout": list(self._timeout)})
+                raise GenesysUnavailable(
+                    f"Genesys {method} {path} timed out ({failure_name(exc)}, timeouts {self._timeout})") from None
+            logger.warning("Genesys request failed", extra={"method": method, "path": path, "error": failure_name(exc)})
+            raise GenesysUnavailable(f"Genesys {method} {path} failed: {failure_name(exc)}") from None
         finally:
             metrics.add_metric(name=METRIC_GENESYS_LATENCY, unit=MetricUnit.Milliseconds,
                                value=round((self._clock() - started) * 1000, 1))
@@ -189,8 +175,8 @@ class GenesysClient:
         extra = f", {detail}" if detail else ""
         return f"Genesys {method} {path} -> HTTP {status}{extra} (inin-correlation-id {correlation_id})"
 
-    def _error_for(self, method: str, path: str, response: requests.Response) -> GenesysError:
-        status = response.status_code
+    def _error_for(self, method: str, path: str, response: urllib3.BaseHTTPResponse) -> GenesysError:
+        status = response.status
         correlation_id = response.headers.get("inin-correlation-id")
         code = _error_code(response)
         message = self._message(method, path, status, correlation_id, code)
@@ -204,13 +190,13 @@ class GenesysClient:
         return GenesysRejected(message, **kwargs)
 
     @staticmethod
-    def _log_failure(method: str, path: str, response: requests.Response, action: str | None) -> None:
+    def _log_failure(method: str, path: str, response: urllib3.BaseHTTPResponse, action: str | None) -> None:
         logger.warning(
             "Genesys request failed",
             extra={
                 "method": method,
                 "path": path,
-                "status": response.status_code,
+                "status": response.status,
                 "genesys_code": _error_code(response),
                 "genesys_correlation_id": response.headers.get("inin-correlation-id"),
                 "action": action,
@@ -218,10 +204,10 @@ class GenesysClient:
         )
 
 
-def _error_code(response: requests.Response) -> str | None:
+def _error_code(response: urllib3.BaseHTTPResponse) -> str | None:
     # Only the ErrorBody's code: its message may echo request data.
     try:
         body = response.json()
-    except ValueError:
+    except ValueError:  # not JSON, or not UTF-8
         return None
     return body.get("code") if isinstance(body, dict) else None

@@ -16,14 +16,18 @@ import threading
 import time
 from dataclasses import dataclass
 from typing import Callable
+from urllib.parse import urlencode
 
-import requests
+import urllib3
 from aws_lambda_powertools.metrics import MetricUnit
+from urllib3.exceptions import HTTPError
+from urllib3.util import make_headers
 
 from ..errors import GenesysBadCredentials, GenesysRateLimited, GenesysRejected, GenesysUnavailable
 from ..observability import logger, metrics
 from ..outcomes import METRIC_TOKEN_FETCHES
 from .secrets import ClientCredentials
+from .transport import failure_name, timeout
 
 TOKEN_PATH = "/oauth/token"
 # A margin of 300 s on a 5-minute token would refresh on every call; never spend more than 10% of the lifetime.
@@ -63,14 +67,14 @@ class TokenProvider:
         login_base_url: str,
         credentials: Callable[[], ClientCredentials],
         *,
-        session: requests.Session,
+        http: urllib3.PoolManager,
         timeout: tuple[float, float],
         refresh_margin_seconds: float,
         clock: Callable[[], float] = time.monotonic,
     ):
         self._url = login_base_url.rstrip("/") + TOKEN_PATH
         self._credentials = credentials
-        self._session = session
+        self._http = http
         self._timeout = timeout
         self._margin = refresh_margin_seconds
         self._clock = clock
@@ -111,17 +115,19 @@ class TokenProvider:
     def _fetch(self, credentials: ClientCredentials) -> _CachedToken:
         metrics.add_metric(name=METRIC_TOKEN_FETCHES, unit=MetricUnit.Count, value=1)
         started = self._clock()
+        headers = {
+            # HTTP Basic, as requests' auth=(id, secret) sends it (latin-1, base64)
+            **make_headers(basic_auth=f"{credentials.client_id}:{credentials.client_secret}"),
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Accept": "application/json",
+        }
         try:
-            response = self._session.post(
-                self._url,
-                data={"grant_type": "client_credentials"},
-                auth=(credentials.client_id, credentials.client_secret),  # HTTP Basic
-                timeout=self._timeout,
-            )
-        except requests.exceptions.RequestException as exc:
-            raise GenesysUnavailable(f"Genesys token endpoint unreachable: {type(exc).__name__}") from None
+            response = self._http.request("POST", self._url, body=urlencode({"grant_type": "client_credentials"}),
+                                          headers=headers, timeout=timeout(self._timeout))
+        except HTTPError as exc:
+            raise GenesysUnavailable(f"Genesys token endpoint unreachable: {failure_name(exc)}") from None
         correlation_id = response.headers.get("inin-correlation-id")
-        status = response.status_code
+        status = response.status
         where = f"POST {TOKEN_PATH} -> HTTP {status} (inin-correlation-id {correlation_id})"
         if status == 200:
             try:
@@ -148,10 +154,10 @@ class TokenProvider:
         raise GenesysRejected(f"Genesys token endpoint rejected the request: {where}", status=status, correlation_id=correlation_id)
 
 
-def _oauth_error(response: requests.Response) -> str | None:
+def _oauth_error(response: urllib3.BaseHTTPResponse) -> str | None:
     try:
         body = response.json()
-    except ValueError:
+    except ValueError:  # not JSON, or not UTF-8
         return None
     if isinstance(body, dict):
         return body.get("error") or body.get("code")
