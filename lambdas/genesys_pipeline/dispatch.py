@@ -30,12 +30,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from enum import Enum
-from typing import Any, Callable, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
 
 import boto3
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
@@ -56,6 +54,9 @@ from .outcomes import (
     Outcome,
 )
 from .settings import DispatcherSettings
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 DEAD_LETTER_STAGE = "dispatcher"
 # SQS: at most 10 message attributes per message. Ours take 4; the original's String
@@ -400,6 +401,9 @@ class Dispatcher:
         # Without this, a batch in which every record failed raises BatchProcessingError: the
         # invocation errors out instead of returning the failures. Returning them keeps the
         # contract (each listed record is retried by SQS) and the error-rate alarm meaningful.
+        # Imported on the first batch, not at module import (the cold-import budget, bench.coldstart).
+        from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+
         processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
         return process_partial_response(event=event, record_handler=report, processor=processor, context=context)
 

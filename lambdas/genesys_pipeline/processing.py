@@ -26,14 +26,7 @@ from __future__ import annotations
 import string
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable, Mapping, Protocol
-
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
-from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
 
 from .budget import RequestBudget, spend_best_effort
 from . import write_back as plugins
@@ -44,6 +37,9 @@ from .observability import logger, record_outcome
 from .outcomes import Outcome
 from .redaction import SENSITIVE_KEYS
 from .settings import ProcessorSettings, SettingsError
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 
 # Placeholders every event can fill (participantId and queueId may be absent at run time).
 EVENT_PLACEHOLDERS = frozenset(
@@ -249,6 +245,14 @@ class Processor:
         budget: RequestBudget | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
     ):
+        # Imported here, when the handler builds its Processor on the first invocation: not at module import,
+        # which stays within the cold-import budget (bench.coldstart).
+        from aws_lambda_powertools.utilities.idempotency import (
+            DynamoDBPersistenceLayer,
+            IdempotencyConfig,
+            idempotent_function,
+        )
+
         self.policy = write_back_policy(settings)
         self._genesys = genesys
         self._budget = budget

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from aws_lambda_powertools.utilities import parameters
-
 from ..errors import GenesysBadCredentials
 
 REQUIRED_KEYS = ("client_id", "client_secret")
@@ -21,6 +19,10 @@ class ClientCredentials:
 
 
 def load_client_credentials(secret_name: str, *, max_age: int, force_fetch: bool = False) -> ClientCredentials:
+    # Imported on the first token fetch, not at module import: Powertools parameters loads every
+    # provider (SSM, AppConfig, DynamoDB, Secrets Manager) and boto3 with them.
+    from aws_lambda_powertools.utilities import parameters
+
     try:
         data = parameters.get_secret(secret_name, transform="json", max_age=max_age, force_fetch=force_fetch)
     except parameters.exceptions.GetParameterError as exc:
