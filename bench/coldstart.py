@@ -3,7 +3,14 @@
 Each sample is a new ``python -c`` process (this venv's interpreter, ``PYTHONPATH=lambdas``, the
 handler's environment variables set to dummies), timing only the import with ``perf_counter``.
 Handlers and the boto3 baseline are interleaved round-robin, so a noisy neighbour hits all alike.
-Also: the size of the Lambda code asset (one asset for the three functions), zipped and unzipped.
+
+Each handler also gets a second figure, ``first_invocation``: the import plus the modules it defers to
+its first invocation (``DEFERRED``: Powertools batch, idempotency, parameters), timed in the same fresh
+interpreter. The cold start a first event pays is the import (Lambda's INIT) plus that difference.
+
+Also: the size of the Lambda code asset (one asset for the three functions), zipped and unzipped, and
+whether it holds aws_xray_sdk: the bundled asset of cdk.out when a real synth left one, else a bundle
+built here by the real bundler (``infra.bundling.PipLocalBundling``, from the hashed lock).
 """
 from __future__ import annotations
 
@@ -36,17 +43,36 @@ DUMMY_ENV = {
     "GENESYS_SECRET_NAME": "bench/genesys",
     "IDEMPOTENCY_TABLE": "bench-idempotency",
 }
+# What each handler's first invocation imports that its module import does not (lazy imports in the domain package).
+DEFERRED = {
+    "dispatcher.handler": ("aws_lambda_powertools.utilities.batch",),
+    "processor.handler": ("aws_lambda_powertools.utilities.idempotency", "aws_lambda_powertools.utilities.parameters"),
+    "error_logger.handler": ("aws_lambda_powertools.utilities.parameters",),
+}
 SNIPPET = "import time; t=time.perf_counter(); import {module}; print(time.perf_counter()-t)"
+FIRST_SNIPPET = ("import time; t=time.perf_counter(); import {module}; i=time.perf_counter()-t; {deferred}; "
+                 "print(i, time.perf_counter()-t)")
 
 
-def import_seconds(module: str) -> float:
+def _python(code: str) -> list[float]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "AWS_"))}
     env.update(DUMMY_ENV)
     env["PYTHONPATH"] = str(c.LAMBDAS_DIR)
     env["PYTHONDONTWRITEBYTECODE"] = "1"  # the .pyc files already written are used; none new (same for all)
-    out = subprocess.run([sys.executable, "-c", SNIPPET.format(module=module)], env=env, cwd=str(c.ROOT),
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=str(c.ROOT),
                          capture_output=True, text=True, timeout=120, check=True)
-    return float(out.stdout.strip().splitlines()[-1])
+    return [float(x) for x in out.stdout.strip().splitlines()[-1].split()]
+
+
+def import_seconds(module: str) -> float:
+    return _python(SNIPPET.format(module=module))[0]
+
+
+def first_invocation_seconds(module: str) -> tuple[float, float]:
+    """(import, import + the first invocation's deferred imports) in one fresh interpreter."""
+    deferred = "; ".join(f"import {m}" for m in DEFERRED.get(module, ())) or "pass"
+    imported, first = _python(FIRST_SNIPPET.format(module=module, deferred=deferred))
+    return imported, first
 
 
 def _dir_size(path: Path) -> tuple[int, int]:
@@ -84,14 +110,17 @@ def asset_size() -> dict[str, Any]:
     tmp = None
     try:
         if asset is None:
+            c.ensure_paths()
+            from infra.bundling import LAMBDAS_DIR, PipLocalBundling
+
             tmp = Path(tempfile.mkdtemp(prefix="bench-asset-"))
-            shutil.copytree(c.LAMBDAS_DIR, tmp, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
-            subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-compile",
-                            "-r", str(c.LAMBDAS_DIR / "requirements.txt"), "--target", str(tmp)], check=True, timeout=600)
-            asset, source = tmp, f"{source}: lambdas/ + pip install -r lambdas/requirements.txt --target (this platform's wheels)"
+            PipLocalBundling(LAMBDAS_DIR, "arm64").try_bundle(str(tmp))
+            asset, source = tmp, f"{source}: built here by infra.bundling (arm64, from lambdas/requirements.lock)"
         unzipped, files = _dir_size(asset)
         return {"source": source, "unzipped_bytes": unzipped, "zipped_bytes": _zipped_size(asset), "files": files,
-                "lambda_limit_unzipped_bytes": 250 * 1024 * 1024}
+                "lambda_limit_unzipped_bytes": 250 * 1024 * 1024,
+                "has_aws_xray_sdk": (asset / "aws_xray_sdk").exists(),
+                "top_level": sorted(p.name for p in asset.iterdir() if p.name != "__pycache__")}
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -101,21 +130,28 @@ def run(smoke: bool = False, runs: int | None = None) -> dict[str, Any]:
     started = time.perf_counter()
     runs = runs or (2 if smoke else 15)
     samples: dict[str, list[float]] = {m: [] for m in (BASELINE, *HANDLERS)}
+    first: dict[str, list[float]] = {m: [] for m in HANDLERS}
     for m in samples:  # one unmeasured run each: the OS file cache warm for all alike
         import_seconds(m)
     for _ in range(runs):
         for m in samples:
             samples[m].append(import_seconds(m))
+        for m in HANDLERS:
+            first[m].append(first_invocation_seconds(m)[1])
     base = c.median(samples[BASELINE])
     imports = {m: {"median_ms": round(c.median(v) * 1000, 1), "min_ms": round(min(v) * 1000, 1),
                    "max_ms": round(max(v) * 1000, 1), "ratio_to_boto3": round(c.median(v) / base, 2)}
                for m, v in samples.items()}
-    results = {"imports": imports, "asset": asset_size()}
+    first_invocation = {m: {"deferred": list(DEFERRED.get(m, ())), "median_ms": round(c.median(v) * 1000, 1),
+                            "ratio_to_boto3": round(c.median(v) / base, 2)} for m, v in first.items()}
+    results = {"imports": imports, "first_invocation": first_invocation, "asset": asset_size()}
     notes = [
         "Import time only (the INIT phase's module import), in a fresh interpreter per sample, medians of interleaved runs. "
         "Settings, boto3 clients and the Genesys client are built lazily on the first invocation (functools.cache), "
         "so they are not in these figures.",
         "Ratios to a bare 'import boto3' measured in the same run; Lambda's own runtime start (~100-200 ms) is not included.",
+        "first_invocation: the import plus the Powertools utilities the handler's first invocation imports (DEFERRED), "
+        "timed in one interpreter: what the first event pays in imports, INIT and first invoke together.",
         "This machine's CPU is faster than a 256 MB Lambda's share (~0.15 vCPU): absolute ms will be larger on AWS, ratios hold better.",
     ]
     return c.envelope(NAME, {"runs": runs, "pythonpath": "lambdas"}, results, smoke=smoke, started=started, notes=notes)
@@ -125,9 +161,13 @@ def render(result: dict[str, Any]) -> None:
     r = result["results"]
     c.table("Import time in a fresh interpreter (ms)", ["module", "median", "min", "max", "x import boto3"],
             [[m, v["median_ms"], v["min_ms"], v["max_ms"], v["ratio_to_boto3"]] for m, v in r["imports"].items()])
+    c.table("Import + the first invocation's deferred imports (ms)", ["module", "median", "x import boto3", "deferred"],
+            [[m, v["median_ms"], v["ratio_to_boto3"], ", ".join(v["deferred"])] for m, v in r["first_invocation"].items()])
     a = r["asset"]
-    c.table(f"Lambda code asset ({a['source']})", ["files", "unzipped MB", "zipped MB", "limit (unzipped) MB"],
-            [[a["files"], a["unzipped_bytes"] / 2**20, a["zipped_bytes"] / 2**20, a["lambda_limit_unzipped_bytes"] / 2**20]])
+    c.table(f"Lambda code asset ({a['source']})", ["files", "unzipped MiB", "zipped MiB", "limit (unzipped) MiB",
+                                                   "aws_xray_sdk"],
+            [[a["files"], a["unzipped_bytes"] / 2**20, a["zipped_bytes"] / 2**20, a["lambda_limit_unzipped_bytes"] / 2**20,
+              a["has_aws_xray_sdk"]]])
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

@@ -20,7 +20,12 @@ METRICS_NAMESPACE = "GenesysEventPipeline"
 DISPATCHER_HANDLER = "dispatcher.handler.lambda_handler"
 PROCESSOR_HANDLER = "processor.handler.lambda_handler"
 ERROR_LOGGER_HANDLER = "error_logger.handler.lambda_handler"
-PYTHON_VERSION = "3.12"  # Lambda runtime; the bundler fetches cp312 wheels to match
+# Lambda runtime, and the Python the venv, the tests and the local run use (Makefile PYTHON, .python-version):
+# the code is tested on the version it runs on. The bundler fetches cp312 wheels to match. AWS Lambda runtimes
+# page: python3.12 is deprecated on 2028-10-31 (create blocked 2028-11-30, update 2029-01-10); python3.11 on
+# 2027-06-30, within a year of 2026-12-01, hence not 3.11.
+PYTHON_VERSION = "3.12"
+PYTHON_RUNTIME_DEPRECATION = "2028-10-31"
 ASSET_EXCLUDES = [
     "tests", "tests/**", "**/__pycache__", "**/__pycache__/**", "*.pyc", "**/*.pyc",
     ".pytest_cache", "**/.pytest_cache/**", "*.egg-info", "**/*.egg-info/**", ".mypy_cache", "**/.mypy_cache/**",

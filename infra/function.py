@@ -16,6 +16,7 @@ from . import constants as C
 from .config import LOG_RETENTION_DAYS, EnvironmentConfig
 
 ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
+RUNTIMES = {"3.12": lambda_.Runtime.PYTHON_3_12, "3.13": lambda_.Runtime.PYTHON_3_13}  # C.PYTHON_VERSION -> runtime
 
 
 def removal_policy(config: EnvironmentConfig) -> RemovalPolicy:
@@ -43,7 +44,7 @@ class PipelineFunction(Construct):
         ))
         self.function = lambda_.Function(
             self, "Function",
-            runtime=lambda_.Runtime.PYTHON_3_12,
+            runtime=RUNTIMES[C.PYTHON_VERSION],
             architecture=ARCHITECTURES[config.lambda_architecture],
             code=code,
             handler=handler,
@@ -73,7 +74,8 @@ class PipelineFunction(Construct):
             Acknowledgment(
                 id="AwsSolutions-L1",
                 reason=f"Python {C.PYTHON_VERSION} is pinned on purpose: the asset's wheels are built for "
-                       f"cp{C.PYTHON_VERSION.replace('.', '')} at synth time and the Lambda code is tested on it.",
+                       f"cp{C.PYTHON_VERSION.replace('.', '')} at synth time and the Lambda code is tested on it "
+                       f"(the venv's Python); its Lambda deprecation date is {C.PYTHON_RUNTIME_DEPRECATION}.",
             ),
         )
 

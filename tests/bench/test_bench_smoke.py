@@ -55,8 +55,12 @@ def test_coldstart(tmp_path):
     assert set(imports) == {"boto3", "dispatcher.handler", "processor.handler", "error_logger.handler"}
     assert imports["boto3"]["ratio_to_boto3"] == 1.0
     assert all(v["median_ms"] > 0 for v in imports.values())
+    first = result["results"]["first_invocation"]
+    assert set(first) == set(imports) - {"boto3"}
+    assert all(v["median_ms"] > 0 and v["deferred"] for v in first.values())
     asset = result["results"]["asset"]
     assert 0 < asset["zipped_bytes"] < asset["unzipped_bytes"] < asset["lambda_limit_unzipped_bytes"]
+    assert asset["has_aws_xray_sdk"] is False and "aws_lambda_powertools" in asset["top_level"]
 
 
 def test_tokens(tmp_path):
