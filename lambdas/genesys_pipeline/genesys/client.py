@@ -37,7 +37,7 @@ from ..outcomes import METRIC_GENESYS_LATENCY, METRIC_GENESYS_RATE_LIMITED
 from ..settings import GenesysSettings
 from .oauth import TokenProvider, parse_retry_after
 from .secrets import ClientCredentials, load_client_credentials
-from .transport import failure_name, http_pool, is_timeout, timeout
+from .transport import failure_name, http_pool, is_timeout, request_timeout
 
 PARTICIPANT_ATTRIBUTES = "/api/v2/conversations/{conversationId}/participants/{participantId}/attributes"
 CONVERSATION_TAGS = "/api/v2/conversations/{conversationId}/tags"
@@ -157,7 +157,7 @@ class GenesysClient:
         headers = {"Authorization": f"Bearer {token}", **(ACCEPT_JSON if body is None else SEND_JSON)}
         try:
             # preload_content (the default) reads the body and hands the connection back to the pool.
-            return self._http.request(method, url, body=body, headers=headers, timeout=timeout(self._timeout))
+            return self._http.request(method, url, body=body, headers=headers, timeout=request_timeout(self._timeout))
         except HTTPError as exc:
             if is_timeout(exc):
                 logger.warning("Genesys request timed out", extra={"method": method, "path": path, "error": failure_name(exc),

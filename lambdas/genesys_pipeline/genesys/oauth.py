@@ -27,7 +27,7 @@ from ..errors import GenesysBadCredentials, GenesysRateLimited, GenesysRejected,
 from ..observability import logger, metrics
 from ..outcomes import METRIC_TOKEN_FETCHES
 from .secrets import ClientCredentials
-from .transport import failure_name, timeout
+from .transport import failure_name, request_timeout
 
 TOKEN_PATH = "/oauth/token"
 # A margin of 300 s on a 5-minute token would refresh on every call; never spend more than 10% of the lifetime.
@@ -123,7 +123,7 @@ class TokenProvider:
         }
         try:
             response = self._http.request("POST", self._url, body=urlencode({"grant_type": "client_credentials"}),
-                                          headers=headers, timeout=timeout(self._timeout))
+                                          headers=headers, timeout=request_timeout(self._timeout))
         except HTTPError as exc:
             raise GenesysUnavailable(f"Genesys token endpoint unreachable: {failure_name(exc)}") from None
         correlation_id = response.headers.get("inin-correlation-id")

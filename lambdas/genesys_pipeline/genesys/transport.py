@@ -31,7 +31,7 @@ def http_pool() -> urllib3.PoolManager:
     return urllib3.PoolManager(num_pools=2, maxsize=POOL_MAXSIZE, retries=retry)
 
 
-def timeout(connect_read: tuple[float, float]) -> urllib3.Timeout:
+def request_timeout(connect_read: tuple[float, float]) -> urllib3.Timeout:
     connect, read = connect_read
     return urllib3.Timeout(connect=connect, read=read)
 
