@@ -54,7 +54,8 @@ def test_coldstart(tmp_path):
     imports = result["results"]["imports"]
     assert set(imports) == {"boto3", "dispatcher.handler", "processor.handler", "error_logger.handler"}
     assert imports["boto3"]["ratio_to_boto3"] == 1.0
-    assert all(v["median_ms"] > 0 for v in imports.values())
+    assert all(v["median_ms"] > 0 and v["cpu_median_ms"] > 0 for v in imports.values())
+    assert imports["boto3"]["cpu_ratio_to_boto3"] == 1.0
     first = result["results"]["first_invocation"]
     assert set(first) == set(imports) - {"boto3"}
     assert all(v["median_ms"] > 0 and v["deferred"] for v in first.values())
