@@ -35,6 +35,7 @@ from botocore.exceptions import ClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
 
+from .aws_faults import THROTTLING_CODES, UNAVAILABLE_CODES
 from .errors import InvalidEvent
 from .events import event_time_of, parse_event
 from .model import GenesysEvent
@@ -316,13 +317,6 @@ def _duration(delta: timedelta) -> str:
 # a record that still fails goes back to SQS, which retries it anyway, and a long in-Lambda
 # backoff would only hold the whole batch.
 
-# Error codes Step Functions (and the AWS query/JSON protocols generally) use for throttling.
-THROTTLING_CODES = frozenset(
-    {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded", "ThrottledException"}
-)
-UNAVAILABLE_CODES = frozenset(
-    {"ServiceUnavailable", "ServiceUnavailableException", "InternalServerError", "InternalFailure", "InternalError"}
-)
 
 
 def client_config(max_pool_connections: int) -> Config:
