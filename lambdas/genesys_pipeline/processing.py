@@ -34,6 +34,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyPersistenceLayerError
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
+from botocore.config import Config
 
 from .aws_faults import dependency_unavailable
 from .errors import InvalidEvent
@@ -57,6 +58,12 @@ KNOWN_EVENT_FIELDS = frozenset(
     }
 )
 IDEMPOTENCY_DEPENDENCY = "idempotency table"  # names the dependency in AwsDependencyUnavailable
+# Few SDK attempts, said explicitly: a throttled or failing table then surfaces within seconds as
+# AwsDependencyUnavailable and Step Functions owns the backoff (retries.awsDependency), rather
+# than the SDK sleeping through the processor's timeout.
+IDEMPOTENCY_SDK_MAX_ATTEMPTS = 3  # in all, the first call included
+IDEMPOTENCY_CLIENT_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": IDEMPOTENCY_SDK_MAX_ATTEMPTS},
+                                   connect_timeout=3, read_timeout=5)
 IDEMPOTENCY_KEY_PREFIX = "genesys-write-back"  # record id = "<prefix>#<md5(dedup key)>"; stable across function renames
 
 
@@ -251,7 +258,9 @@ class Processor:
             response_hook=_mark_duplicate,
         )
         # Powertools defaults: partition key "id" (S), TTL attribute "expiration".
-        store = persistence_store or DynamoDBPersistenceLayer(table_name=settings.idempotency_table)
+        store = persistence_store or DynamoDBPersistenceLayer(table_name=settings.idempotency_table,
+                                                              boto_config=IDEMPOTENCY_CLIENT_CONFIG)
+        self.idempotency_store = store
         self._write_once = idempotent_function(
             data_keyword_argument="write",
             persistence_store=store,
