@@ -8,6 +8,7 @@ an attempt died between the Genesys write and its idempotency record is identica
 """
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
@@ -250,3 +251,37 @@ def test_a_missing_secret_is_bad_credentials_by_its_error_code(make, secrets_cli
     secrets_client.delete_secret(SecretId=SECRET_NAME, ForceDeleteWithoutRecovery=True)
     with pytest.raises(GenesysBadCredentials, match="does not exist"):
         make().process(payload(acd_end))
+
+
+# ----------------------------------------------------------------------------- the error logger on these faults
+
+
+def test_the_error_logger_logs_the_failure_and_does_not_raise_when_aws_dependencies_fail(secrets_client, sim, acd_end):
+    from genesys_pipeline.failures import handle_status_change
+    from genesys_pipeline.settings import ErrorLoggerSettings
+
+    from .test_processor import LogCapture
+
+    settings = ErrorLoggerSettings(genesys=genesys_settings(sim), mark_failed_conversations=True,
+                                   failure_status_attribute="aws_processing_status")
+    arn = f"arn:aws:states:us-east-1:123456789012:execution:genesys-test:{acd_end['dedupKey']}"
+    sfn = boto3.client("stepfunctions", config=Config(retries={"mode": "standard", "max_attempts": 1}))
+    # Given Step Functions throttles the error logger's history read and Secrets Manager the mark's token fetch
+    CallFaults(sfn, "GetExecutionHistory", client_error("ThrottlingException", 400, "GetExecutionHistory"))
+    CallFaults(secrets_client, "GetSecretValue", client_error("ThrottlingException", 400, "GetSecretValue"))
+    status_change = {"source": "aws.states", "detail": {
+        "executionArn": arn, "name": acd_end["dedupKey"], "status": "FAILED", "input": json.dumps(acd_end),
+        "error": "AwsDependencyUnavailable", "cause": None}}
+    # When the failed execution's status change arrives
+    with LogCapture() as logs:
+        result = handle_status_change(status_change, sfn=sfn, genesys=GenesysClient(settings.genesys), settings=settings)
+    # Then the failure record is still logged, the mark's failure is a warning naming the dependency, nothing raised
+    assert result == {"logged": True, "executionArn": arn, "marked": False}
+    [failed] = logs.with_message("event failed")
+    assert failed["error"] == "AwsDependencyUnavailable" and failed["dedup_key"] == acd_end["dedupKey"]
+    assert failed.get("failed_state") is None  # the history read was throttled; the record goes out without it
+    assert logs.with_message("get_execution_history failed")[0]["error"] == "ClientError"
+    [not_marked] = logs.with_message("failure not marked in Genesys")
+    assert not_marked["error"] == "AwsDependencyUnavailable" and not_marked["transient"] is True
+    assert not_marked["detail"] == "Secrets Manager: GetSecretValue ThrottlingException (HTTP 400)"
+    assert sim.writes == []
