@@ -340,8 +340,7 @@ def _duration(delta: timedelta) -> str:
 # ---------------------------------------------------------------------------- boto3 adapters
 # Clients are made once per container by the handler. Their botocore retries are kept small:
 # a record that still fails goes back to SQS, which retries it anyway, and a long in-Lambda
-# backoff would only hold the whole batch.
-
+# backoff would only hold the whole batch. Throttling and unavailable codes: aws_faults.
 
 
 def client_config(max_pool_connections: int) -> Config:
