@@ -9,9 +9,12 @@ Unknown keys are errors too (a typo must not silently fall back to a default).
 """
 from __future__ import annotations
 
+import ast
 import json
+import math
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from . import constants as C
@@ -22,6 +25,9 @@ REGION_RE = re.compile(r"[a-z]{2}(-gov)?-[a-z]+-\d")
 DOMAIN_RE = re.compile(r"(?=.{4,253}$)([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}")
 EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 SECRET_NAME_RE = re.compile(r"[A-Za-z0-9/_+=.@-]{1,512}")
+# Write-back plugins live in the Lambda asset (lambdas/ is the code root), so they ship with the functions.
+EXTENSIONS_DIR = Path(__file__).resolve().parents[1] / "lambdas" / "extensions"
+PLUGIN_SPEC_RE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
 ENV_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,20}")
 # CloudWatch Logs accepts only these retention values.
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
@@ -69,6 +75,15 @@ class RuleTarget:
 
 
 @dataclass(frozen=True)
+class GenesysRateLimit:
+    """The environment's Genesys request budget (docs/request-budget.md); None in config = no budget."""
+
+    requests_per_second: float
+    burst: int  # requests that may go at once from an idle budget
+    alarm_share_429: float  # alarm when 429s exceed this share of Genesys requests
+
+
+@dataclass(frozen=True)
 class EnvironmentConfig:
     name: str
     account: str | None
@@ -96,6 +111,15 @@ class EnvironmentConfig:
     retain_data: bool  # removalPolicy "retain": tables, log groups, queues, archive survive a stack delete
     point_in_time_recovery: bool
     tags: dict[str, str] = field(default_factory=dict)
+    genesys_rate_limit: GenesysRateLimit | None = None
+    write_back_plugin: str | None = None  # writeBack.plugin: "module:function" in lambdas/extensions/
+    operator_secret_name: str | None = None  # operatorSecretName: the operator's Genesys OAuth client (sync-filter)
+
+    @property
+    def genesys_requests_per_event(self) -> int:
+        """Genesys requests one event costs: the attribute PATCH, and the tag PUT when configured (a write-back
+        plugin may return a tag for any event, so it is counted at its most)."""
+        return 1 + (1 if self.external_tag or self.write_back_plugin else 0)
 
     @property
     def stack_name(self) -> str:
@@ -271,6 +295,46 @@ def _template_problem(template: str, topics: tuple[str, ...]) -> str | None:
     return None
 
 
+def _write_back_plugin(n: _Node) -> str | None:
+    """writeBack.plugin: "module:function", a module in the asset folder lambdas/extensions/ defining the function.
+
+    Checked from the source (ast), not imported: synth must not run plugin code."""
+    w = n.raw("writeBack", 'an object such as {"plugin": "acd_summary:write_back"}', optional=True)
+    if w is None:
+        return None
+    node = _Node(w, f"{n.path}.writeBack")
+    spec = node.string("plugin", "'module:function' naming a function of a module in lambdas/extensions/",
+                       PLUGIN_SPEC_RE)
+    node.done()
+    module, function = spec.split(":")
+    folder = EXTENSIONS_DIR
+    rel = f"lambdas/extensions/{module.replace('.', '/')}.py"
+    path = folder.joinpath(*module.split(".")).with_suffix(".py")
+    if not path.is_file():
+        node.fail("plugin", f"{spec!r}: no module {rel} in the Lambda asset; add it, or name a module of "
+                            "lambdas/extensions/ (e.g. 'acd_summary:write_back')")
+    try:
+        tree = ast.parse(path.read_text(), filename=str(path))
+    except SyntaxError as exc:
+        node.fail("plugin", f"{spec!r}: {rel} does not parse (line {exc.lineno}: "
+                            f"{exc.msg}); fix the module")
+    defined = {d.name for d in tree.body if isinstance(d, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    if function not in defined:
+        node.fail("plugin", f"{spec!r}: {rel} defines no top-level function "
+                            f"{function!r} (it has: {', '.join(sorted(defined)) or 'none'}); define it or fix the name")
+    return spec
+
+
+def _operator_secret_name(n: _Node, runtime_secret: str) -> str | None:
+    """operatorSecretName: the operator OAuth client (integrations:integration:view/edit), separate from the runtime's."""
+    name = n.string("operatorSecretName", "a Secrets Manager secret name (letters, digits, /_+=.@-)", SECRET_NAME_RE,
+                    optional=True)
+    if name is not None and name == runtime_secret:
+        n.fail("operatorSecretName", f"{name!r} is secretName, the Lambdas' client; expected the secret of a separate "
+                                     "operator OAuth client (least privilege: the runtime client must not edit integrations)")
+    return name
+
+
 def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
     n = _Node(raw, f"cdk.json context {C.CONTEXT_ENVIRONMENTS}.{name}")
     account = n.string("account", "a 12-digit AWS account id", ACCOUNT_RE, optional=True)
@@ -382,9 +446,14 @@ def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
     alarm_email = n.string("alarmEmail", "an e-mail address", EMAIL_RE, optional=True)
     removal = n.choice("removalPolicy", ("retain", "destroy"))
     pitr = n.boolean("pointInTimeRecovery")
+    write_back_plugin = _write_back_plugin(n)
+    # A write-back plugin may return a tag for any event: count it at its most (as genesys_requests_per_event does).
+    rate_limit = _genesys_rate_limit(n, reserved=reserved, retries=retries,
+                                     requests_per_event=1 + (1 if external_tag or write_back_plugin else 0))
     tags_raw = n.raw("tags", "an object of tag name to value", optional=True) or {}
     if not isinstance(tags_raw, dict) or not all(isinstance(v, str) for v in tags_raw.values()):
         n.fail("tags", f"{_show(tags_raw)} is not an object of string to string")
+    operator_secret = _operator_secret_name(n, secret_name)
     n.done()
     return EnvironmentConfig(
         name=name, account=account, region=region, genesys_org_id=org_id, genesys_domain=domain,
@@ -394,8 +463,56 @@ def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
         processor_reserved_concurrency=reserved, dispatcher=dispatcher, retries=retries, rule_target=rule_target,
         max_event_age_seconds=max_age, archive_retention_days=archive_days, log_retention_days=log_days,
         log_level=log_level, alarm_email=alarm_email, retain_data=removal == "retain", point_in_time_recovery=pitr,
-        tags=dict(tags_raw),
+        tags=dict(tags_raw), genesys_rate_limit=rate_limit, write_back_plugin=write_back_plugin,
+        operator_secret_name=operator_secret,
     )
+
+
+RATE_LIMIT_KEY = "genesysRateLimit"
+RATE_LIMIT_EXPECTED = ('{"requestsPerSecond": <number>, "burst": <integer>, "alarmShare429": <0..1>}, or null for '
+                       'no budget (not recommended)')
+
+
+def _genesys_rate_limit(n: _Node, *, reserved: int, retries: Retries, requests_per_event: int) -> GenesysRateLimit | None:
+    """``genesysRateLimit``; ``null`` runs without a budget. The CDK drops null context values before the app
+    sees them (jsii), so a missing key reads as null too; a misspelt key still fails as unknown."""
+    if n.raw(RATE_LIMIT_KEY, RATE_LIMIT_EXPECTED, optional=True) is None:
+        return None
+    g = n.child(RATE_LIMIT_KEY, RATE_LIMIT_EXPECTED)
+    # Genesys: 300 requests/min per token; org.app.user.rate.per.minute 3000 (reference/genesys.md).
+    limit = GenesysRateLimit(
+        requests_per_second=g.number("requestsPerSecond", C.BUDGET_MIN_REQUESTS_PER_SECOND,
+                                     C.BUDGET_MAX_REQUESTS_PER_SECOND),
+        burst=g.integer("burst", 1, 1000),
+        alarm_share_429=g.number("alarmShare429", 0.0, 1.0),
+    )
+    g.done()
+    # Traps (docs/request-budget.md): the budget must never turn into Lambda throttles or spent
+    # Step Functions retry budgets.
+    events_at_once = math.ceil(limit.burst / requests_per_event)
+    if events_at_once > reserved:
+        g.fail("burst", f"{limit.burst} lets {events_at_once} executions start at once, over "
+                        f"processorReservedConcurrency {reserved} (they would be throttled); expected burst <= "
+                        f"{reserved * requests_per_event}")
+    concurrent = limit.requests_per_second / requests_per_event * C.BUDGET_PROCESSOR_SECONDS_PER_EVENT
+    if concurrent > reserved:
+        g.fail("requestsPerSecond", f"{limit.requests_per_second:g} keeps about {concurrent:g} processors busy at "
+                                    f"{C.BUDGET_PROCESSOR_SECONDS_PER_EVENT:g} s each, over "
+                                    f"processorReservedConcurrency {reserved}; expected requestsPerSecond <= "
+                                    f"{reserved * requests_per_event / C.BUDGET_PROCESSOR_SECONDS_PER_EVENT:g} "
+                                    "or a higher processorReservedConcurrency")
+    span = expected_retry_span_seconds(retries.rate_limited)
+    if span < C.BUDGET_MAX_RETRY_AFTER_SECONDS:
+        n.fail("retries.rateLimited", f"waits about {span:g} s in all (full jitter), under the "
+                                      f"{C.BUDGET_MAX_RETRY_AFTER_SECONDS} s a Genesys pause may last; expected "
+                                      "more maxAttempts or a longer interval with genesysRateLimit set")
+    return limit
+
+
+def expected_retry_span_seconds(budget: RetryBudget) -> float:
+    """The mean total wait of an ASL Retry block with JitterStrategy FULL (each wait uniform in [0, delay])."""
+    return sum(min(budget.max_delay_seconds, budget.interval_seconds * budget.backoff_rate ** k)
+               for k in range(budget.max_attempts)) / 2
 
 
 def load(context: Callable[[str], Any], env_name: str | None = None) -> EnvironmentConfig:

@@ -78,6 +78,18 @@ LAMBDA_SERVICE_ERRORS = [
     "Lambda.TooManyRequestsException",
 ]
 
+# Genesys request budget (infra/request_budget.py, docs/request-budget.md).
+BUDGET_TABLE_PARTITION_KEY = "id"  # lambdas/genesys_pipeline/budget.py DynamoDBBudgetStore
+BUDGET_ITEM_KEY = "genesys"  # REQUEST_BUDGET_KEY: one item per environment (one table per stack)
+BUDGET_PAUSE_CACHE_SECONDS = 1  # how stale a container's view of a 429 pause may be
+BUDGET_MIN_REQUESTS_PER_SECOND = 0.1
+BUDGET_MAX_REQUESTS_PER_SECOND = 1000
+# A processor invocation's duration assumed when checking reserved concurrency against the rate:
+# 62 ms warm measured locally plus Genesys latency (bench.cost), rounded up generously.
+BUDGET_PROCESSOR_SECONDS_PER_EVENT = 1.0
+# The longest Retry-After the rate-limited retry budget must outlast on average.
+BUDGET_MAX_RETRY_AFTER_SECONDS = 60
+
 # Alarms
 OLDEST_MESSAGE_AGE_ALARM_SECONDS = 15 * 60
 PROCESSOR_ERRORS_ALARM_THRESHOLD = 10  # per 5 min: retried 429/5xx are Lambda errors too; failures alarm on executions
@@ -100,10 +112,13 @@ SUPPORTED_TOPIC_SUFFIXES = ("acd.start", "acd.end", "acw", "attributes", "custom
 # Every event fills these ({participantId}/{queueId} may be absent on some topics):
 TEMPLATE_EVENT_PLACEHOLDERS = ("conversationId", "participantId", "queueId", "topic", "eventTime", "dedupKey",
                                "executionName", "processedAt")
-# eventBody fields the processor may template from (KNOWN_EVENT_FIELDS there):
+# eventBody fields the processor may template from (KNOWN_EVENT_FIELDS there): every scalar field the
+# dispatcher keeps (events.NON_SENSITIVE_BODY_FIELDS) other than queueId, which is above.
 TEMPLATE_BODY_FIELDS = ("mediaType", "provider", "direction", "sessionId", "divisionId", "acdOutcome",
                         "answeredUserId", "disconnectType", "routingPriority", "connectedDurationMs", "flowType",
-                        "interactingDurationMs")
+                        "interactingDurationMs", "userId", "wrapupCode", "wrapupDurationMs", "flowId", "flowVersion",
+                        "exitReason", "transferType", "outboundCampaignId", "outboundContactListId",
+                        "voicemailDurationMs", "alertingDurationMs")
 # Body fields only some topics carry (reference/genesys.md: acd.end carries the routing outcome fields; the
 # customer.end sample carries interactingDurationMs). A template using one fails, at run time, every event of
 # any other topic (the processor raises InvalidEvent), so synth requires every configured topic to carry it.
@@ -113,6 +128,17 @@ TEMPLATE_FIELDS_ONLY_ON = {
     "disconnectType": ("acd.end",),
     "connectedDurationMs": ("acd.end",),
     "interactingDurationMs": ("customer.end",),
+    # Inferred from the topic names (no sample in the reference): wrap-up is acw's, flow fields the flow
+    # topics', campaign fields outbound's, voicemail durations voicemail.end's.
+    "wrapupCode": ("acw",),
+    "wrapupDurationMs": ("acw",),
+    "flowId": ("flow.start", "flow.end"),
+    "flowVersion": ("flow.start", "flow.end"),
+    "exitReason": ("flow.end",),
+    "transferType": ("flow.end",),
+    "outboundCampaignId": ("outbound",),
+    "outboundContactListId": ("outbound",),
+    "voicemailDurationMs": ("voicemail.end",),
 }
 # Topics whose eventBody carries queueId (acd.start / acd.end carry the routing fields).
 QUEUE_SCOPED_TOPIC_SUFFIXES = ("acd.start", "acd.end")

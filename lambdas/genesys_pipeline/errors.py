@@ -52,6 +52,11 @@ class GenesysBadCredentials(GenesysError):
     """401 after one token refresh, or the token endpoint refused the client. Not retried."""
 
 
+class WriteBackPluginError(Exception):
+    """The write-back plugin (WRITE_BACK_PLUGIN) raised, or returned something other than a
+    WriteBackRequest or None. Not retried: the execution fails at Process, redrivable once the plugin is fixed."""
+
+
 class AwsDependencyUnavailable(Exception):
     """An AWS dependency of the processor (the idempotency table, Secrets Manager, an AWS endpoint)
     throttled, answered 5xx or could not be reached. Retried with its own budget (``retries.awsDependency``).
@@ -74,4 +79,5 @@ NON_RETRYABLE_ERROR_NAMES = (
     GenesysRejected.__name__,
     GenesysForbidden.__name__,
     GenesysBadCredentials.__name__,
+    WriteBackPluginError.__name__,
 )
