@@ -136,27 +136,19 @@ class Shutdown:
         self.pipeline.stop_pollers()  # nothing new is dispatched; what the pollers held becomes visible below
         self.pipeline.expire_in_flight()
         dropped: dict[str, DroppedEvent] = {}
-        sfn = self.pipeline.client("stepfunctions")
         for execution in self._running_executions():
-            arn = execution["executionArn"]
-            try:
-                described = sfn.describe_execution(executionArn=arn)
-                sfn.stop_execution(executionArn=arn, error="LocalStackStopped",
-                                   cause="gcpipe local run stopped at once (second Ctrl-C)")
-            except Exception:  # noqa: BLE001 - it finished meanwhile
-                continue
-            if described.get("status") != "RUNNING":
-                continue
-            payload = _json(described.get("input"))
-            key = payload.get("dedupKey") if isinstance(payload.get("dedupKey"), str) else None
-            event = DroppedEvent(RUNNING, payload.get("eventId"), key, execution_name=execution["name"])
-            dropped[key or arn] = event
+            event = self._stop_execution(execution["executionArn"])
+            if event is not None:
+                dropped[event.dedup_key or execution["executionArn"]] = event
         parse = _parser()
+        executions = self.pipeline.outputs["StateMachineArn"].replace(":stateMachine:", ":execution:", 1) + ":"
         for message in peek_queue(self.pipeline.client("sqs"), self.pipeline.outputs["MainQueueUrl"]):
             envelope = _json(message.get("Body"))
             key = parse(envelope)
             if key is not None and key in dropped:
                 continue  # already listed: its execution had started
+            if key is not None and self._dispatched(executions + key):
+                continue  # its execution (named after the dedup key) had started and finished: not dropped
             event_id = envelope.get("id") if isinstance(envelope.get("id"), str) else None
             dropped[key or message["MessageId"]] = DroppedEvent(QUEUED, event_id, key, message_id=message["MessageId"])
         self.result.dropped = list(dropped.values())
@@ -165,6 +157,31 @@ class Shutdown:
                  f"(locally nothing is durable); their event ids and dedup keys are in {self.result.dropped_file}. "
                  "Send those events again to process them: re-sending is safe, duplicates are absorbed.")
         return self.result
+
+    def _stop_execution(self, arn: str) -> DroppedEvent | None:
+        """StopExecution on a running one; the event it carried, or None if it had finished meanwhile."""
+        sfn = self.pipeline.client("stepfunctions")
+        try:
+            described = sfn.describe_execution(executionArn=arn)
+            if described.get("status") != "RUNNING":
+                return None
+            sfn.stop_execution(executionArn=arn, error="LocalStackStopped",
+                               cause="gcpipe local run stopped at once (second Ctrl-C)")
+        except Exception:  # noqa: BLE001 - it finished meanwhile
+            return None
+        payload = _json(described.get("input"))
+        key = payload.get("dedupKey") if isinstance(payload.get("dedupKey"), str) else None
+        return DroppedEvent(RUNNING, payload.get("eventId"), key, execution_name=described.get("name"))
+
+    def _dispatched(self, execution_arn: str) -> bool:
+        """True when the execution exists and is no longer running (a running one is stopped and listed)."""
+        try:
+            status = self.pipeline.client("stepfunctions").describe_execution(executionArn=execution_arn)["status"]
+        except Exception:  # noqa: BLE001 - ExecutionDoesNotExist: never dispatched
+            return False
+        if status == "RUNNING":
+            return self._stop_execution(execution_arn) is None
+        return True
 
     def _write(self, events: list[DroppedEvent]) -> Path:
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
