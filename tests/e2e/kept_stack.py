@@ -78,7 +78,15 @@ class KeptStack:
         return self.stderr_path.read_text(errors="replace")
 
     def wait_for_stderr(self, text: str, timeout: float = STEP_TIMEOUT) -> str:
-        return wait_for(lambda: text in flat(self.stderr()) and flat(self.stderr()), timeout, f"{text!r} on the stack's stderr")
+        def said() -> str | None:
+            err = flat(self.stderr())
+            if text in err:
+                return err
+            if self.proc.poll() is not None:
+                raise AssertionError(f"the stack exited ({self.proc.returncode}) without saying {text!r}:\n{err[-3000:]}")
+            return None
+
+        return wait_for(said, timeout, f"{text!r} on the stack's stderr")
 
     def ctrl_c(self) -> None:
         """What Ctrl-C in its terminal does: SIGINT to the whole foreground process group."""

@@ -51,9 +51,9 @@ def test_every_log_line_carries_the_keys_of_its_own_invocation(e2e, tmp_path):
         keys_by_request[ln["function_request_id"]].add(ln["dedup_key"])
     mixed = {r: k for r, k in keys_by_request.items() if len(k) != 1}
     assert not mixed, f"{len(mixed)} request(s) logged with another invocation's dedup key: {mixed}"
-    # each event's lines come from its own invocations, and every applied event has its write-back line
-    done = [ln for ln in mine if ln["message"] == "Genesys write-back done"]
-    assert {ln["dedup_key"] for ln in done} == set(by_key)
+    # each event's lines come from its own invocations, and every applied event has its outcome line
+    # (INFO: the logger's level is the first configured in this process, so DEBUG lines may be off)
+    assert {ln["dedup_key"] for ln in mine if ln.get("outcome") == "applied"} == set(by_key)
     requests_per_key: dict[str, set] = defaultdict(set)
     for ln in mine:
         requests_per_key[ln["dedup_key"]].add(ln["function_request_id"])
