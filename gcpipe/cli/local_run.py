@@ -46,9 +46,9 @@ def command(env: str, events_file: Path | None, count: int, seed: int | None, as
     through the partner bus (several topics, queues inside and outside the filter, the same
     event three times, late and stale events, malformed ones, a Genesys 429 storm and 5xx
     bursts) and follows each event to its outcome. Exit status 0 only when every event sent
-    has exactly one outcome: sent = applied + duplicate + filtered + stale + dead-lettered + failed.
+    has exactly one outcome: sent = applied + duplicate + filtered + stale + dead-lettered + failed + skipped.
     """
-    from gcpipe.local.runner import LOCAL_INTEGRATION_ID, LocalRun, RunnerError, RunOptions  # noqa: PLC0415
+    from gcpipe.local.runner import LocalRun, RunnerError, RunOptions  # noqa: PLC0415
 
     if keep_running and mode == "in-process":
         raise click.UsageError("--keep-running needs the moto server (other terminals reach it over HTTP)")
@@ -74,7 +74,7 @@ def command(env: str, events_file: Path | None, count: int, seed: int | None, as
         say("  gcpipe --local send --generate 100")
         say("  gcpipe --local dlq show")
         say("  gcpipe --local genesys writes")
-        say(f"  gcpipe --local genesys sync-filter --integration-id {LOCAL_INTEGRATION_ID}")
+        say("  gcpipe --local genesys sync-filter [--apply]   # the simulator's integration drifts from cdk.json")
         say("Ctrl-C to stop: the first drains what is queued or running, a second stops at once. "
             "Locally nothing is durable: events not finished when the stack stops are lost.")
         shutdown.append(active.serve_until_stopped(state_file))

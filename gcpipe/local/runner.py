@@ -65,7 +65,6 @@ RUN_DIR = PROJECT_ROOT / ".local-run"
 # What the synthesized stack is made of: a newer file here makes the template stale.
 SYNTH_SOURCES = ("app.py", "cdk.json", "infra", "statemachines", "lambdas")
 DEFAULT_RETRY_TIME_SCALE = 0.02  # ASL Retry waits at 2% of real time: a 20 s backoff takes 0.4 s
-LOCAL_INTEGRATION_ID = "local-eventbridge"  # the simulator's Amazon EventBridge Source integration
 FAST_FORWARD_AFTER_SECONDS = 2.0
 DLQ_SCAN_SECONDS = 5.0  # how often a run peeks at the DLQ while the pipeline is busy  # records left in flight this long are made visible (local time compression)
 
@@ -621,6 +620,7 @@ class LocalRun:
         self.pipeline: Any = None
         self.sim: Any = None
         self.attribute_keys: tuple[str, ...] = ()
+        self.integration: Any = None  # gcpipe.local.integration.LocalIntegration, once deployed
         self._stop = threading.Event()
 
     # -- building blocks ------------------------------------------------------------------
@@ -699,6 +699,7 @@ class LocalRun:
         from gcpipe.simulator import GenesysSimulator  # noqa: PLC0415
 
         from .deploy import GenesysEndpoint  # noqa: PLC0415
+        from .integration import seed_integration  # noqa: PLC0415
         from .pipeline import LocalPipeline  # noqa: PLC0415
 
         opts = self.options
@@ -726,17 +727,15 @@ class LocalRun:
             self.pipeline = pipeline
             self.say(f"stack {pipeline.stack_name} deployed from {template_path(cdk_out, opts.env)} "
                      f"({'moto server on ' + pipeline.endpoint_url if pipeline.endpoint_url else 'moto in-process'})")
+            self.integration = seed_integration(sim, pipeline)
+            self.say(f"Genesys EventBridge integration {self.integration.integration_id}: its eventFilter drifts from "
+                     "cdk.json (see `gcpipe --local genesys sync-filter`)")
             stack.enter_context(self.capture)
             stack.callback(pipeline.stop_pollers)
             pipeline.start_pollers()
             sender = Sender(pipeline, self.ledger)
             config = read_stack_config(pipeline)
             self.attribute_keys = tuple(config.attribute_map)
-            # The EventBridge integration as Genesys holds it once set up (`gcpipe --local genesys sync-filter`).
-            sim.add_integration(LOCAL_INTEGRATION_ID, {
-                "name": config.bus_name.rsplit("/", 1)[-1], "version": 1, "advanced": {}, "notes": "", "credentials": {},
-                "properties": {"eventSourceSuffix": config.bus_name.rsplit("/", 1)[-1], "awsAccountId": pipeline.account_id,
-                               "awsAccountRegion": pipeline.region, "eventFilter": list(config.topics)}})
             if opts.events_file is not None:
                 phases = [Phase("file", f"{opts.events_file}", file_events)]
             else:
@@ -779,7 +778,8 @@ class LocalRun:
         from .shutdown import Shutdown  # noqa: PLC0415
 
         shutdown = Shutdown(self.pipeline, self.options.run_dir, self.say, stop_requested=self._stop)
-        self.pipeline.write_state_file(state_file)
+        self.pipeline.write_state_file(
+            state_file, genesys_integration_id=self.integration.integration_id if self.integration else None)
         try:
             with shutdown.signals():
                 return shutdown.serve()
@@ -832,7 +832,7 @@ def _short_cause(cause: Any) -> str | None:
 
 def _progress_text(acc: Accounting) -> str:
     short = {"applied": "applied", "duplicate": "dup", "filtered": "filtered", "stale": "stale",
-             "dead_lettered": "DLQ", "failed": "failed"}
+             "dead_lettered": "DLQ", "failed": "failed", "skipped": "skipped"}
     return "outcomes " + " ".join(f"{short[o]} {acc.counts[o]}" for o in OUTCOMES)
 
 
