@@ -9,7 +9,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 ENV ?= dev
 
-.PHONY: install run test unit synth check-static bench clean
+.PHONY: install run up test unit synth check-static bench clean
 
 $(BIN)/.installed: requirements-dev.txt lambdas/requirements.txt constraints.txt pyproject.toml
 	$(PYTHON) -m venv --clear $(VENV)  # --clear: a venv of another Python is rebuilt, not patched
@@ -30,6 +30,11 @@ synth: install
 
 run: install
 	$(BIN)/gcpipe local run --env $(ENV)
+
+# The local stack, kept up so that `gcpipe --local ...` works from another terminal
+# (README, "Locally"). Ctrl-C drains what is queued or running; a second Ctrl-C stops at once.
+up: install
+	$(BIN)/gcpipe local run --env $(ENV) --keep-running $(ARGS)
 
 check-static: synth
 	$(BIN)/python -m infra.check_static

@@ -61,9 +61,20 @@ _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
+class DurationTooLarge(ValueError):
+    """A duration no date can be that far back from now (timedelta's and datetime's limits)."""
+
+
 def parse_duration(value: str) -> timedelta | None:
+    """``90m``, ``24h``, ``7d`` ... as a timedelta; None when ``value`` is not a duration.
+    Raises DurationTooLarge when it is one but cannot be represented."""
     m = _DURATION.match(value.strip().lower())
-    return timedelta(**{_UNITS[m.group(2)]: float(m.group(1))}) if m else None
+    if not m:
+        return None
+    try:
+        return timedelta(**{_UNITS[m.group(2)]: float(m.group(1))})
+    except OverflowError:
+        raise DurationTooLarge(value) from None
 
 
 class PointInTime(click.ParamType):
@@ -78,9 +89,14 @@ class PointInTime(click.ParamType):
         now = datetime.now(timezone.utc)
         if text.lower() == "now":
             return now
-        ago = parse_duration(text)
-        if ago is not None:
-            return now - ago
+        too_large = (f"{text!r} is too far back: a duration ago must stay after year 1 "
+                     f"(at most {(now - datetime.min.replace(tzinfo=timezone.utc)).days:,}d)")
+        try:
+            ago = parse_duration(text)
+            if ago is not None:
+                return now - ago
+        except (DurationTooLarge, OverflowError):
+            self.fail(too_large, param, ctx)
         try:
             parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:

@@ -50,16 +50,20 @@ def failures(obj: CliContext, since: datetime, limit: int, as_json: bool) -> Non
 @click.option("--dry-run", is_flag=True, help="Say what would be redriven; change nothing.")
 @click.option("--new-execution", is_flag=True,
               help="Start a new execution with the same input instead of RedriveExecution (for executions past the 14-day redrive window). Always the case locally.")
+@click.option("--force", is_flag=True,
+              help="With a new execution (locally, or --new-execution): replay even an execution whose replay already "
+                   "succeeded or is running (skipped otherwise).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_obj
 def redrive(obj: CliContext, executions: tuple[str, ...], all_failed: bool, since: datetime | None, dry_run: bool,
-            new_execution: bool, as_json: bool) -> None:
+            new_execution: bool, force: bool, as_json: bool) -> None:
     """Redrive failed executions: RedriveExecution, the API behind the console's Redrive button,
     which resumes at the failed Process state with the same execution and input.
 
     Locally, where moto has no RedriveExecution, a new execution with the same input is
     started, named <name>-replay-N; that is safe because the processor's idempotency keys on
-    the event's dedupKey in the input, not on the execution name.
+    the event's dedupKey in the input, not on the execution name. An execution whose replay
+    already succeeded (or is running) is skipped, unless --force.
 
     Exit 1 if any execution could not be redriven.
     """
@@ -73,7 +77,7 @@ def redrive(obj: CliContext, executions: tuple[str, ...], all_failed: bool, sinc
         arns = [e["executionArn"] for e in ops.list_failed_arns(target, since)]
     else:
         arns = [_to_arn(target.output("StateMachineArn"), e) for e in executions]
-    results = ops.redrive_many(target, arns, dry_run=dry_run, new_execution=new_execution)
+    results = ops.redrive_many(target, arns, dry_run=dry_run, new_execution=new_execution, force=force)
     if as_json:
         emit_json([r.as_json() for r in results])
     else:

@@ -60,3 +60,31 @@ def sync_filter(obj: CliContext, integration_id: str | None, apply: bool, operat
         out.print(f"applied: eventFilter now has {len(diff.expected)} topic(s) (version {diff.new_version})")
     else:
         out.print(f"{len(diff.to_add)} to add, {len(diff.to_remove)} to remove: re-run with --apply to write")
+
+
+@genesys.command("writes")
+@click.option("--conversation", "conversation_id", metavar="ID", help="Only the writes to this conversation.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output: one object per conversation/participant/kind.")
+@click.pass_obj
+def writes(obj: CliContext, conversation_id: str | None, as_json: bool) -> None:
+    """What the local stack wrote to Genesys (the simulator's record): to which conversation and
+    participant, what, and how many times. Local only (--local).
+
+    A write-back happens once per applied event; a count above 1 for one participant means
+    several events of that conversation, or a failure mark by the error logger
+    (aws_processing_status) next to the write-back. Values pass through the pipeline's redaction.
+    """
+    from ..ops import genesys_writes as writes_ops  # noqa: PLC0415
+
+    places = writes_ops.by_place(writes_ops.fetch_writes(obj.target, conversation_id))
+    if as_json:
+        emit_json([p.as_json() for p in places])
+        return
+    out = stdout()
+    if not places:
+        out.print("no writes to Genesys" + (f" for conversation {conversation_id}" if conversation_id else "") + " yet")
+        return
+    total = sum(p.count for p in places)
+    rows = [[p.conversation_id or "-", p.participant_id or "-", p.kind, p.count, p.last,
+             ", ".join(f"{k}={v}" for k, v in sorted(p.last_values.items()))] for p in places]
+    out.print(table(f"{total} write(s) to {len(places)} place(s)", ["conversation", "participant", "what", "times", "last", "last values"], rows))

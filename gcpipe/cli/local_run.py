@@ -33,7 +33,7 @@ EXIT_OK, EXIT_NOT_ACCOUNTED, EXIT_USAGE = 0, 1, 2
 @click.option("--retry-time-scale", type=click.FloatRange(min=0.0, max=1.0), default=None,
               help="Fraction of real time the state machine's Retry waits take (default 0.02; 0 skips them).")
 @click.option("--timeout", type=click.FloatRange(min=1.0), default=90.0, show_default=True,
-              help="Seconds to wait for every event to reach its outcome.")
+              help="Give up after this many seconds without a new outcome (progress, not total time: a big run may take longer).")
 @click.option("--cdk-out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="A cloud assembly to deploy as is (default: .local-run/cdk.out, synthesized when stale).")
 @click.option("--mode", type=click.Choice(["server", "in-process"]), default=None, hidden=True,
@@ -73,11 +73,14 @@ def command(env: str, events_file: Path | None, count: int, seed: int | None, as
         say("  gcpipe --local failures --since 1h")
         say("  gcpipe --local send --generate 100")
         say("  gcpipe --local dlq show")
+        say("  gcpipe --local genesys writes")
         say("  gcpipe --local genesys sync-filter [--apply]   # the simulator's integration drifts from cdk.json")
-        say("Ctrl-C to stop.")
-        active.serve_until_stopped(state_file)
+        say("Ctrl-C to stop: the first drains what is queued or running, a second stops at once. "
+            "Locally nothing is durable: events not finished when the stack stops are lost.")
+        shutdown.append(active.serve_until_stopped(state_file))
         say("stopped.")
 
+    shutdown: list = []
     try:
         summary = run.run(on_ready=ready if keep_running else None)
     except RunnerError as exc:
@@ -97,8 +100,13 @@ def command(env: str, events_file: Path | None, count: int, seed: int | None, as
         if summary.send_errors:
             reasons.append(f"{len(summary.send_errors)} event(s) could not be sent")
         if summary.timed_out:
-            reasons.append(f"timed out after {options.timeout:.0f} s")
+            reasons.append(f"stopped waiting after {options.timeout:.0f} s without a new outcome "
+                           "(see the note above: not known to be lost)")
         click.echo("gcpipe local run: " + "; ".join(reasons), err=True)
+        sys.exit(EXIT_NOT_ACCOUNTED)
+    if shutdown and shutdown[0].dropped:
+        click.echo(f"gcpipe local run: stopped at once, {len(shutdown[0].dropped)} accepted event(s) dropped "
+                   f"(ids in {shutdown[0].dropped_file})", err=True)
         sys.exit(EXIT_NOT_ACCOUNTED)
 
 

@@ -55,8 +55,13 @@ def send(obj: CliContext, file: Path | None, generate: int | None, topics: tuple
          are retried with backoff at bounded concurrency.
     The dispatcher's validation, dedup and filter still apply downstream.
 
+    Blank lines are skipped. Ctrl-C stops at once and says what was accepted; so does an
+    endpoint that refuses every connection for a few seconds (a stopped local stack).
+    Re-sending the same file is safe: what was already accepted comes back as duplicates,
+    which the pipeline absorbs (dedup key).
+
     Exit 0 when every line was accepted, a duplicate or filtered; 1 when any
-    line was rejected or failed (see the audit log).
+    line was rejected or failed (see the audit log), or the run was stopped early.
     """
     if (file is None) == (generate is None):
         raise click.UsageError("give exactly one of FILE or --generate N")
@@ -98,27 +103,50 @@ def send(obj: CliContext, file: Path | None, generate: int | None, topics: tuple
         with progress(err, disable=no_progress or as_json) as bar:
             task = bar.add_task("events", total=total)
             sender = ops.Sender(
-                sqs=target.client("sqs"), queue_url=target.output("MainQueueUrl"), parser=parser, matcher=matcher,
+                sqs=ops.sqs_client(target), queue_url=target.output("MainQueueUrl"), parser=parser, matcher=matcher,
                 audit=audit, org_id=org, retry=ops.RetryPolicy(max_attempts=max_attempts), concurrency=concurrency,
                 dry_run=dry_run, on_progress=lambda n: bar.advance(task, n),
+                endpoint=target.endpoint_url or f"SQS in {target.region}",
             )
-            report = sender.run(lines)
+            try:
+                report = sender.run(lines)
+            except KeyboardInterrupt:  # a second Ctrl-C while the batches in flight finish
+                sender.halt(ops.INTERRUPTED, "interrupted (Ctrl-C)")
+                report = sender.report
     finally:
         audit.close()
     report.audit_log, report.parser, report.rule, report.expected_org = str(audit_path), parser_name, rule.name, org
     if as_json:
         emit_json(report.as_json())
+    elif report.stopped == ops.UNREACHABLE:
+        pass  # one line, below: the summary table would only repeat it
     else:
         _render(report)
+    if report.stopped:
+        click.echo(_stopped_line(report, file, "--local" if target.is_local else f"--env {target.env}"), err=True)
     if not report.ok:
         raise SystemExit(1)
+
+
+def _stopped_line(report: ops.SendReport, file: Path | None, where: str) -> str:
+    """Why the run stopped, what SQS had accepted by then, where the record is, how to resume."""
+    accepted = report.counts[ops.ACCEPTED]
+    again = f"`gcpipe {where} send {file}`" if file is not None and str(file) != "-" else "the same input"
+    resume = (f"to resume, run {again} again: re-sending is safe, the {accepted:,} already accepted "
+              "come back as duplicates that the pipeline absorbs (dedup key)")
+    if report.stopped == ops.UNREACHABLE:
+        return (f"gcpipe send: stopped: {report.stop_detail}; {accepted:,} line(s) accepted before that, "
+                f"listed in the audit log {report.audit_log}; {resume}")
+    return (f"gcpipe send: interrupted: {accepted:,} line(s) accepted of {report.lines:,} read "
+            f"(audit log {report.audit_log}); {resume}")
 
 
 def _render(report: ops.SendReport) -> None:
     out = stdout()
     c = report.counts
-    out.print(table("send summary", ["lines", "accepted", "rejected", "duplicate", "filtered by rule", "failed", "SQS calls", "retried entries", "seconds", "ev/s"],
-                    [[report.lines, c[ops.ACCEPTED], c[ops.REJECTED], c[ops.DUPLICATE], c[ops.FILTERED], c[ops.FAILED],
+    out.print(table("send summary", ["lines", "accepted", "rejected", "duplicate", "filtered by rule", "failed", "blank (skipped)",
+                                     "SQS calls", "retried entries", "seconds", "ev/s"],
+                    [[report.lines, c[ops.ACCEPTED], c[ops.REJECTED], c[ops.DUPLICATE], c[ops.FILTERED], c[ops.FAILED], report.blank_lines,
                       report.calls, report.retried_entries, f"{report.elapsed_seconds:.1f}",
                       f"{report.lines / report.elapsed_seconds:,.0f}" if report.elapsed_seconds else "-"]]))
     for title, items, columns, row in (

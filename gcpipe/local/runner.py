@@ -31,7 +31,6 @@ import logging
 import os
 import random
 import secrets
-import signal
 import subprocess
 import sys
 import threading
@@ -44,6 +43,9 @@ from typing import Any, Callable, Iterator
 
 from .. import PROJECT_ROOT
 from .. import traffic as gen
+from . import write_kinds
+from .progress_watch import ProgressWatch
+from .shutdown import count_in_flight
 from .ledger import (
     OUTCOMES,
     SERVICE_LOGGER,
@@ -63,7 +65,8 @@ RUN_DIR = PROJECT_ROOT / ".local-run"
 # What the synthesized stack is made of: a newer file here makes the template stale.
 SYNTH_SOURCES = ("app.py", "cdk.json", "infra", "statemachines", "lambdas")
 DEFAULT_RETRY_TIME_SCALE = 0.02  # ASL Retry waits at 2% of real time: a 20 s backoff takes 0.4 s
-FAST_FORWARD_AFTER_SECONDS = 2.0  # records left in flight this long are made visible (local time compression)
+FAST_FORWARD_AFTER_SECONDS = 2.0
+DLQ_SCAN_SECONDS = 5.0  # how often a run peeks at the DLQ while the pipeline is busy  # records left in flight this long are made visible (local time compression)
 
 
 class RunnerError(Exception):
@@ -473,7 +476,7 @@ class LambdaOutput:
     ``sys.stdout`` is swapped for the file for the duration (EMF blobs are
     ``print``ed); the Powertools logger's stream handler, created once per
     process with whatever stdout was then, is pointed at the file too and put
-    back afterwards.
+    back afterwards. The previous run's file is kept, as ``<name>.previous.log``.
     """
 
     def __init__(self, path: Path):
@@ -484,6 +487,8 @@ class LambdaOutput:
 
     def __enter__(self) -> "LambdaOutput":
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.is_file() and self.path.stat().st_size:
+            os.replace(self.path, self.previous_path)
         self._file = open(self.path, "w", buffering=1, encoding="utf-8")  # noqa: SIM115
         self._stdout = sys.stdout
         sys.stdout = self._file
@@ -497,6 +502,10 @@ class LambdaOutput:
 
         warnings.showwarning = showwarning  # the Lambdas' warnings (Powertools' "no metrics") go to the log too
         return self
+
+    @property
+    def previous_path(self) -> Path:
+        return self.path.with_name(f"{self.path.stem}.previous{self.path.suffix}")
 
     def _retarget(self, stream: Any) -> None:
         handler = getattr(logging.getLogger(SERVICE_LOGGER), "powertools_handler", None)
@@ -568,6 +577,7 @@ class RunSummary:
     log_file: Path
     notes: list[str] = field(default_factory=list)
     timed_out: bool = False
+    attribute_keys: tuple[str, ...] = ()  # what the processor writes (its ATTRIBUTE_MAP): tells write-backs apart
 
     @property
     def ok(self) -> bool:
@@ -609,6 +619,7 @@ class LocalRun:
         self.phase_log: list[dict[str, Any]] = []
         self.pipeline: Any = None
         self.sim: Any = None
+        self.attribute_keys: tuple[str, ...] = ()
         self.integration: Any = None  # gcpipe.local.integration.LocalIntegration, once deployed
         self._stop = threading.Event()
 
@@ -640,27 +651,30 @@ class LocalRun:
                 return p._executions_settled() and p._async_settled()
         return False
 
-    def wait_for_outcomes(self, progress: Any, task: Any, deadline: float) -> Accounting:
-        """Until every sent event has its outcome and the pipeline is idle (or the deadline)."""
+    def wait_for_outcomes(self, progress: Any, task: Any, watch: ProgressWatch) -> Accounting:
+        """Until every sent event has its outcome and the pipeline is idle (or no new outcome for a while)."""
         stalled_since: float | None = None
         last_scan = 0.0
         while True:
             self.say_lambda_output()
             now = time.monotonic()
-            if now - last_scan > 1.0:
+            idle = self._idle_now()
+            # Each peek at the DLQ is a receive (SQS has no other way to look), which `dlq show`
+            # reports: look seldom while the pipeline works, and when it goes idle.
+            if now - last_scan > DLQ_SCAN_SECONDS or (idle and now - last_scan > 1.0):
                 self._scan_dead_letters()
                 last_scan = now
             acc = self._resolve()
+            watch.observe(acc.sent - len(acc.unaccounted))
             if progress is not None:
                 progress.update(task, total=acc.sent, completed=acc.sent - len(acc.unaccounted),
                                 description=_progress_text(acc))
-            idle = self._idle_now()
             if idle and not acc.unaccounted:
                 self._scan_dead_letters()
                 acc = self._resolve()
                 if not acc.unaccounted:
                     return acc
-            if now > deadline:
+            if watch.stalled:
                 return acc
             if self._in_flight_only():
                 stalled_since = stalled_since or now
@@ -721,11 +735,12 @@ class LocalRun:
             pipeline.start_pollers()
             sender = Sender(pipeline, self.ledger)
             config = read_stack_config(pipeline)
+            self.attribute_keys = tuple(config.attribute_map)
             if opts.events_file is not None:
                 phases = [Phase("file", f"{opts.events_file}", file_events)]
             else:
                 phases = build_mix(config, opts.count, rng, faults=opts.faults)
-            deadline = time.monotonic() + opts.timeout
+            watch = ProgressWatch(opts.timeout)
             timed_out = False
             progress = _progress(self.console)
             with progress:
@@ -738,12 +753,15 @@ class LocalRun:
                     phase.before(sim)
                     sender.send(phase.events)
                     phase.during(sim)
-                    acc = self.wait_for_outcomes(progress, task, deadline)
+                    watch.restart()
+                    acc = self.wait_for_outcomes(progress, task, watch)
                     phase.after(sim)
                     self.phase_log.append({"phase": phase.name, "description": phase.title, "events": len(phase.events),
                                            "seconds": round(time.monotonic() - t0, 2)})
-                    if acc.unaccounted and time.monotonic() > deadline:
+                    if acc.unaccounted and watch.stalled:
                         timed_out = True
+                        left = count_in_flight(pipeline)
+                        self.notes.append(watch.explain(len(acc.unaccounted), left.queued, left.running))
                         break
             acc = self._resolve()
             summary = self._summary(acc, problems, time.monotonic() - started, log_file, timed_out)
@@ -754,22 +772,18 @@ class LocalRun:
     def stop(self) -> None:
         self._stop.set()
 
-    def serve_until_stopped(self, state_file: Path) -> None:
-        """--keep-running: write the state file, keep the pollers going, return on stop() or Ctrl-C."""
+    def serve_until_stopped(self, state_file: Path) -> Any:
+        """--keep-running: write the state file, keep the pollers going until stop() or Ctrl-C; then drain,
+        or on a second Ctrl-C drop what is left and write its ids down (``shutdown.py``)."""
+        from .shutdown import Shutdown  # noqa: PLC0415
+
+        shutdown = Shutdown(self.pipeline, self.options.run_dir, self.say, stop_requested=self._stop)
         self.pipeline.write_state_file(
             state_file, genesys_integration_id=self.integration.integration_id if self.integration else None)
-        previous: dict[int, Any] = {}
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):  # SIGINT too: a shell may start us with it ignored
-                previous[sig] = signal.signal(sig, lambda *_: self._stop.set())
         try:
-            while not self._stop.wait(0.5):
-                pass
-        except KeyboardInterrupt:
-            pass
+            with shutdown.signals():
+                return shutdown.serve()
         finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
             with contextlib.suppress(FileNotFoundError):
                 Path(state_file).unlink()
 
@@ -799,10 +813,9 @@ class LocalRun:
         notes = list(self.notes)
         if acc.foreign:
             notes.append(f"{acc.foreign} outcome line(s) for events this run did not send")
-        if timed_out:
-            notes.append(f"gave up waiting after {self.options.timeout:.0f} s")
         return RunSummary(self.options.env, self.options.mode, list(self.ledger.events), acc, problems, writes,
-                          sim.token_fetches, requests, failed, self.phase_log, wall, log_file, notes, timed_out)
+                          sim.token_fetches, requests, failed, self.phase_log, wall, log_file, notes, timed_out,
+                          self.attribute_keys)
 
 
 def _short_cause(cause: Any) -> str | None:
@@ -857,8 +870,13 @@ def render_summary(summary: RunSummary, console: Any) -> None:
     from genesys_pipeline.redaction import redact  # noqa: PLC0415
 
     acc = summary.accounting
-    console.print(f"[bold green]GenesysEvents-{summary.env}: every event accounted for[/]" if acc.holds
-                  else f"[bold red]GenesysEvents-{summary.env}: events NOT all accounted for[/]")
+    if acc.holds:
+        console.print(f"[bold green]GenesysEvents-{summary.env}: every event accounted for[/]")
+    elif summary.timed_out and not acc.over_accounted:
+        console.print(f"[bold yellow]GenesysEvents-{summary.env}: stopped waiting with {len(acc.unaccounted)} event(s) "
+                      "still in progress (see the note below)[/]")
+    else:
+        console.print(f"[bold red]GenesysEvents-{summary.env}: events NOT all accounted for[/]")
     t = Table()
     t.add_column("events", justify="left")
     t.add_column("count", justify="right")
@@ -870,7 +888,7 @@ def render_summary(summary: RunSummary, console: Any) -> None:
         t.add_row("no outcome", str(len(acc.unaccounted)), style="red")
     if acc.superseded:
         t.add_row("failures resolved by a replay", str(acc.superseded))
-    t.add_row("Genesys writes", str(len(summary.writes)))
+    t.add_row("Genesys writes", write_kinds.explain(summary.writes, summary.attribute_keys, acc.counts["applied"]))
     t.add_row("Genesys token fetches", str(summary.token_fetches))
     t.add_row("Genesys 429 / 5xx answered", f"{summary.genesys_requests['rate_limited_429']} / {summary.genesys_requests['unavailable_5xx']}")
     t.add_row("wall time", f"{summary.wall_seconds:.1f} s")
@@ -922,7 +940,8 @@ def render_summary(summary: RunSummary, console: Any) -> None:
         console.print(f"[red]more than one outcome: {o}[/]")
     for n in summary.notes:
         console.print(f"[dim]note: {n}[/]")
-    console.print(f"[dim]{acc.as_json()['equation']}; Lambda logs and metrics: {summary.log_file}[/]")
+    console.print(f"[dim]{acc.as_json()['equation']}; Lambda logs and metrics: {summary.log_file} "
+                  f"(the previous run's: {LambdaOutput(summary.log_file).previous_path.name})[/]")
 
 
 __all__ = [

@@ -14,6 +14,17 @@ replay then sends it again, a duplicate at worst, never a loss. The pipeline
 absorbs that duplicate: the dispatcher names the execution after the event's
 dedup key, and a second StartExecution with that name is counted as a
 duplicate, not processed twice.
+
+Replay replays only what could now succeed (``assess``): a message the
+dispatcher dead-lettered for being malformed (it carries ``DeadLetterReason``)
+is checked again with the pipeline's current parser and the environment's org;
+if it still fails, replaying it would only dead-letter it again, so it stays
+(unless the operator asks for everything). A message SQS moved after
+``maxReceiveCount`` is always replayable: what failed was the dispatcher, not
+the event.
+
+Receive counts. SQS has no peek: a look is a receive and counts as one.
+``show`` reports the count *before* its own look.
 """
 from __future__ import annotations
 
@@ -22,10 +33,12 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
+from genesys_pipeline.errors import InvalidEvent
 from genesys_pipeline.redaction import redact
 
-from .send import SQS_MAX_BATCH_BYTES
+from .send import SQS_MAX_BATCH_BYTES, expected_org
 from .target import Target
+from .validation import load_parser
 
 MAX_RECEIVE_REASON = "maxReceiveCount exceeded"
 REASON_ATTRIBUTE = "DeadLetterReason"
@@ -76,7 +89,8 @@ def _describe(message: dict[str, Any]) -> DeadLetter:
         reason=str(redact(reason)),
         topic=topic,
         conversation_id=conversation_id,
-        receive_count=int(system.get("ApproximateReceiveCount", 0)),
+        # Receives before this look: the look itself is one (SQS has no peek).
+        receive_count=max(0, int(system.get("ApproximateReceiveCount", 0)) - 1),
         sent=sent,
         body_preview=preview[:300],
     )
@@ -113,9 +127,14 @@ def show(target: Target, max_messages: int = 100) -> list[DeadLetter]:
     """Peek at up to ``max_messages`` DLQ messages without consuming them.
 
     Peeking is a receive: it adds one to each message's receive count (the DLQ
-    has no redrive policy of its own, so that is harmless) and the messages are
-    made visible again at once when done, even if this fails half way.
+    has no redrive policy of its own, so that is harmless; the count shown is the
+    one before this look) and the messages are made visible again at once when
+    done, even if this fails half way.
     """
+    return [_describe(m) for m in _peek(target, max_messages)]
+
+
+def _peek(target: Target, max_messages: int) -> list[dict[str, Any]]:
     sqs = target.client("sqs")
     queue_url = target.output("DeadLetterQueueUrl")
     held: list[dict[str, Any]] = []
@@ -132,13 +151,48 @@ def show(target: Target, max_messages: int = 100) -> list[DeadLetter]:
         if held:
             _release(sqs, queue_url, held)
     unique = {m["MessageId"]: m for m in held}
-    return [_describe(m) for m in list(unique.values())[:max_messages]]
+    return list(unique.values())[:max_messages]
+
+
+@dataclass
+class Assessment:
+    """A dead letter, and whether replaying it now could succeed."""
+
+    letter: DeadLetter
+    still_fails: str | None  # why the dispatcher would dead-letter it again; None: it could succeed now
+
+    def as_json(self) -> dict[str, Any]:
+        return {**self.letter.as_json(), "still_fails": self.still_fails}
+
+
+def assess(target: Target, max_messages: int = 10_000) -> list[Assessment]:
+    """Peek at the DLQ and check each message the dispatcher refused against today's parser and org."""
+    parse, _ = load_parser()
+    org = expected_org(target)
+    return [Assessment(_describe(m), _still_fails(m, parse, org)) for m in _peek(target, max_messages)]
+
+
+def _still_fails(message: dict[str, Any], parse: Any, org: str | None) -> str | None:
+    if REASON_ATTRIBUTE not in (message.get("MessageAttributes") or {}):
+        return None  # moved by SQS after maxReceiveCount: the dispatcher failed, not the event
+    try:
+        envelope = json.loads(message.get("Body") or "")
+    except json.JSONDecodeError:
+        return "not JSON"
+    try:
+        event = parse(envelope)
+    except InvalidEvent as exc:
+        return str(redact(getattr(exc, "reason", None) or str(exc)))
+    if org and event.org_id != org:
+        return f"wrong org: event org {event.org_id}, environment org {org}"
+    return None
 
 
 @dataclass
 class ReplayReport:
     moved: int = 0
     failed: int = 0
+    kept: int = 0  # left in the DLQ on purpose: they would dead-letter again (see assess)
     method: str = ""
     task_handle: str | None = None
     status: str | None = None
@@ -154,8 +208,10 @@ def replay_by_copy(
     max_messages: int | None = None,
     on_progress: Callable[[int], None] | None = None,
     crash_after_send: Callable[[dict[str, Any]], None] | None = None,
+    keep: set[str] | frozenset[str] = frozenset(),
 ) -> ReplayReport:
     """Receive from the DLQ, send a copy to the main queue, and delete only what SQS confirmed.
+    Messages whose ids are in ``keep`` stay in the DLQ.
 
     ``crash_after_send`` is a test seam: called between the confirmed send and the delete.
     """
@@ -166,22 +222,31 @@ def replay_by_copy(
     seen: set[str] = set()
     unsent: list[dict[str, Any]] = []
     try:
-        _copy_loop(sqs, dlq_url, main_url, report, seen, unsent, max_messages, on_progress, crash_after_send)
+        _copy_loop(sqs, dlq_url, main_url, report, seen, unsent, max_messages, on_progress, crash_after_send, keep)
     finally:
         if unsent:
             _release(sqs, dlq_url, unsent)  # they stay in the DLQ, visible again
     report.status = "COMPLETED" if not report.failed else "PARTIAL"
-    report.detail = f"moved {report.moved} message(s) to the main queue" + (f"; {report.failed} could not be sent and stay in the DLQ" if report.failed else "")
+    report.detail = (f"moved {report.moved} message(s) to the main queue"
+                     + (f"; {report.kept} that would dead-letter again stay in the DLQ" if report.kept else "")
+                     + (f"; {report.failed} could not be sent and stay in the DLQ" if report.failed else ""))
     return report
 
 
-def _copy_loop(sqs, dlq_url, main_url, report, seen, unsent, max_messages, on_progress, crash_after_send) -> None:  # noqa: ANN001
+def _copy_loop(sqs, dlq_url, main_url, report, seen, unsent, max_messages, on_progress, crash_after_send, keep) -> None:  # noqa: ANN001
     while max_messages is None or report.moved < max_messages:
         want = RECEIVE_MAX if max_messages is None else min(RECEIVE_MAX, max_messages - report.moved)
         messages = [m for m in _receive(sqs, dlq_url, MOVE_VISIBILITY_SECONDS, want) if m["MessageId"] not in seen]
         if not messages:
             break
         seen.update(m["MessageId"] for m in messages)
+        kept = [m for m in messages if m["MessageId"] in keep]
+        if kept:
+            report.kept += len(kept)
+            unsent.extend(kept)  # held invisible until the end (so this run does not loop on them), then released
+            messages = [m for m in messages if m["MessageId"] not in keep]
+            if not messages:
+                continue
         entries = []
         for n, m in enumerate(messages):
             entry: dict[str, Any] = {"Id": str(n), "MessageBody": m["Body"]}

@@ -18,6 +18,9 @@ not on the execution name: if the failed run had in fact written to Genesys,
 the replay does not write twice. What a replay loses, compared with a
 redrive: the history stays split over two executions, and the original stays
 FAILED in the console (so ``gcpipe failures`` still lists it, marked replayed).
+So a replay is not started again for an execution whose replay already
+succeeded (the event is applied) or is still running, unless ``force``: each
+new replay would cost a full execution for nothing.
 """
 from __future__ import annotations
 
@@ -62,7 +65,7 @@ class FailedExecution:
 @dataclass
 class RedriveResult:
     execution_arn: str
-    action: str  # "redriven", "replayed", "would redrive", "would replay", "failed"
+    action: str  # "redriven", "replayed", "would redrive", "would replay", "skipped", "would skip", "failed"
     ok: bool
     detail: str
     new_execution_arn: str | None = None
@@ -174,15 +177,43 @@ def replay_name(original: str, n: int) -> str:
     return original[: EXECUTION_NAME_MAX - len(suffix)] + suffix
 
 
-def _replay(target: Target, execution_arn: str, dry_run: bool) -> RedriveResult:
+def replay_base(name: str) -> str:
+    """The original execution's name, for an execution or any of its replays."""
+    return name.rsplit(REPLAY_MARK, 1)[0] if REPLAY_MARK in name else name
+
+
+def _existing_replays(sfn: Any, state_machine_arn: str, base: str) -> list[dict[str, Any]]:
+    """``<base>-replay-1``, ``-2``, ... as far as they exist (names are deterministic: no listing of every execution)."""
+    prefix = state_machine_arn.replace(":stateMachine:", ":execution:", 1) + ":"
+    found = []
+    for n in range(1, 1000):
+        try:
+            found.append(sfn.describe_execution(executionArn=prefix + replay_name(base, n)))
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in ("ExecutionDoesNotExist", "ResourceNotFound"):
+                break
+            raise
+    return found
+
+
+def _replay(target: Target, execution_arn: str, dry_run: bool, force: bool = False) -> RedriveResult:
     sfn = target.client("stepfunctions")
     described = sfn.describe_execution(executionArn=execution_arn)
     if described["status"] not in FAILED_STATUSES:
         return RedriveResult(execution_arn, "failed", False, f"execution is {described['status']}, not failed")
-    base = described["name"].rsplit(REPLAY_MARK, 1)[0] if REPLAY_MARK in described["name"] else described["name"]
+    base = replay_base(described["name"])
+    existing = _existing_replays(sfn, described["stateMachineArn"], base)
+    settled = next((e for e in existing if e["status"] == "SUCCEEDED"), None) or \
+        next((e for e in existing if e["status"] == "RUNNING"), None)
+    if settled is not None and not force:
+        state = "succeeded (the event is applied)" if settled["status"] == "SUCCEEDED" else "is still running"
+        return RedriveResult(execution_arn, "would skip" if dry_run else "skipped", True,
+                             f"already replayed: {settled['name']} {state}; --force replays it again",
+                             new_execution_arn=settled["executionArn"])
+    first = len(existing) + 1
     if dry_run:
-        return RedriveResult(execution_arn, "would replay", True, f"would start {replay_name(base, 1)}… with the same input")
-    for n in range(1, 1000):
+        return RedriveResult(execution_arn, "would replay", True, f"would start {replay_name(base, first)} with the same input")
+    for n in range(first, first + 1000):
         name = replay_name(base, n)
         try:
             started = sfn.start_execution(stateMachineArn=described["stateMachineArn"], name=name, input=described.get("input") or "{}")
@@ -197,9 +228,10 @@ def _replay(target: Target, execution_arn: str, dry_run: bool) -> RedriveResult:
     return RedriveResult(execution_arn, "failed", False, "too many replays of this execution")
 
 
-def redrive(target: Target, execution_arn: str, *, dry_run: bool = False, new_execution: bool = False) -> RedriveResult:
+def redrive(target: Target, execution_arn: str, *, dry_run: bool = False, new_execution: bool = False,
+            force: bool = False) -> RedriveResult:
     if target.is_local or new_execution:
-        return _replay(target, execution_arn, dry_run)
+        return _replay(target, execution_arn, dry_run, force)
     sfn = target.client("stepfunctions")
     described = sfn.describe_execution(executionArn=execution_arn)
     if described.get("redriveStatus") != "REDRIVABLE":
@@ -214,11 +246,21 @@ def redrive(target: Target, execution_arn: str, *, dry_run: bool = False, new_ex
     return RedriveResult(execution_arn, "redriven", True, f"redriven at {_iso(response.get('redriveDate'))}")
 
 
-def redrive_many(target: Target, arns: list[str], *, dry_run: bool = False, new_execution: bool = False) -> list[RedriveResult]:
+def redrive_many(target: Target, arns: list[str], *, dry_run: bool = False, new_execution: bool = False,
+                 force: bool = False) -> list[RedriveResult]:
     results = []
+    replaying = target.is_local or new_execution
+    first_of: dict[str, str] = {}  # replay base -> the first ARN of that event in this call
     for arn in arns:
+        base = replay_base(arn.rsplit(":", 1)[-1])
+        if replaying and base in first_of:
+            # An original and its failed replay are the same event: one replay for both.
+            results.append(RedriveResult(arn, "would skip" if dry_run else "skipped", True,
+                                         f"same event as {first_of[base].rsplit(':', 1)[-1]} (replayed once)"))
+            continue
+        first_of[base] = arn
         try:
-            results.append(redrive(target, arn, dry_run=dry_run, new_execution=new_execution))
+            results.append(redrive(target, arn, dry_run=dry_run, new_execution=new_execution, force=force))
         except ClientError as exc:
             err = exc.response.get("Error", {})
             results.append(RedriveResult(arn, "failed", False, f"{err.get('Code')}: {err.get('Message', '')}"))

@@ -14,9 +14,17 @@ Genesys bus. Instead, for each event:
    rule's SQS target delivers it. The dispatcher's validation, dedup key and
    defense-in-depth filter all still apply downstream.
 
-Every input line gets exactly one audit record: accepted, rejected, duplicate,
-filtered or failed, with the reason, line number, dedup key and the SQS
-request id of the call that accepted it.
+Every input line read gets exactly one audit record: accepted, rejected,
+duplicate, filtered or failed, with the reason, line number, dedup key and the
+SQS request id of the call that accepted it. Blank lines are skipped (counted,
+no record).
+
+Stopping early. Ctrl-C (KeyboardInterrupt) and an endpoint that refuses every
+connection for ``UNREACHABLE_AFTER_SECONDS`` both stop the run the same way:
+nothing more is read, entries not yet accepted are recorded as failed with the
+reason, and the report says why (``stopped``). Re-sending the same file is then
+safe: the lines SQS accepted carry the same dedup keys, which the dispatcher
+absorbs as duplicates.
 """
 from __future__ import annotations
 
@@ -31,7 +39,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, ConnectionClosedError, EndpointConnectionError
 
 from genesys_pipeline.errors import InvalidEvent
 
@@ -51,6 +60,12 @@ SQS_MAX_BATCH_BYTES = 262_144
 
 ACCEPTED, REJECTED, DUPLICATE, FILTERED, FAILED = "accepted", "rejected", "duplicate", "filtered", "failed"
 STATUSES = (ACCEPTED, REJECTED, DUPLICATE, FILTERED, FAILED)
+# Why a run stopped before the end of its input (SendReport.stopped).
+INTERRUPTED, UNREACHABLE = "interrupted", "unreachable"
+# A refused connection is not a transient SQS fault: the endpoint is gone (a stopped local
+# stack, a wrong URL). Retried this long, across batches, then the run stops.
+UNREACHABLE_AFTER_SECONDS = 5.0
+_UNREACHABLE_ERRORS = (EndpointConnectionError, ConnectionClosedError)
 
 
 @dataclass(frozen=True)
@@ -66,9 +81,33 @@ class RetryPolicy:
     base_delay: float = 0.2
     max_delay: float = 10.0
 
+    unreachable_after: float = UNREACHABLE_AFTER_SECONDS
+
     def delay(self, attempt: int, rng: random.Random) -> float:
         """Full jitter (AWS Architecture Blog, "Exponential Backoff And Jitter")."""
         return rng.uniform(0, min(self.max_delay, self.base_delay * 2 ** attempt))
+
+
+class ConnectionWatch:
+    """Since when every call has failed to connect; any call that reaches the endpoint resets it.
+    Shared by the sender's threads, so the grace period runs across batches."""
+
+    def __init__(self, grace_seconds: float, clock: Callable[[], float] = time.monotonic):
+        self.grace_seconds, self._clock = grace_seconds, clock
+        self._refused_since: float | None = None
+        self._lock = threading.Lock()
+
+    def reached(self) -> None:
+        with self._lock:
+            self._refused_since = None
+
+    def refused(self) -> bool:
+        """Record a failed connection; True once connections have failed for the whole grace period."""
+        with self._lock:
+            now = self._clock()
+            if self._refused_since is None:
+                self._refused_since = now
+            return now - self._refused_since >= self.grace_seconds
 
 
 @dataclass
@@ -138,10 +177,13 @@ class SendReport:
     rule: str | None = None
     rule_evaluations: int = 0
     expected_org: str | None = None
+    blank_lines: int = 0
+    stopped: str | None = None  # INTERRUPTED or UNREACHABLE when the run did not reach the end of its input
+    stop_detail: str | None = None
 
     @property
     def ok(self) -> bool:
-        return not self.counts[FAILED] and not self.counts[REJECTED]
+        return not self.counts[FAILED] and not self.counts[REJECTED] and not self.stopped
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -155,6 +197,9 @@ class SendReport:
             "rule": self.rule,
             "rule_evaluations": self.rule_evaluations,
             "expected_org": self.expected_org,
+            "blank_lines": self.blank_lines,
+            "stopped": self.stopped,
+            "stop_detail": self.stop_detail,
             "rejected_lines": [{"line": o.line, "reason": o.reason} for o in self.rejected],
             "duplicate_lines": [{"line": o.line, "duplicate_of": o.duplicate_of, "dedup_key": o.dedup_key} for o in self.duplicates],
             "failed_lines": [{"line": o.line, "reason": o.reason} for o in self.failed],
@@ -209,16 +254,39 @@ class Sender:
         concurrency: int = 4,
         dry_run: bool = False,
         on_progress: Callable[[int], None] | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         rng: random.Random | None = None,
+        endpoint: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ):
         self.sqs, self.queue_url, self.parser, self.matcher, self.audit = sqs, queue_url, parser, matcher, audit
         self.org_id, self.limits, self.retry, self.concurrency, self.dry_run = org_id, limits, retry, concurrency, dry_run
         self.on_progress = on_progress or (lambda n: None)
-        self.sleep = sleep
+        self._halted = threading.Event()
+        # Backoff waits end early when the run is stopped (Ctrl-C, endpoint gone).
+        self.sleep = sleep or self._halted.wait
         self.rng = rng or random.Random()
+        self.endpoint = endpoint or "the SQS endpoint"
         self.report = SendReport()
         self._lock = threading.Lock()
+        self._connections = ConnectionWatch(retry.unreachable_after, clock)
+
+    # --- stopping early ---
+    def halt(self, why: str, detail: str) -> None:
+        """Stop: read no more lines; entries not yet accepted are recorded as failed with ``detail``."""
+        with self._lock:
+            if self.report.stopped is None:
+                self.report.stopped, self.report.stop_detail = why, detail
+        self._halted.set()
+
+    @property
+    def halted(self) -> bool:
+        return self._halted.is_set()
+
+    def _abandon(self, items: Iterable[Pending], attempts: int | None = None) -> None:
+        for item in items:
+            self._finish(Outcome(item.line, FAILED, f"not sent: {self.report.stop_detail}", item.dedup_key,
+                                 item.event_id, item.conversation_id, attempts=attempts))
 
     # --- outcomes ---
     def _finish(self, outcome: Outcome) -> None:
@@ -242,7 +310,10 @@ class Sender:
                 self._finish(Outcome(number, REJECTED, decode_error))
                 continue
             if not text.strip():
-                self._finish(Outcome(number, REJECTED, "empty line"))
+                # A blank line is not an event (editors and `cat a b` leave them): skipped, no record.
+                with self._lock:
+                    self.report.blank_lines += 1
+                self.on_progress(1)
                 continue
             try:
                 envelope = json.loads(text)
@@ -274,30 +345,40 @@ class Sender:
 
     # --- stage 2: chunk ---
     def _chunks(self, pending: Iterable[Pending]) -> Iterator[list[Pending]]:
-        batch: list[Pending] = []
+        # The batch being filled lives on self: if the run stops half way, its lines were
+        # read and must still get their audit records (run() abandons them).
+        self._filling: list[Pending] = []
         batch_bytes = 0
         for item in pending:
-            if batch and (len(batch) >= self.limits.max_entries or batch_bytes + item.size > self.limits.max_batch_bytes):
+            if self._filling and (len(self._filling) >= self.limits.max_entries
+                                  or batch_bytes + item.size > self.limits.max_batch_bytes):
+                batch, self._filling, batch_bytes = self._filling, [], 0
                 yield batch
-                batch, batch_bytes = [], 0
-            batch.append(item)
+            self._filling.append(item)
             batch_bytes += item.size
-        if batch:
+        if self._filling:
+            batch, self._filling = self._filling, []
             yield batch
 
     # --- stage 3: send with retries ---
     def _send_batch(self, batch: list[Pending]) -> None:
+        if self.halted:
+            return self._abandon(batch)
         if self.dry_run:
             for item in batch:
                 self._finish(Outcome(item.line, ACCEPTED, "dry run: not sent", item.dedup_key, item.event_id, item.conversation_id))
             return
         remaining = {f"l{item.line}": item for item in batch}  # entry ids are unique per batch
         last_error: dict[str, str] = {}
-        for attempt in range(self.retry.max_attempts):
-            if attempt:
+        attempt = calls = 0
+        while attempt < self.retry.max_attempts:
+            if calls:
                 with self._lock:
                     self.report.retried_entries += len(remaining)
-                self.sleep(self.retry.delay(attempt, self.rng))
+                self.sleep(self.retry.delay(min(attempt, calls), self.rng))
+            if self.halted:
+                return self._abandon(remaining.values(), attempts=calls)
+            calls += 1
             try:
                 with self._lock:
                     self.report.calls += 1
@@ -305,17 +386,28 @@ class Sender:
                     QueueUrl=self.queue_url,
                     Entries=[{"Id": entry_id, "MessageBody": item.body} for entry_id, item in remaining.items()],
                 )
+            except _UNREACHABLE_ERRORS as exc:
+                # Not counted as an attempt: bounded by time instead (the grace period).
+                last_error = {entry_id: f"{type(exc).__name__}: {exc}" for entry_id in remaining}
+                if self._connections.refused():
+                    self.halt(UNREACHABLE, f"{self.endpoint} unreachable (connection refused for "
+                                           f"{self._connections.grace_seconds:g} s)")
+                continue
             except (ClientError, BotoCoreError) as exc:
                 # The whole call failed (throttled, network). If SQS had in fact taken some
                 # entries, the resend duplicates them: the dispatcher's dedup key absorbs that.
+                self._connections.reached()
                 last_error = {entry_id: f"{type(exc).__name__}: {exc}" for entry_id in remaining}
+                attempt += 1
                 continue
+            self._connections.reached()
+            attempt += 1
             request_id = response.get("ResponseMetadata", {}).get("RequestId")
             for ok in response.get("Successful", []):
                 item = remaining.pop(ok["Id"], None)
                 if item is not None:
                     self._finish(Outcome(item.line, ACCEPTED, None, item.dedup_key, item.event_id, item.conversation_id,
-                                         request_id=request_id, message_id=ok.get("MessageId"), attempts=attempt + 1))
+                                         request_id=request_id, message_id=ok.get("MessageId"), attempts=calls))
             for bad in response.get("Failed", []):
                 reason = f"{bad.get('Code')}: {bad.get('Message', '')}".strip()
                 if bad.get("SenderFault"):
@@ -323,7 +415,7 @@ class Sender:
                     item = remaining.pop(bad["Id"], None)
                     if item is not None:
                         self._finish(Outcome(item.line, FAILED, f"rejected by SQS (sender fault) {reason}", item.dedup_key,
-                                             item.event_id, item.conversation_id, request_id=request_id, attempts=attempt + 1))
+                                             item.event_id, item.conversation_id, request_id=request_id, attempts=calls))
                 else:
                     last_error[bad["Id"]] = reason
             if not remaining:
@@ -333,22 +425,49 @@ class Sender:
                                  item.dedup_key, item.event_id, item.conversation_id, attempts=self.retry.max_attempts))
 
     def run(self, lines: Iterable[tuple[int, str | None, str | None]]) -> SendReport:
+        """Send every line; on Ctrl-C (or an unreachable endpoint) stop early and return the report
+        of what was done, every line read having its audit record."""
         started = time.monotonic()
         in_flight: set[Future] = set()
         with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="gcpipe-send") as pool:
-            for batch in self._chunks(self._classify(lines)):
-                # Bounded: never more than 2x concurrency batches in memory.
-                while len(in_flight) >= 2 * self.concurrency:
-                    done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
-                    for f in done:
+            try:
+                for batch in self._chunks(self._classify(lines)):
+                    if self.halted:
+                        self._abandon(batch)
+                        break
+                    # Bounded: never more than 2x concurrency batches in memory.
+                    while len(in_flight) >= 2 * self.concurrency:
+                        done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+                        for f in done:
+                            f.result()
+                    in_flight.add(pool.submit(self._send_batch, batch))
+            except KeyboardInterrupt:
+                self.halt(INTERRUPTED, "interrupted (Ctrl-C)")
+            finally:
+                if self.halted and getattr(self, "_filling", None):
+                    self._abandon(self._filling)
+                    self._filling = []
+                try:
+                    # Batches in flight end quickly once halted: the call under way completes,
+                    # the rest of the batch is recorded as not sent.
+                    for f in in_flight:
                         f.result()
-                in_flight.add(pool.submit(self._send_batch, batch))
-            for f in in_flight:
-                f.result()
+                except KeyboardInterrupt:
+                    self.halt(INTERRUPTED, "interrupted (Ctrl-C)")
+                    for f in in_flight:
+                        f.result()
         self.report.elapsed_seconds = time.monotonic() - started
         if self.matcher is not None:
             self.report.rule_evaluations = self.matcher.evaluations
         return self.report
+
+
+def sqs_client(target: Target) -> Any:
+    """The SQS client ``send`` uses: botocore's own retries off, because the Sender retries entries
+    itself (jittered, bounded) and must see a refused connection at once, not after botocore's
+    five attempts per call."""
+    return target.session.client("sqs", region_name=target.region, endpoint_url=target.endpoint_url,
+                                 config=Config(retries={"total_max_attempts": 1}, max_pool_connections=32, connect_timeout=5))
 
 
 def _str(envelope: Any, key: str) -> str | None:

@@ -18,6 +18,14 @@ read at run time):
   errors); 429 adds ``limit{key,namespace,value}`` and a ``Retry-After`` header
   (seconds). Every response carries ``inin-correlation-id``.
 * ``request.bytes.max`` is 512000 (413 above it).
+
+Outside Genesys's API, for the operator of a running local stack:
+
+* ``GET /sim/writes[?conversationId=C]``: every write recorded so far, oldest
+  first, as ``{"writes": [{"method", "kind", "conversation_id",
+  "participant_id", "time", "attributes" | "external_tag" | "version"}]}``.
+  Only what the write set (attribute names and values, a tag, a config
+  version); an integration config's properties and credentials are left out.
 """
 from __future__ import annotations
 
@@ -301,6 +309,11 @@ class GenesysSimulator:
         with self._lock:
             return [w for w in self._writes if w.conversation_id == conversation_id]
 
+    def writes_report(self, conversation_id: str | None = None) -> dict[str, Any]:
+        """What ``GET /sim/writes`` answers (see the module docstring)."""
+        writes = self.writes_for(conversation_id) if conversation_id else self.writes
+        return {"writes": [_write_view(w) for w in writes]}
+
     @property
     def token_fetches(self) -> int:
         """Tokens issued (successful fetches)."""
@@ -440,6 +453,19 @@ class GenesysSimulator:
             return 200, json.loads(json.dumps(stored))
 
 
+def _write_view(write: SimulatedWrite) -> dict[str, Any]:
+    body = write.body if isinstance(write.body, dict) else {}
+    view: dict[str, Any] = {"method": write.method, "conversation_id": write.conversation_id,
+                            "participant_id": write.participant_id, "time": write.time}
+    if _ATTRIBUTES.match(write.path):
+        view.update(kind="participant attributes", attributes=dict(body.get("attributes") or {}))
+    elif _TAGS.match(write.path):
+        view.update(kind="external tag", external_tag=body.get("externalTag"))
+    else:
+        view.update(kind="integration config", path=write.path, version=body.get("version"))
+    return view
+
+
 def _basic_credentials(authorization: str) -> tuple[str, str] | None:
     scheme, _, encoded = authorization.partition(" ")
     if scheme.lower() != "basic":
@@ -511,6 +537,11 @@ def _handler_for(sim: GenesysSimulator) -> type[BaseHTTPRequestHandler]:
                     return self._send(405, error_body(405, message="method not allowed", code="method.not.allowed"))
                 status, body = sim._issue_token(authorization, parse_qs(raw.decode("utf-8", "replace")))
                 return self._send(status, body)
+            if self._path == "/sim/writes":
+                if self.command != "GET":
+                    return self._send(405, error_body(405, message="method not allowed", code="method.not.allowed"))
+                conversation = parse_qs(urlsplit(self.path).query).get("conversationId", [None])[0]
+                return self._send(200, sim.writes_report(conversation))
             if not self._path.startswith("/api/v2/"):
                 return self._send(404, error_body(404))
             self._api(authorization, raw)

@@ -92,3 +92,39 @@ def test_replay_names_stay_within_80_chars():
 
     name = replay_name("k" * 80, 12)
     assert len(name) == 80 and name.endswith("-replay-12")
+
+
+def test_redrive_all_failed_skips_an_execution_whose_replay_succeeded_unless_forced(env, executions):
+    # Given key-0 failed and was since replayed successfully (the cause was fixed)
+    failed, _ = executions
+    sfn = env.client("stepfunctions")
+    replay = env.start_execution("key-0-replay-1", fail=False)
+    wait_stopped(env, [replay])
+
+    # When the operator redrives everything that failed, twice
+    first = {r["execution_arn"]: r for r in json.loads(env.invoke("redrive", "--all-failed", "--json").output)}
+    # Then key-0 is skipped, saying why; the others are replayed
+    assert first[failed[0]]["action"] == "skipped"
+    assert "key-0-replay-1 succeeded" in first[failed[0]]["detail"] and "--force" in first[failed[0]]["detail"]
+    assert {first[a]["action"] for a in failed[1:]} == {"replayed"}
+    names = {e["name"] for e in sfn.list_executions(stateMachineArn=env.outputs["StateMachineArn"])["executions"]}
+    assert "key-0-replay-2" not in names
+
+    # And --force replays it all the same, under the next free name
+    forced = json.loads(env.invoke("redrive", failed[0], "--force", "--json").output)
+    assert forced[0]["action"] == "replayed" and forced[0]["new_execution_arn"].endswith(":key-0-replay-2")
+
+
+def test_redrive_all_failed_replays_an_event_once_when_its_replay_failed_too(env, executions):
+    # Given key-1 failed, and so did its first replay (both are listed as failed)
+    failed, _ = executions
+    [replayed] = json.loads(env.invoke("redrive", failed[1], "--json").output)
+    wait_stopped(env, [replayed["new_execution_arn"]])
+
+    # When everything failed is redriven
+    results = json.loads(env.invoke("redrive", "--all-failed", "--json").output)
+
+    # Then key-1 gets one new replay, not one per failed execution of it
+    for_key_1 = [r for r in results if ":key-1" in r["execution_arn"]]
+    assert sorted(r["action"] for r in for_key_1) == ["replayed", "skipped"]
+    assert [r["new_execution_arn"].rsplit(":", 1)[-1] for r in for_key_1 if r["action"] == "replayed"] == ["key-1-replay-2"]

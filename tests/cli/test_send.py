@@ -71,6 +71,8 @@ def recording_sqs(monkeypatch):
             return holder["sqs"]
 
         monkeypatch.setattr(Target, "client", client)
+        # send builds its own SQS client (botocore retries off): record that one
+        monkeypatch.setattr(send_ops, "sqs_client", lambda target: target.client("sqs"))
         return holder
 
     return install
