@@ -113,6 +113,7 @@ class LocalPipeline:
             RUNTIME.reset()
             RETRY_CLOCK.scale = self.retry_time_scale
             RETRY_CLOCK.requested.clear()
+            RETRY_CLOCK.slept.clear()
             STATUS_EVENTS.enabled = True
             STATUS_EVENTS.emitted.clear()
             if self.quiet_moto:

@@ -41,10 +41,12 @@ class RetryClock:
     def __init__(self) -> None:
         self.scale = 0.0
         self.requested: list[float] = []
+        self.slept: list[float] = []  # what was really slept, after scaling (tests read this, not the wall clock)
 
     def sleep(self, seconds: float) -> None:
         self.requested.append(float(seconds))
         if self.scale > 0:
+            self.slept.append(float(seconds) * self.scale)
             _time.sleep(seconds * self.scale)
 
     def __getattr__(self, name: str) -> Any:

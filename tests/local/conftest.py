@@ -32,6 +32,7 @@ def aws() -> Any:
         RUNTIME.reset()
         RETRY_CLOCK.scale = 0.0
         RETRY_CLOCK.requested.clear()
+        RETRY_CLOCK.slept.clear()
         STATUS_EVENTS.enabled = True
         STATUS_EVENTS.emitted.clear()
         try:
