@@ -575,6 +575,8 @@ def _handler_for(sim: GenesysSimulator) -> type[BaseHTTPRequestHandler]:
 
         def _send(self, status: int, body: Any = None, headers: dict[str, str] | None = None) -> None:
             data = json.dumps(body).encode() if body is not None else b""
+            # Recorded before the answer leaves: a client that has its answer sees it counted.
+            sim._record(self.command, self._path, status)
             self.send_response(status)
             if data:
                 self.send_header("Content-Type", "application/json")
@@ -584,7 +586,6 @@ def _handler_for(sim: GenesysSimulator) -> type[BaseHTTPRequestHandler]:
                 self.send_header(k, v)
             self.end_headers()
             self.wfile.write(data)
-            sim._record(self.command, self._path, status)
 
         def _read_body(self) -> bytes | None:
             length = int(self.headers.get("Content-Length") or 0)
