@@ -151,8 +151,7 @@ def cdk_out_dir() -> tuple[Path, str]:
         return default, "cdk.out (python -m infra.synth_all)"
     from gcpipe.local.runner import ensure_synthesized
 
-    out = ROOT / ".local-run" / "cdk.out"
-    ensure_synthesized(ENV, out)
+    out = ensure_synthesized(ENV)  # .local-run/cdk.out, synthesized when missing or stale
     return out, ".local-run/cdk.out (gcpipe local runner synth, bundling skipped)"
 
 

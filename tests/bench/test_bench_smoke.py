@@ -37,13 +37,22 @@ def test_cost(tmp_path):
     for design in ("shipped", "seeds"):
         comps = d[design]["components"]
         assert set(comps) == {"eventbridge", "sqs", "stepfunctions", "lambda_requests", "lambda_duration", "dynamodb",
-                              "cloudwatch_logs"}
+                              "cloudwatch_logs", "budget_dynamodb", "budget_sqs_resends"}
         assert d[design]["total_usd_per_million_events"] == pytest.approx(sum(v["usd"] for v in comps.values()), abs=1e-3)
     # duplicates cost the seeds full executions; the shipped design pays DynamoDB instead
     assert d["seeds"]["executions"] > d["shipped"]["executions"]
     assert d["seeds"]["components"]["stepfunctions"]["units"] > d["shipped"]["components"]["stepfunctions"]["units"]
     assert d["shipped"]["components"]["dynamodb"]["units"] > 0 == d["seeds"]["components"]["dynamodb"]["units"]
     assert r["prices"]["as_of"]
+    # the request budget's own cost: the shipped design's only, measured when the stack has a budget
+    budget = r["measured"]["budget"]
+    assert d["seeds"]["components"]["budget_dynamodb"]["usd"] == 0 == d["seeds"]["components"]["budget_sqs_resends"]["usd"]
+    if budget["enabled"]:
+        assert any(k.startswith("budget_table.") for k in budget["steady"])
+        assert d["shipped"]["components"]["budget_dynamodb"]["units"] > 0
+        assert budget["burst"]["main_queue.send_message.entries"] == 1  # EventBridge's delivery of each event
+    else:
+        assert d["shipped"]["components"]["budget_dynamodb"]["usd"] == 0
 
 
 def test_coldstart(tmp_path):
