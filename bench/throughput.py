@@ -173,6 +173,9 @@ def measure(*, design: str, workload: str, cdk_out: Path, limit: float, events: 
             dead_lettered = _queue_depth(pipeline, "DeadLetterQueueUrl")
             waiting_in_queue = _queue_depth(pipeline, "MainQueueUrl")
             conc = RUNTIME.concurrency.snapshot()
+            from gcpipe.local.stepfunctions import STATUS_EVENTS
+
+            STATUS_EVENTS.enabled = False  # the bench's own stops are not failures for the error logger to mark
             for arn in running:  # stop what the deadline left, so no thread of this run outlives its stack
                 try:
                     sfn.stop_execution(executionArn=arn, error="BenchDeadline", cause="the benchmark's deadline passed")
