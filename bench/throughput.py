@@ -105,11 +105,12 @@ def _settled(pipeline: Any) -> bool:
 
 
 def measure(*, design: str, workload: str, cdk_out: Path, limit: float, events: int, arrival_rate: float,
-            org_window: float, retry_time_scale: float, deadline_s: float, log_path: Path) -> dict[str, Any]:
+            org_window: float, org_window_kind: str, retry_time_scale: float, deadline_s: float, log_path: Path) -> dict[str, Any]:
     """One (design, workload) on a fresh stack and simulator."""
     from gcpipe.local.lambda_runtime import RUNTIME
 
-    sim_args = {"org_rate_limit_per_second": limit, "org_rate_window_seconds": org_window}
+    sim_args = {"org_rate_limit_per_second": limit, "org_rate_window_seconds": org_window,
+                "org_rate_window_kind": org_window_kind}
     with c.local_stack(retry_time_scale=retry_time_scale, cdk_out=cdk_out, simulator=sim_args, log_path=log_path) as (
             pipeline, sim, config):
         sfn = pipeline.client("stepfunctions")
@@ -224,6 +225,7 @@ def _round(v: float | None) -> float | None:
 def run(smoke: bool = False, limit: float | None = None, designs: str = ",".join(DESIGNS),
         workloads: str = ",".join(WORKLOADS), burst_multiple: float | None = None, arrival_multiple: float = 1.5,
         sustained_seconds: float | None = None, budget_burst: int = 1, org_window: float | None = None,
+        org_window_kind: str = "sliding",
         retry_time_scale: float | None = None, deadline_factor: float = 1.6) -> dict[str, Any]:
     started = time.perf_counter()
     limit = limit or (4.0 if smoke else 1.0)
@@ -259,10 +261,11 @@ def run(smoke: bool = False, limit: float | None = None, designs: str = ",".join
             c.console().print(f"[dim]{name} / {workload}: {sizes[workload]} events, deadline {max(MIN_DEADLINE_S, deadline_factor * ideal[workload]):.0f} s[/dim]")
             results[name][workload] = measure(
                 design=name, workload=workload, cdk_out=cdk_out, limit=limit, events=sizes[workload],
-                arrival_rate=arrival_multiple * limit, org_window=org_window, retry_time_scale=retry_time_scale,
+                arrival_rate=arrival_multiple * limit, org_window=org_window, org_window_kind=org_window_kind,
+                retry_time_scale=retry_time_scale,
                 deadline_s=max(MIN_DEADLINE_S, deadline_factor * ideal[workload]), log_path=c.RESULTS_DIR / "throughput-lambdas.log.tmp")
     params = {
-        "limit_per_second": limit, "org_window_seconds": org_window, "token_limit_per_minute": 300,
+        "limit_per_second": limit, "org_window_seconds": org_window, "org_window_kind": org_window_kind, "token_limit_per_minute": 300,
         "burst_events": sizes["burst"], "burst_multiple_of_limit_x60": burst_multiple,
         "sustained_events": sizes["sustained"], "sustained_arrival_per_second": arrival_multiple * limit,
         "sustained_seconds": sustained_seconds, "budget": budget_setting("budgeted", limit, budget_burst, 0.02),
@@ -273,8 +276,9 @@ def run(smoke: bool = False, limit: float | None = None, designs: str = ",".join
         f"of quota, the arrival lasts {sustained_seconds:g} s), only their event counts do, so L was scaled down (issue: "
         "L = 5, a burst of >= 900) to keep the local runtime's own CPU (moto's execution threads, the in-process Lambdas) "
         "off the critical path on 2 shared cores. Each event is one PATCH, so L events/s is the best possible rate.",
-        f"Simulator: org-wide limit of L x {org_window:g} API requests in any {org_window:g} s (sliding window; rejected "
-        "requests spend no quota), per-token limit 300/min; 429 with Retry-After and too.many.requests.retry.after.",
+        f"Simulator: org-wide limit of L x {org_window:g} API requests per {org_window:g} s ({org_window_kind} window; "
+        "Genesys does not document which, sliding is the stricter; rejected requests spend no quota), per-token limit "
+        "300/min; 429 with Retry-After and too.many.requests.retry.after.",
         "Budgeted: genesysRateLimit = L with the burst in params.budget; baseline: genesysRateLimit = null (no budget).",
         "Reserved concurrency is enforced by the local Lambda runtime (processor: the template's), so throttles are "
         "Lambda.TooManyRequestsException in the state machine, as on AWS.",
@@ -318,6 +322,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         p.add_argument("--sustained-seconds", type=float, dest="sustained_seconds", help="arrival duration (default 300)")
         p.add_argument("--budget-burst", type=int, dest="budget_burst", help="genesysRateLimit.burst of the budgeted design")
         p.add_argument("--org-window", type=float, dest="org_window", help="simulator org-limit window, s (default 60)")
+        p.add_argument("--org-window-kind", dest="org_window_kind", choices=("sliding", "fixed"),
+                       help="simulator org-limit window: sliding (default) or fixed (resets on multiples of it)")
         p.add_argument("--retry-time-scale", type=float, dest="retry_time_scale")
         p.add_argument("--deadline-factor", type=float, dest="deadline_factor")
 

@@ -126,6 +126,21 @@ class SlidingWindowLimit:
         return int(round(self.limit * 60 / self.window))
 
 
+class FixedWindowLimit(SlidingWindowLimit):
+    """At most ``limit`` admitted requests per window aligned on multiples of ``window_seconds`` (a counter
+    that resets, like the ``inin-ratelimit-reset`` header Genesys used to send suggests); Retry-After is the
+    time to the next reset."""
+
+    def wait(self, now: float) -> float | None:
+        start = math.floor(now / self.window) * self.window
+        while self._admitted and self._admitted[0] < start:
+            self._admitted.popleft()
+        return None if len(self._admitted) < self.limit else start + self.window - now
+
+
+WINDOWS = {"sliding": SlidingWindowLimit, "fixed": FixedWindowLimit}
+
+
 @dataclass(frozen=True)
 class RequestSecond:
     """API requests the simulator answered in one wall-clock second (``second`` = int(time.time()))."""
@@ -173,6 +188,7 @@ class GenesysSimulator:
         token_rate_per_minute: int | None = TOKEN_RATE_PER_MINUTE,
         org_rate_limit_per_second: float | None = None,
         org_rate_window_seconds: float = 60.0,
+        org_rate_window_kind: str = "sliding",
         clock: Callable[[], float] = time.time,
     ):
         self.client_id = client_id
@@ -195,7 +211,7 @@ class GenesysSimulator:
         self._clock = clock  # wall-clock seconds: Genesys's limits and the per-second counts (injectable for tests)
         self._token_rate_per_minute = token_rate_per_minute
         self._org_limit: SlidingWindowLimit | None = None
-        self.set_org_rate_limit(org_rate_limit_per_second, org_rate_window_seconds)
+        self.set_org_rate_limit(org_rate_limit_per_second, org_rate_window_seconds, kind=org_rate_window_kind)
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -287,11 +303,14 @@ class GenesysSimulator:
             self._token_rate_per_minute = per_minute
             self._token_windows.clear()
 
-    def set_org_rate_limit(self, per_second: float | None, window_seconds: float = 60.0) -> None:
+    def set_org_rate_limit(self, per_second: float | None, window_seconds: float = 60.0, *, kind: str = "sliding") -> None:
         """An org-wide limit: ``per_second`` x ``window_seconds`` API requests in any ``window_seconds``
-        (a sliding window; None = off), whatever the token."""
+        (``kind`` "sliding"), or per window aligned on multiples of it ("fixed"), whatever the token; None = off.
+        Genesys does not document which; sliding is the stricter (no double burst across a boundary)."""
+        if kind not in WINDOWS:
+            raise ValueError(f"window kind must be one of {', '.join(WINDOWS)}")
         with self._lock:
-            self._org_limit = SlidingWindowLimit(per_second * window_seconds, window_seconds) if per_second else None
+            self._org_limit = WINDOWS[kind](per_second * window_seconds, window_seconds) if per_second else None
 
     def fail_next(self, n: int, status: int = 503, *, retry_after: int | None = None, retry_after_header: bool = True) -> None:
         """The next ``n`` API requests (not token requests) get ``status`` with an ErrorBody.
@@ -331,7 +350,7 @@ class GenesysSimulator:
             self._clear_state()
             self._rate_per_second = None
             if self._org_limit is not None:
-                self._org_limit = SlidingWindowLimit(self._org_limit.limit, self._org_limit.window)
+                self._org_limit = type(self._org_limit)(self._org_limit.limit, self._org_limit.window)
 
     def _clear_state(self) -> None:
         self._tokens: dict[str, float] = {}  # token -> monotonic expiry

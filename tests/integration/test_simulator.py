@@ -371,3 +371,16 @@ def test_the_429_storm_switch_keeps_its_fixed_retry_after_beside_the_genesys_lim
     patch(sim, headers, {"a": "1"})
     limited = patch(sim, headers, {"a": "1"})
     assert limited.status_code == 429 and limited.headers["Retry-After"] == "3"
+
+
+def test_a_fixed_org_window_resets_on_its_boundary():
+    clock = FakeClock(1_800_000_000.0)  # a multiple of 10
+    with GenesysSimulator(client_id="cid", client_secret="csecret", clock=clock, org_rate_limit_per_second=0.2,
+                          org_rate_window_seconds=10, org_rate_window_kind="fixed") as s:  # 2 per aligned 10 s
+        headers = bearer(s)
+        clock.now += 8
+        assert [patch(s, headers, {"a": "1"}).status_code for _ in range(3)] == [202, 202, 429]
+        clock.now += 1.5  # 9.5 s into the window
+        assert patch(s, headers, {"a": "1"}).headers["Retry-After"] == "1"
+        clock.now += 0.5  # the next window: both slots again, though the last two are 2 s old
+        assert [patch(s, headers, {"a": "1"}).status_code for _ in range(3)] == [202, 202, 429]
