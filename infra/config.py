@@ -10,6 +10,7 @@ Unknown keys are errors too (a typo must not silently fall back to a default).
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
@@ -68,6 +69,15 @@ class RuleTarget:
 
 
 @dataclass(frozen=True)
+class GenesysRateLimit:
+    """The environment's Genesys request budget (docs/request-budget.md); None in config = no budget."""
+
+    requests_per_second: float
+    burst: int  # requests that may go at once from an idle budget
+    alarm_share_429: float  # alarm when 429s exceed this share of Genesys requests
+
+
+@dataclass(frozen=True)
 class EnvironmentConfig:
     name: str
     account: str | None
@@ -95,6 +105,12 @@ class EnvironmentConfig:
     retain_data: bool  # removalPolicy "retain": tables, log groups, queues, archive survive a stack delete
     point_in_time_recovery: bool
     tags: dict[str, str] = field(default_factory=dict)
+    genesys_rate_limit: GenesysRateLimit | None = None
+
+    @property
+    def genesys_requests_per_event(self) -> int:
+        """Genesys requests one event costs: the attribute PATCH, and the tag PUT when configured."""
+        return 1 + (1 if self.external_tag else 0)
 
     @property
     def stack_name(self) -> str:
@@ -380,6 +396,8 @@ def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
     alarm_email = n.string("alarmEmail", "an e-mail address", EMAIL_RE, optional=True)
     removal = n.choice("removalPolicy", ("retain", "destroy"))
     pitr = n.boolean("pointInTimeRecovery")
+    rate_limit = _genesys_rate_limit(n, reserved=reserved, retries=retries,
+                                     requests_per_event=1 + (1 if external_tag else 0))
     tags_raw = n.raw("tags", "an object of tag name to value", optional=True) or {}
     if not isinstance(tags_raw, dict) or not all(isinstance(v, str) for v in tags_raw.values()):
         n.fail("tags", f"{_show(tags_raw)} is not an object of string to string")
@@ -392,8 +410,55 @@ def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
         processor_reserved_concurrency=reserved, dispatcher=dispatcher, retries=retries, rule_target=rule_target,
         max_event_age_seconds=max_age, archive_retention_days=archive_days, log_retention_days=log_days,
         log_level=log_level, alarm_email=alarm_email, retain_data=removal == "retain", point_in_time_recovery=pitr,
-        tags=dict(tags_raw),
+        tags=dict(tags_raw), genesys_rate_limit=rate_limit,
     )
+
+
+RATE_LIMIT_KEY = "genesysRateLimit"
+RATE_LIMIT_EXPECTED = ('{"requestsPerSecond": <number>, "burst": <integer>, "alarmShare429": <0..1>}, or null for '
+                       'no budget (not recommended)')
+
+
+def _genesys_rate_limit(n: _Node, *, reserved: int, retries: Retries, requests_per_event: int) -> GenesysRateLimit | None:
+    """``genesysRateLimit``; ``null`` runs without a budget. The CDK drops null context values before the app
+    sees them (jsii), so a missing key reads as null too; a misspelt key still fails as unknown."""
+    if n.raw(RATE_LIMIT_KEY, RATE_LIMIT_EXPECTED, optional=True) is None:
+        return None
+    g = n.child(RATE_LIMIT_KEY, RATE_LIMIT_EXPECTED)
+    # Genesys: 300 requests/min per token; org.app.user.rate.per.minute 3000 (reference/genesys.md).
+    limit = GenesysRateLimit(
+        requests_per_second=g.number("requestsPerSecond", C.BUDGET_MIN_REQUESTS_PER_SECOND,
+                                     C.BUDGET_MAX_REQUESTS_PER_SECOND),
+        burst=g.integer("burst", 1, 1000),
+        alarm_share_429=g.number("alarmShare429", 0.0, 1.0),
+    )
+    g.done()
+    # Traps (docs/request-budget.md): the budget must never turn into Lambda throttles or spent
+    # Step Functions retry budgets.
+    events_at_once = math.ceil(limit.burst / requests_per_event)
+    if events_at_once > reserved:
+        g.fail("burst", f"{limit.burst} lets {events_at_once} executions start at once, over "
+                        f"processorReservedConcurrency {reserved} (they would be throttled); expected burst <= "
+                        f"{reserved * requests_per_event}")
+    concurrent = limit.requests_per_second / requests_per_event * C.BUDGET_PROCESSOR_SECONDS_PER_EVENT
+    if concurrent > reserved:
+        g.fail("requestsPerSecond", f"{limit.requests_per_second:g} keeps about {concurrent:g} processors busy at "
+                                    f"{C.BUDGET_PROCESSOR_SECONDS_PER_EVENT:g} s each, over "
+                                    f"processorReservedConcurrency {reserved}; expected requestsPerSecond <= "
+                                    f"{reserved * requests_per_event / C.BUDGET_PROCESSOR_SECONDS_PER_EVENT:g} "
+                                    "or a higher processorReservedConcurrency")
+    span = expected_retry_span_seconds(retries.rate_limited)
+    if span < C.BUDGET_MAX_RETRY_AFTER_SECONDS:
+        n.fail("retries.rateLimited", f"waits about {span:g} s in all (full jitter), under the "
+                                      f"{C.BUDGET_MAX_RETRY_AFTER_SECONDS} s a Genesys pause may last; expected "
+                                      "more maxAttempts or a longer interval with genesysRateLimit set")
+    return limit
+
+
+def expected_retry_span_seconds(budget: RetryBudget) -> float:
+    """The mean total wait of an ASL Retry block with JitterStrategy FULL (each wait uniform in [0, delay])."""
+    return sum(min(budget.max_delay_seconds, budget.interval_seconds * budget.backoff_rate ** k)
+               for k in range(budget.max_attempts)) / 2
 
 
 def load(context: Callable[[str], Any], env_name: str | None = None) -> EnvironmentConfig:

@@ -78,6 +78,18 @@ LAMBDA_SERVICE_ERRORS = [
     "Lambda.TooManyRequestsException",
 ]
 
+# Genesys request budget (infra/request_budget.py, docs/request-budget.md).
+BUDGET_TABLE_PARTITION_KEY = "id"  # lambdas/genesys_pipeline/budget.py DynamoDBBudgetStore
+BUDGET_ITEM_KEY = "genesys"  # REQUEST_BUDGET_KEY: one item per environment (one table per stack)
+BUDGET_PAUSE_CACHE_SECONDS = 1  # how stale a container's view of a 429 pause may be
+BUDGET_MIN_REQUESTS_PER_SECOND = 0.1
+BUDGET_MAX_REQUESTS_PER_SECOND = 1000
+# A processor invocation's duration assumed when checking reserved concurrency against the rate:
+# 62 ms warm measured locally plus Genesys latency (bench.cost), rounded up generously.
+BUDGET_PROCESSOR_SECONDS_PER_EVENT = 1.0
+# The longest Retry-After the rate-limited retry budget must outlast on average.
+BUDGET_MAX_RETRY_AFTER_SECONDS = 60
+
 # Alarms
 OLDEST_MESSAGE_AGE_ALARM_SECONDS = 15 * 60
 PROCESSOR_ERRORS_ALARM_THRESHOLD = 10  # per 5 min: retried 429/5xx are Lambda errors too; failures alarm on executions

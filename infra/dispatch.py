@@ -11,11 +11,13 @@ from constructs import Construct
 
 from . import constants as C
 from .config import EnvironmentConfig
+from .request_budget import RequestBudget
 
 
 class Dispatch(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, code: lambda_.Code,
-                 main_queue: sqs.IQueue, dead_letter_queue: sqs.IQueue, state_machine: sfn.IStateMachine):
+                 main_queue: sqs.IQueue, dead_letter_queue: sqs.IQueue, state_machine: sfn.IStateMachine,
+                 budget: RequestBudget | None = None):
         super().__init__(scope, construct_id)
         from .function import PipelineFunction
 
@@ -32,6 +34,7 @@ class Dispatch(Construct):
                 "ALLOWED_QUEUE_IDS": ",".join(config.queue_ids),
                 "MAX_EVENT_AGE_SECONDS": str(config.max_event_age_seconds),
                 "START_EXECUTION_CONCURRENCY": str(config.dispatcher.start_execution_concurrency),
+                **(_admission_environment(config, budget, main_queue) if budget else {}),
             },
         )
         self.function.function.add_event_source(sources.SqsEventSource(
@@ -46,3 +49,15 @@ class Dispatch(Construct):
                                                resources=[state_machine.state_machine_arn]))
         # Malformed or unsupported events are dead-lettered directly, with their reason.
         role.add_to_policy(iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[dead_letter_queue.queue_arn]))
+        if budget is not None:
+            # Admission: reserve slots, and re-send deferred events to the main queue with DelaySeconds.
+            budget.grant_spend(role)
+            role.add_to_policy(iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[main_queue.queue_arn]))
+
+
+def _admission_environment(config: EnvironmentConfig, budget: RequestBudget, main_queue: sqs.IQueue) -> dict[str, str]:
+    return {
+        **budget.environment(),
+        "MAIN_QUEUE_URL": main_queue.queue_url,
+        "GENESYS_REQUESTS_PER_EVENT": str(config.genesys_requests_per_event),
+    }

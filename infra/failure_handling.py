@@ -19,12 +19,13 @@ from . import constants as C
 from .config import EnvironmentConfig
 from .function import PipelineFunction
 from .processing import genesys_environment
+from .request_budget import RequestBudget
 
 
 class FailureHandling(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, code: lambda_.Code,
                  state_machine: sfn.IStateMachine, execution_arn_pattern: str, secret: secretsmanager.ISecret,
-                 target_dead_letter_queue: sqs.IQueue):
+                 target_dead_letter_queue: sqs.IQueue, budget: RequestBudget | None = None):
         super().__init__(scope, construct_id)
         self.function = PipelineFunction(
             self, "ErrorLogger",
@@ -35,6 +36,8 @@ class FailureHandling(Construct):
                 **genesys_environment(config),
                 "MARK_FAILED_CONVERSATIONS": "true" if config.mark_failed_conversations else "false",
                 "FAILURE_STATUS_ATTRIBUTE": C.FAILURE_STATUS_ATTRIBUTE,
+                # Failure marks spend from the budget and honour its pause.
+                **(budget.environment() if budget and config.mark_failed_conversations else {}),
             },
             retry_attempts=C.ERROR_LOGGER_ASYNC_RETRY_ATTEMPTS,
             # An invocation that still fails lands here instead of vanishing (nothing is dropped silently).
@@ -46,6 +49,8 @@ class FailureHandling(Construct):
             resources=[execution_arn_pattern],
         ))
         secret.grant_read(role)
+        if budget is not None and config.mark_failed_conversations:
+            budget.grant_spend(role)
         Validations.of(role).acknowledge(Acknowledgment(
             id=f"AwsSolutions-IAM5[Resource::{nag_resource(self, execution_arn_pattern)}]",
             reason="Execution ARNs are <machine>:<execution name>; the name is the per-event dedup key, so the "

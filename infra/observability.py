@@ -19,7 +19,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from . import constants as C
-from .config import EnvironmentConfig
+from .config import EnvironmentConfig, GenesysRateLimit
 from .function import removal_policy
 
 # lambdas/genesys_pipeline/outcomes.py: Outcome.metric_name and the shared metric names.
@@ -31,6 +31,18 @@ METRIC_GENESYS_LATENCY = "GenesysLatencyMs"
 METRIC_GENESYS_RATE_LIMITED = "GenesysRateLimited"
 METRIC_TOKEN_FETCHES = "GenesysTokenFetches"
 METRIC_FAILURE_MARK_FAILED = "FailureMarkFailed"
+# The Genesys request budget (outcomes.py; docs/request-budget.md).
+METRIC_EVENTS_DEFERRED = "EventsDeferred"
+METRIC_BUDGET_DEFERRAL_SECONDS = "BudgetDeferralSeconds"
+METRIC_BUDGET_TOKENS_RESERVED = "BudgetTokensReserved"
+METRIC_BUDGET_TOKENS_SPENT = "BudgetTokensSpent"
+METRIC_BUDGET_CONFLICTS = "BudgetConflicts"
+METRIC_BUDGET_UNAVAILABLE = "BudgetUnavailable"
+METRIC_GENESYS_REQUESTS = "GenesysRequests"
+METRIC_GENESYS_REQUESTS_HELD = "GenesysRequestsHeld"
+BUDGET_METRICS = [METRIC_EVENTS_DEFERRED, METRIC_BUDGET_DEFERRAL_SECONDS, METRIC_BUDGET_TOKENS_RESERVED,
+                  METRIC_BUDGET_TOKENS_SPENT, METRIC_BUDGET_CONFLICTS, METRIC_BUDGET_UNAVAILABLE,
+                  METRIC_GENESYS_REQUESTS, METRIC_GENESYS_REQUESTS_HELD]
 
 PERIOD = Duration.minutes(C.ALARM_PERIOD_MINUTES)
 
@@ -106,11 +118,46 @@ class Observability(Construct):
                            right=[fn.metric_throttles(period=PERIOD, label=f"{k} throttles")
                                   for k, fn in functions.items()]),
         )
+        if config.genesys_rate_limit is not None:
+            self._request_budget(config.genesys_rate_limit)
         self.dashboard.add_widgets(
             cw.GraphWidget(title="Lambda duration (p99)", width=24,
                            left=[fn.metric_duration(period=PERIOD, statistic="p99", label=k)
                                  for k, fn in functions.items()]),
             cw.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=24),
+        )
+
+    def _request_budget(self, rate_limit: GenesysRateLimit) -> None:
+        """Budget use, waits and 429s on the dashboard; an alarm on the share of 429s among Genesys requests."""
+        seconds = PERIOD.to_seconds()
+        requests = pipeline_metric(METRIC_GENESYS_REQUESTS)
+        rate_limited = pipeline_metric(METRIC_GENESYS_RATE_LIMITED)
+        share = cw.MathExpression(
+            expression="IF(requests > 0, limited / requests, 0)",
+            using_metrics={"requests": requests, "limited": rate_limited},
+            label="Share of Genesys requests answered 429", period=PERIOD)
+        self._alarm("GenesysRateLimitedShare", share, rate_limit.alarm_share_429,
+                    f"Over {rate_limit.alarm_share_429:.0%} of Genesys requests were answered 429: another "
+                    "integration shares the org's limit, or genesysRateLimit is above what Genesys grants")
+        per_second = lambda metric, label, id_: cw.MathExpression(  # noqa: E731
+            expression=f"{id_} / {seconds}", using_metrics={id_: metric}, label=label, period=PERIOD)
+        self.dashboard.add_widgets(
+            cw.GraphWidget(
+                title="Genesys request budget (requests/s)", width=12,
+                left=[per_second(requests, "Genesys requests sent", "sent"),
+                      per_second(pipeline_metric(METRIC_BUDGET_TOKENS_RESERVED), "Reserved by admission", "reserved"),
+                      per_second(pipeline_metric(METRIC_BUDGET_TOKENS_SPENT), "Spent as debt (retries, marks)",
+                                 "debt")],
+                left_annotations=[cw.HorizontalAnnotation(value=rate_limit.requests_per_second,
+                                                          label="genesysRateLimit.requestsPerSecond")],
+                right=[share]),
+            cw.GraphWidget(
+                title="Budget waits and 429s", width=12,
+                left=[pipeline_metric(METRIC_EVENTS_DEFERRED), pipeline_metric(METRIC_GENESYS_REQUESTS_HELD),
+                      rate_limited, pipeline_metric(METRIC_BUDGET_CONFLICTS),
+                      pipeline_metric(METRIC_BUDGET_UNAVAILABLE)],
+                right=[pipeline_metric(METRIC_BUDGET_DEFERRAL_SECONDS, "Average"),
+                       pipeline_metric(METRIC_BUDGET_DEFERRAL_SECONDS, "Maximum")]),
         )
 
     def _alarm(self, name: str, metric: cw.IMetric, threshold: float, description: str) -> cw.Alarm:

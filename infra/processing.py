@@ -13,6 +13,7 @@ from constructs import Construct
 from . import constants as C
 from .config import EnvironmentConfig
 from .function import PipelineFunction, removal_policy
+from .request_budget import RequestBudget
 
 
 def genesys_environment(config: EnvironmentConfig) -> dict[str, str]:
@@ -27,7 +28,8 @@ def genesys_environment(config: EnvironmentConfig) -> dict[str, str]:
 
 
 class Processing(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, code: lambda_.Code):
+    def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, code: lambda_.Code,
+                 budget: RequestBudget | None = None):
         super().__init__(scope, construct_id)
         # Created out of band (README, "Deploy"): {"client_id": ..., "client_secret": ...}. Referenced by name so
         # that no secret value ever reaches the template.
@@ -59,6 +61,8 @@ class Processing(Construct):
         }
         if config.external_tag:
             environment["EXTERNAL_TAG"] = config.external_tag
+        if budget is not None:
+            environment.update(budget.environment())
         self.function = PipelineFunction(
             self, "Processor",
             config=config, code=code, handler=C.PROCESSOR_HANDLER,
@@ -68,6 +72,8 @@ class Processing(Construct):
             reserved_concurrency=config.processor_reserved_concurrency,
         )
         self.secret.grant_read(self.function.role)
+        if budget is not None:
+            budget.grant_spend(self.function.role)  # retries spend; 429s pause; requests check the pause
         # Powertools idempotency: get/put/update/delete of its records, nothing else.
         self.function.role.add_to_policy(iam.PolicyStatement(
             actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],

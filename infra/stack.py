@@ -17,6 +17,7 @@ from .observability import Observability
 from .orchestration import Orchestration
 from .processing import Processing
 from .queues import EventQueues
+from .request_budget import RequestBudget
 
 
 class GenesysEventsStack(Stack):
@@ -32,16 +33,20 @@ class GenesysEventsStack(Stack):
 
         code = lambda_code(config.lambda_architecture)
         self.queues = EventQueues(self, "Queues", config=config)
-        self.processing = Processing(self, "Processing", config=config, code=code)
+        # None when genesysRateLimit is null: every function then calls Genesys unscheduled.
+        self.request_budget = (RequestBudget(self, "RequestBudget", config=config, rate_limit=config.genesys_rate_limit)
+                               if config.genesys_rate_limit else None)
+        self.processing = Processing(self, "Processing", config=config, code=code, budget=self.request_budget)
         self.orchestration = Orchestration(self, "Orchestration", config=config,
                                            processor=self.processing.function.function)
         state_machine = self.orchestration.state_machine
         self.dispatch = Dispatch(self, "Dispatch", config=config, code=code, main_queue=self.queues.main_queue,
-                                 dead_letter_queue=self.queues.dead_letter_queue, state_machine=state_machine)
+                                 dead_letter_queue=self.queues.dead_letter_queue, state_machine=state_machine,
+                                 budget=self.request_budget)
         self.failure_handling = FailureHandling(
             self, "FailureHandling", config=config, code=code, state_machine=state_machine,
             execution_arn_pattern=self.orchestration.execution_arn_pattern(), secret=self.processing.secret,
-            target_dead_letter_queue=self.queues.rule_target_dead_letter_queue)
+            target_dead_letter_queue=self.queues.rule_target_dead_letter_queue, budget=self.request_budget)
         self.ingestion = Ingestion(self, "Ingestion", config=config, main_queue=self.queues.main_queue,
                                    target_dead_letter_queue=self.queues.rule_target_dead_letter_queue)
         self.observability = Observability(
@@ -78,6 +83,9 @@ class GenesysEventsStack(Stack):
             "ArchiveName": (self.ingestion.archive.archive_name, "EventBridge archive of the partner bus"),
             "DashboardName": (self.observability.dashboard.dashboard_name, "CloudWatch dashboard"),
         }
+        if self.request_budget is not None:
+            outputs["RequestBudgetTableName"] = (self.request_budget.table.table_name,
+                                                 "The Genesys request budget's state (one item)")
         if self.observability.alarm_topic is not None:
             outputs["AlarmTopicArn"] = (self.observability.alarm_topic.topic_arn, "SNS topic the alarms notify")
         for key, (value, description) in outputs.items():

@@ -298,7 +298,7 @@ class LocalPipeline:
             progressed = False
             for p in self.pollers:
                 progressed |= bool(p.drain())
-            if not progressed and self._executions_settled() and self._async_settled():
+            if not progressed and self._executions_settled() and self._async_settled() and not self._delayed():
                 return True
             if not progressed:
                 time.sleep(0.02)
@@ -309,10 +309,23 @@ class LocalPipeline:
         return sum(p.expire_in_flight() for p in self.pollers)
 
     def _queue_counts(self, url: str) -> tuple[int, int]:
+        """(visible, in flight). Delayed messages (events the request budget deferred) count as in flight:
+        work still to come, which the pipeline is not idle without."""
         a = self.client("sqs").get_queue_attributes(
-            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+                                          "ApproximateNumberOfMessagesDelayed"]
         )["Attributes"]
-        return int(a["ApproximateNumberOfMessages"]), int(a["ApproximateNumberOfMessagesNotVisible"])
+        return (int(a["ApproximateNumberOfMessages"]),
+                int(a["ApproximateNumberOfMessagesNotVisible"]) + int(a.get("ApproximateNumberOfMessagesDelayed", 0)))
+
+    def _delayed(self) -> int:
+        """Messages the pollers' queues hold back with DelaySeconds (the request budget's deferrals)."""
+        total = 0
+        for p in self.pollers:
+            a = self.client("sqs").get_queue_attributes(
+                QueueUrl=p.config.queue_url, AttributeNames=["ApproximateNumberOfMessagesDelayed"])["Attributes"]
+            total += int(a.get("ApproximateNumberOfMessagesDelayed", 0))
+        return total
 
     def _executions_settled(self) -> bool:
         sfn = self.client("stepfunctions")

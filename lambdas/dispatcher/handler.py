@@ -10,9 +10,11 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from genesys_pipeline.budget import budget_from_settings
 from genesys_pipeline.dispatch import (
     Dispatcher,
     SqsDeadLetterSink,
+    SqsDeferralSink,
     StepFunctionsExecutionStarter,
     sqs_client,
     stepfunctions_client,
@@ -25,10 +27,14 @@ from genesys_pipeline.settings import DispatcherSettings
 def dispatcher() -> Dispatcher:
     """Built once per container: settings parsed once, boto3 clients (and their connection pools) reused."""
     settings = DispatcherSettings.from_env()
+    sqs = sqs_client(settings.start_concurrency)
+    with_budget = settings.budget is not None and settings.main_queue_url is not None
     return Dispatcher(
         settings,
         StepFunctionsExecutionStarter(stepfunctions_client(settings.start_concurrency), settings.state_machine_arn),
-        SqsDeadLetterSink(sqs_client(settings.start_concurrency), settings.dead_letter_queue_url),
+        SqsDeadLetterSink(sqs, settings.dead_letter_queue_url),
+        budget=budget_from_settings(settings.budget) if with_budget else None,
+        deferrals=SqsDeferralSink(sqs, settings.main_queue_url) if with_budget else None,
     )
 
 

@@ -8,18 +8,24 @@ Per record, exactly one of:
 - stale: older than ``max_event_age_seconds``, measured from the event's own time;
 - dead-lettered: ``InvalidEvent`` (malformed, unsupported, wrong org): sent to the DLQ with
   its reason, body unchanged, then acknowledged, so it is neither retried forever nor lost;
+- deferred (not an outcome): with a request budget (genesys_pipeline.budget), an event whose
+  admission slot is in the future is re-sent to the main queue with DelaySeconds, pre-paid,
+  and acknowledged. It comes back as a new message (receive count 1, so a burst never
+  walks it toward maxReceiveCount) and then ends in one of the outcomes here;
 - failed back to SQS (listed in ``batchItemFailures``): throttling, a transient AWS error,
-  or a DLQ send that failed. SQS redelivers it; after maxReceiveCount its redrive policy
+  or a DLQ or deferral send that failed. SQS redelivers it; after maxReceiveCount its redrive policy
   moves it to the DLQ. Nothing is deleted that did not land somewhere.
 
-The batch runs in three steps: classify every record (pure, no I/O), run the I/O
-(StartExecution, DLQ sends) concurrently bounded by ``start_concurrency``, then let
+The batch runs in three steps: classify every record (pure, no I/O; with a budget, one
+conditional write then schedules the batch's events), run the I/O (StartExecution, DLQ and
+deferral sends) concurrently bounded by ``start_concurrency``, then let
 Powertools' BatchProcessor report each precomputed result, on the calling thread,
 where logging and metrics happen (neither is meant to be fed from worker threads).
 """
 from __future__ import annotations
 
 import json
+import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -35,11 +41,20 @@ from botocore.exceptions import ClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
 
+from .budget import MAX_DEFERRAL_SECONDS, RequestBudget, spend_best_effort
 from .errors import InvalidEvent
 from .events import event_time_of, parse_event
 from .model import GenesysEvent
 from .observability import logger, metrics, record_outcome
-from .outcomes import METRIC_EVENTS_RECEIVED, METRIC_START_EXECUTION_THROTTLED, Outcome
+from .outcomes import (
+    METRIC_BUDGET_DEFERRAL_SECONDS,
+    METRIC_BUDGET_TOKENS_RESERVED,
+    METRIC_BUDGET_UNAVAILABLE,
+    METRIC_EVENTS_DEFERRED,
+    METRIC_EVENTS_RECEIVED,
+    METRIC_START_EXECUTION_THROTTLED,
+    Outcome,
+)
 from .settings import DispatcherSettings
 
 DEAD_LETTER_STAGE = "dispatcher"
@@ -50,6 +65,14 @@ ATTR_REASON = "DeadLetterReason"
 ATTR_STAGE = "DeadLetterStage"
 ATTR_ORIGINAL_MESSAGE_ID = "OriginalMessageId"
 ATTR_RECEIVE_COUNT = "ApproximateReceiveCount"
+# On a deferred event: the admission slot (epoch seconds) it has already paid for.
+ATTR_BUDGET_SLOT = "BudgetSlot"
+# A pre-paid event that comes back this much before its slot still starts (clocks of two
+# containers differ by milliseconds; DelaySeconds is rounded up, so it is never early otherwise).
+PREPAID_EARLY_SECONDS = 1.0
+# SendMessageBatch: at most 10 entries and 256 KiB in all.
+SQS_BATCH_ENTRIES = 10
+SQS_BATCH_BYTES = 256 * 1024 - 8 * 1024  # room for the attributes
 
 
 # ---------------------------------------------------------------------------- ports
@@ -84,6 +107,20 @@ class DeadLetterSink(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class DeferredMessage:
+    message_id: str  # the original's, to map the result back
+    body: str
+    delay_seconds: int
+    attributes: Mapping[str, str]
+
+
+class DeferralSink(Protocol):
+    def send_delayed(self, messages: list[DeferredMessage]) -> dict[str, BaseException | None]:
+        """Put each message on the main queue with its DelaySeconds (at most 10 per call); message id -> error or None."""
+        ...
+
+
 # ---------------------------------------------------------------------------- classification
 
 
@@ -93,6 +130,7 @@ class Action(str, Enum):
     FILTERED = "filtered"
     STALE = "stale"
     DUPLICATE_IN_BATCH = "duplicate_in_batch"
+    DEFER = "defer"  # wait in the main queue until the budget's slot (not an outcome)
 
 
 @dataclass(frozen=True)
@@ -104,12 +142,18 @@ class RecordPlan:
     primary: str | None = None  # DUPLICATE_IN_BATCH: message id of the batch's first record with this key
     dead_letter_attributes: Mapping[str, str] = field(default_factory=dict)
     body: str = ""
+    prepaid_slot: float | None = None  # START: a deferred event's slot, already paid for
+    delay_seconds: int | None = None  # DEFER
+    slot: float | None = None  # DEFER: the slot paid for (None beyond the horizon: admitted again on return)
+    message_attributes: Mapping[str, str] = field(default_factory=dict)  # the record's String attributes
+    receive_count: int = 1  # ApproximateReceiveCount: > 1 when an earlier dispatch of this message failed
 
 
 @dataclass(frozen=True)
 class RecordResult:
-    outcome: Outcome | None  # None: an execution was started (the processor records the outcome)
+    outcome: Outcome | None  # None: an execution was started (the processor records the outcome) or deferred
     error: BaseException | None = None
+    deferred: bool = False
 
 
 def filter_reason(event: GenesysEvent, settings: DispatcherSettings) -> str | None:
@@ -149,6 +193,39 @@ def dead_letter_attributes(record: Mapping[str, Any], reason: str) -> dict[str, 
     return {**kept, **ours}
 
 
+def string_attributes(record: Mapping[str, Any]) -> dict[str, str]:
+    """The record's String message attributes (Lambda's camelCase shape)."""
+    kept: dict[str, str] = {}
+    for name, value in (record.get("messageAttributes") or {}).items():
+        if isinstance(value, Mapping) and str(value.get("dataType", "")).startswith("String") \
+                and isinstance(value.get("stringValue"), str):
+            kept[name] = value["stringValue"]
+    return kept
+
+
+def prepaid_slot_of(attributes: Mapping[str, str]) -> float | None:
+    raw = attributes.get(ATTR_BUDGET_SLOT)
+    try:
+        slot = float(raw) if raw is not None else None
+    except ValueError:
+        return None
+    return slot if slot is not None and math.isfinite(slot) else None
+
+
+def deferral_attributes(plan: RecordPlan, slot: float | None) -> dict[str, str]:
+    kept = {k: v for k, v in plan.message_attributes.items() if k != ATTR_BUDGET_SLOT}
+    kept = dict(list(kept.items())[: SQS_MAX_MESSAGE_ATTRIBUTES - 1])
+    if slot is not None:
+        kept[ATTR_BUDGET_SLOT] = f"{slot:.3f}"
+    return kept
+
+
+def deferral_delay(slot: float | None, now: float) -> int:
+    if slot is None:
+        return MAX_DEFERRAL_SECONDS
+    return max(1, min(MAX_DEFERRAL_SECONDS, math.ceil(slot - now)))
+
+
 # ---------------------------------------------------------------------------- the dispatcher
 
 
@@ -159,11 +236,17 @@ class Dispatcher:
         starter: ExecutionStarter,
         dead_letters: DeadLetterSink,
         *,
+        budget: RequestBudget | None = None,
+        deferrals: DeferralSink | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
     ):
+        if (budget is None) != (deferrals is None):
+            raise ValueError("a request budget needs a deferral sink (the main queue), and the other way round")
         self.settings = settings
         self._starter = starter
         self._dead_letters = dead_letters
+        self._budget = budget
+        self._deferrals = deferrals
         self._now = now
 
     def plan_batch(self, records: list[Mapping[str, Any]]) -> list[RecordPlan]:
@@ -198,20 +281,70 @@ class Dispatcher:
         reason = stale_reason(event, self.settings.max_event_age_seconds, now)
         if reason:
             return RecordPlan(message_id, Action.STALE, event, reason)
-        return RecordPlan(message_id, Action.START, event)
+        attributes = string_attributes(record)
+        return RecordPlan(message_id, Action.START, event, body=body, prepaid_slot=prepaid_slot_of(attributes),
+                          message_attributes=attributes, receive_count=_receive_count(record))
+
+    def admit(self, plans: list[RecordPlan]) -> list[RecordPlan]:
+        """With a budget: keep START for events whose slot is now, turn the others into DEFER.
+
+        One conditional write reserves slots for every new event of the batch; a pre-paid event
+        (back from a deferral) spends nothing. The dispatcher never sleeps on the budget, so a
+        batch is held for milliseconds, far within the queue's visibility timeout.
+        """
+        if self._budget is None:
+            return plans
+        unpaid = [p for p in plans if p.action is Action.START and p.prepaid_slot is None]
+        # A message SQS hands out again (an earlier dispatch failed) is never deferred: a deferral is a
+        # new message, so it would reset the receive count and a poison message would never reach the
+        # DLQ. It starts now and its requests are charged as debt.
+        redelivered = [p for p in unpaid if p.receive_count > 1]
+        new = [p for p in unpaid if p.receive_count <= 1]
+        tokens = self.settings.requests_per_event
+        if redelivered:
+            spend_best_effort(self._budget, len(redelivered) * tokens)
+        try:
+            slots = self._budget.reserve(len(new), tokens)
+        except Exception as exc:  # noqa: BLE001 - fail open: a DLQ'd burst would be worse than a few 429s
+            metrics.add_metric(name=METRIC_BUDGET_UNAVAILABLE, unit=MetricUnit.Count, value=1)
+            logger.warning("request budget unavailable; starting the batch's events unscheduled",
+                           extra={"error_type": type(exc).__name__, "events": len(new)})
+            return plans
+        now = self._budget.now()  # after the reservation: a slot of "now" is never in the future
+        if slots:
+            metrics.add_metric(name=METRIC_BUDGET_TOKENS_RESERVED, unit=MetricUnit.Count, value=len(slots) * tokens)
+        slot_of = {p.message_id: (slots[i] if i < len(slots) else None) for i, p in enumerate(new)}
+        admitted = []
+        for plan in plans:
+            if plan.action is not Action.START or (plan.prepaid_slot is None and plan.receive_count > 1):
+                admitted.append(plan)
+                continue
+            if plan.prepaid_slot is not None:
+                slot, due = plan.prepaid_slot, plan.prepaid_slot <= now + PREPAID_EARLY_SECONDS
+            else:
+                slot = slot_of[plan.message_id]
+                due = slot is not None and slot <= now
+            if due:
+                admitted.append(plan)
+            else:
+                admitted.append(RecordPlan(plan.message_id, Action.DEFER, plan.event, body=plan.body,
+                                           delay_seconds=deferral_delay(slot, now), slot=slot,
+                                           message_attributes=plan.message_attributes))
+        return admitted
 
     def execute(self, plans: list[RecordPlan]) -> dict[str, RecordResult]:
         """message id -> result; the AWS calls run concurrently, at most ``start_concurrency`` at a time."""
         results: dict[str, RecordResult] = {}
-        io_plans = [p for p in plans if p.action in (Action.START, Action.DEAD_LETTER)]
+        io_plans: list[Any] = [p for p in plans if p.action in (Action.START, Action.DEAD_LETTER)]
+        io_plans += _send_groups([p for p in plans if p.action is Action.DEFER])
         if len(io_plans) > 1 and self.settings.start_concurrency > 1:
             workers = min(self.settings.start_concurrency, len(io_plans))
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dispatch") as pool:
-                for plan, result in zip(io_plans, pool.map(self._act, io_plans)):
-                    results[plan.message_id] = result
+                for result in pool.map(self._act_on, io_plans):
+                    results.update(result)
         else:
-            for plan in io_plans:
-                results[plan.message_id] = self._act(plan)
+            for item in io_plans:
+                results.update(self._act_on(item))
         for plan in plans:
             if plan.action is Action.FILTERED:
                 results[plan.message_id] = RecordResult(Outcome.FILTERED)
@@ -223,6 +356,22 @@ class Dispatcher:
                 # SQS, so does the copy (it becomes an ordinary duplicate on redelivery).
                 results[plan.message_id] = RecordResult(Outcome.DUPLICATE) if primary.error is None else primary
         return results
+
+    def _act_on(self, item: RecordPlan | tuple[RecordPlan, ...]) -> dict[str, RecordResult]:
+        if isinstance(item, tuple):
+            return self._defer(item)
+        return {item.message_id: self._act(item)}
+
+    def _defer(self, group: tuple[RecordPlan, ...]) -> dict[str, RecordResult]:
+        # Runs on a worker thread, like _act. One SendMessageBatch for up to 10 deferrals.
+        messages = [DeferredMessage(p.message_id, p.body, p.delay_seconds or 1, deferral_attributes(p, p.slot))
+                    for p in group]
+        try:
+            errors = self._deferrals.send_delayed(messages)
+        except Exception as exc:  # noqa: BLE001 - the whole group goes back to SQS
+            errors = {p.message_id: exc for p in group}
+        return {p.message_id: RecordResult(None, errors.get(p.message_id), deferred=errors.get(p.message_id) is None)
+                for p in group}
 
     def _act(self, plan: RecordPlan) -> RecordResult:
         # Runs on a worker thread: no logging or metrics here, only the call and its result.
@@ -240,7 +389,7 @@ class Dispatcher:
         records = event.get("Records") if isinstance(event, Mapping) else None
         records = records if isinstance(records, list) else []
         metrics.add_metric(name=METRIC_EVENTS_RECEIVED, unit=MetricUnit.Count, value=len(records))
-        plans = self.plan_batch(records)
+        plans = self.admit(self.plan_batch(records))
         by_id = {p.message_id: p for p in plans}
         results = self.execute(plans)
 
@@ -269,13 +418,23 @@ class Dispatcher:
         if result.error is not None:
             if isinstance(result.error, StartExecutionThrottled):
                 metrics.add_metric(name=METRIC_START_EXECUTION_THROTTLED, unit=MetricUnit.Count, value=1)
-            stage = "dead-letter send" if plan.action is Action.DEAD_LETTER else "StartExecution"
+            stage = {Action.DEAD_LETTER: "dead-letter send", Action.DEFER: "deferral send"}.get(plan.action,
+                                                                                              "StartExecution")
             logger.warning(
                 f"{stage} failed; record left for SQS to redeliver",
                 extra={**where, "dedup_key": dedup_key, "error_type": type(result.error).__name__,
                        "error": str(result.error)},
             )
             raise result.error  # BatchProcessor lists the record in batchItemFailures
+        if result.deferred:
+            # Not an outcome either: the event comes back through the main queue and ends in one then.
+            metrics.add_metric(name=METRIC_EVENTS_DEFERRED, unit=MetricUnit.Count, value=1)
+            metrics.add_metric(name=METRIC_BUDGET_DEFERRAL_SECONDS, unit=MetricUnit.Seconds,
+                               value=plan.delay_seconds or 0)
+            logger.info("event deferred by the request budget",
+                        extra={**where, "dedup_key": dedup_key, "delay_seconds": plan.delay_seconds,
+                               "prepaid": plan.slot is not None})
+            return
         if result.outcome is None:
             # Not an outcome: the processor (applied) or the error logger (failed) records that.
             logger.info("execution started", extra={**where, "dedup_key": dedup_key})
@@ -295,6 +454,30 @@ def _envelope_id(body: str) -> str | None:
         return None
     value = envelope.get("id") if isinstance(envelope, dict) else None
     return value if isinstance(value, str) and value else None
+
+
+def _receive_count(record: Mapping[str, Any]) -> int:
+    try:
+        return int((record.get("attributes") or {}).get("ApproximateReceiveCount", 1))
+    except (TypeError, ValueError):
+        return 1
+
+
+def _send_groups(plans: list[RecordPlan]) -> list[tuple[RecordPlan, ...]]:
+    """Deferrals in SendMessageBatch-sized groups (10 entries, 256 KiB)."""
+    groups: list[tuple[RecordPlan, ...]] = []
+    current: list[RecordPlan] = []
+    size = 0
+    for plan in plans:
+        body_size = len(plan.body.encode())
+        if current and (len(current) == SQS_BATCH_ENTRIES or size + body_size > SQS_BATCH_BYTES):
+            groups.append(tuple(current))
+            current, size = [], 0
+        current.append(plan)
+        size += body_size
+    if current:
+        groups.append(tuple(current))
+    return groups
 
 
 def execution_input(event: GenesysEvent) -> str:
@@ -379,3 +562,23 @@ class SqsDeadLetterSink:
             MessageBody=body,
             MessageAttributes={k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()},
         )
+
+
+class SqsDeferralSink:
+    """Deferred events back onto the main queue, delayed: SQS is the buffer where waiting is cheap."""
+
+    def __init__(self, client: Any, queue_url: str):
+        self._client = client
+        self._queue_url = queue_url
+
+    def send_delayed(self, messages: list[DeferredMessage]) -> dict[str, BaseException | None]:
+        entries = [{"Id": str(n), "MessageBody": m.body, "DelaySeconds": m.delay_seconds,
+                    "MessageAttributes": {k: {"DataType": "String", "StringValue": v} for k, v in m.attributes.items()}}
+                   for n, m in enumerate(messages)]
+        response = self._client.send_message_batch(QueueUrl=self._queue_url, Entries=entries)
+        errors: dict[str, BaseException | None] = {m.message_id: None for m in messages}
+        for failed in response.get("Failed", []):
+            message = messages[int(failed["Id"])]
+            errors[message.message_id] = TransientDispatchError(
+                f"deferral send failed: {failed.get('Code')} {failed.get('Message', '')}".strip())
+        return errors

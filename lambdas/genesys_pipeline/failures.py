@@ -18,6 +18,7 @@ from typing import Any, Mapping, Protocol
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from .budget import RequestBudget, spend_best_effort
 from .errors import GenesysError
 from .observability import logger, metrics, record_outcome
 from .outcomes import METRIC_FAILURE_MARK_FAILED, Outcome
@@ -161,8 +162,13 @@ def log_failure(record: FailureRecord) -> None:
                    **{k: v for k, v in record.log_fields().items() if k != "dedup_key"})
 
 
-def mark_conversation_failed(genesys: ParticipantMarker | None, record: FailureRecord, settings: ErrorLoggerSettings) -> bool:
-    """Best effort: set the participant's failure attributes in Genesys. Never raises; True when written."""
+def mark_conversation_failed(genesys: ParticipantMarker | None, record: FailureRecord, settings: ErrorLoggerSettings,
+                             budget: RequestBudget | None = None) -> bool:
+    """Best effort: set the participant's failure attributes in Genesys. Never raises; True when written.
+
+    The mark spends one request from the budget without waiting on it (a failure is rare; its debt
+    slows admission); while the environment is paused after a 429 the client does not send it.
+    """
     if not settings.mark_failed_conversations or genesys is None:
         return False
     if not record.conversation_id or not record.participant_id:
@@ -173,6 +179,8 @@ def mark_conversation_failed(genesys: ParticipantMarker | None, record: FailureR
         settings.failure_status_attribute: "failed",
         FAILURE_ERROR_ATTRIBUTE: record.error or record.status,
     }
+    if budget is not None:
+        spend_best_effort(budget, 1)
     try:
         genesys.patch_participant_attributes(record.conversation_id, record.participant_id, attributes)
     except Exception as exc:  # noqa: BLE001 - a Genesys outage or bad credentials must not fail the error logger
@@ -193,14 +201,14 @@ def mark_conversation_failed(genesys: ParticipantMarker | None, record: FailureR
 
 
 def handle_status_change(event: Any, *, sfn: StepFunctions, genesys: ParticipantMarker | None,
-                         settings: ErrorLoggerSettings) -> dict[str, Any]:
+                         settings: ErrorLoggerSettings, budget: RequestBudget | None = None) -> dict[str, Any]:
     detail = status_change_detail(event)
     if detail is None or detail.get("status") not in FAILED_STATUSES:
         logger.info("not a failed execution; ignored", extra={"status": (detail or {}).get("status")})
         return {"logged": False}
     record = build_failure_record(detail, sfn)
     log_failure(record)
-    marked = mark_conversation_failed(genesys, record, settings)
+    marked = mark_conversation_failed(genesys, record, settings, budget)
     return {"logged": True, "executionArn": record.execution_arn, "marked": marked}
 
 

@@ -9,6 +9,10 @@ Write-back: ``PATCH .../participants/{participantId}/attributes`` with
 attributes need a participant: an event without ``participantId`` is an
 ``InvalidEvent`` (unless the only write configured is the conversation-level tag).
 
+Budget: the first attempt's requests were paid for by the dispatcher's admission; a retry
+(``retryCount`` > 0) spends them from the environment's request budget as it goes, without
+waiting on it (genesys_pipeline.budget explains why).
+
 Exactly once: Powertools idempotency (DynamoDB, key = the dedup key) wraps the
 Genesys write, so a Step Functions retry after a Lambda timeout, or a redrive,
 returns the stored result instead of writing again.
@@ -27,6 +31,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 
+from .budget import RequestBudget, spend_best_effort
 from .errors import InvalidEvent
 from .model import GenesysEvent
 from .observability import logger, record_outcome
@@ -208,10 +213,12 @@ class Processor:
         genesys: GenesysWriter,
         *,
         persistence_store: BasePersistenceLayer | None = None,
+        budget: RequestBudget | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
     ):
         self.templates = WriteBackTemplates.from_settings(settings)
         self._genesys = genesys
+        self._budget = budget
         self._now = now
         self.idempotency = IdempotencyConfig(
             event_key_jmespath="dedupKey",
@@ -256,6 +263,8 @@ class Processor:
         return result
 
     def _write(self, write: dict[str, Any]) -> dict[str, Any]:
+        if self._budget is not None and write["writtenBy"]["retryCount"] > 0:
+            spend_best_effort(self._budget, int(bool(write["attributes"])) + int(write["externalTag"] is not None))
         if write["attributes"]:
             self._genesys.patch_participant_attributes(write["conversationId"], write["participantId"], write["attributes"])
         if write["externalTag"] is not None:

@@ -90,6 +90,34 @@ def _json_object(env: Mapping[str, str], name: str, default: dict[str, str]) -> 
 
 
 @dataclass(frozen=True)
+class BudgetSettings:
+    """The environment's Genesys request budget (genesys_pipeline.budget); absent = no budget."""
+
+    table_name: str  # REQUEST_BUDGET_TABLE: unset means the environment has no budget (genesysRateLimit null)
+    key: str  # REQUEST_BUDGET_KEY: the state item's id, default "genesys"
+    requests_per_second: float  # REQUEST_BUDGET_RATE
+    burst: int  # REQUEST_BUDGET_BURST
+    pause_cache_seconds: float = 1.0  # REQUEST_BUDGET_PAUSE_CACHE_SECONDS: how stale a container's view of a 429 pause may be
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "BudgetSettings | None":
+        env = os.environ if env is None else env
+        table = env.get("REQUEST_BUDGET_TABLE", "").strip()
+        if not table:
+            return None
+        rate = env.get("REQUEST_BUDGET_RATE", "").strip()
+        if not rate:
+            raise SettingsError("environment variable REQUEST_BUDGET_RATE is required when REQUEST_BUDGET_TABLE is set")
+        return cls(
+            table_name=table,
+            key=env.get("REQUEST_BUDGET_KEY", "").strip() or "genesys",
+            requests_per_second=_float(env, "REQUEST_BUDGET_RATE", 1.0),
+            burst=_int(env, "REQUEST_BUDGET_BURST", 1, minimum=1),
+            pause_cache_seconds=_float(env, "REQUEST_BUDGET_PAUSE_CACHE_SECONDS", 1.0),
+        )
+
+
+@dataclass(frozen=True)
 class DispatcherSettings:
     state_machine_arn: str  # STATE_MACHINE_ARN
     dead_letter_queue_url: str  # DEAD_LETTER_QUEUE_URL: the main queue's DLQ
@@ -98,6 +126,9 @@ class DispatcherSettings:
     queue_ids: frozenset[str]  # ALLOWED_QUEUE_IDS: empty means no queue filter
     max_event_age_seconds: int  # MAX_EVENT_AGE_SECONDS
     start_concurrency: int  # START_EXECUTION_CONCURRENCY: parallel StartExecution calls per batch
+    budget: BudgetSettings | None = None  # REQUEST_BUDGET_*: admission against the Genesys request budget
+    main_queue_url: str | None = None  # MAIN_QUEUE_URL: where deferred events wait (required with a budget)
+    requests_per_event: int = 1  # GENESYS_REQUESTS_PER_EVENT: Genesys requests one event costs (1 PATCH, +1 with a tag)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "DispatcherSettings":
@@ -113,6 +144,9 @@ class DispatcherSettings:
             queue_ids=_csv(env, "ALLOWED_QUEUE_IDS"),
             max_event_age_seconds=_int(env, "MAX_EVENT_AGE_SECONDS", DEFAULT_MAX_EVENT_AGE_SECONDS, minimum=60),
             start_concurrency=_int(env, "START_EXECUTION_CONCURRENCY", 10, minimum=1),
+            budget=(budget := BudgetSettings.from_env(env)),
+            main_queue_url=_required(env, "MAIN_QUEUE_URL") if budget else (env.get("MAIN_QUEUE_URL", "").strip() or None),
+            requests_per_event=_int(env, "GENESYS_REQUESTS_PER_EVENT", 1, minimum=1),
         )
 
 
@@ -152,6 +186,7 @@ class ProcessorSettings:
     attribute_map: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_ATTRIBUTE_MAP))  # ATTRIBUTE_MAP (JSON)
     external_tag: str | None = None  # EXTERNAL_TAG: optional template for PUT .../tags
     idempotency_ttl_seconds: int = 7 * 24 * 3600  # IDEMPOTENCY_TTL_SECONDS
+    budget: BudgetSettings | None = None  # REQUEST_BUDGET_*: retries spend from it; 429s pause it
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "ProcessorSettings":
@@ -162,6 +197,7 @@ class ProcessorSettings:
             attribute_map=_json_object(env, "ATTRIBUTE_MAP", DEFAULT_ATTRIBUTE_MAP),
             external_tag=env.get("EXTERNAL_TAG", "").strip() or None,
             idempotency_ttl_seconds=_int(env, "IDEMPOTENCY_TTL_SECONDS", 7 * 24 * 3600, minimum=3600),
+            budget=BudgetSettings.from_env(env),
         )
 
 
@@ -170,6 +206,7 @@ class ErrorLoggerSettings:
     genesys: GenesysSettings | None  # None when MARK_FAILED_CONVERSATIONS is false
     mark_failed_conversations: bool  # MARK_FAILED_CONVERSATIONS
     failure_status_attribute: str  # FAILURE_STATUS_ATTRIBUTE, default aws_processing_status
+    budget: BudgetSettings | None = None  # REQUEST_BUDGET_*: failure marks spend from it
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "ErrorLoggerSettings":
@@ -179,4 +216,5 @@ class ErrorLoggerSettings:
             genesys=GenesysSettings.from_env(env) if mark else None,
             mark_failed_conversations=mark,
             failure_status_attribute=env.get("FAILURE_STATUS_ATTRIBUTE", "").strip() or "aws_processing_status",
+            budget=BudgetSettings.from_env(env) if mark else None,
         )

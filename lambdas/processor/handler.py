@@ -10,6 +10,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from genesys_pipeline.budget import BudgetGate, budget_from_settings
 from genesys_pipeline.genesys import GenesysClient
 from genesys_pipeline.observability import logger, metrics, tracer
 from genesys_pipeline.processing import Processor
@@ -20,7 +21,9 @@ from genesys_pipeline.settings import ProcessorSettings
 def processor() -> Processor:
     """Built once per container: settings, templates (checked here), the HTTP pool and the token cache live on."""
     settings = ProcessorSettings.from_env()
-    return Processor(settings, GenesysClient(settings.genesys))
+    budget = budget_from_settings(settings.budget) if settings.budget else None
+    gate = BudgetGate(budget, max_inline_wait_seconds=settings.genesys.max_inline_retry_after_seconds) if budget else None
+    return Processor(settings, GenesysClient(settings.genesys, gate=gate), budget=budget)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -51,7 +51,9 @@ def test_generated_mix_json_accounts_for_every_event(synthesized, tmp_path):
     assert summary["genesys"]["token_fetches"] >= 1
     [failed] = summary["failed_executions"]
     assert failed["failed_state"] == "Process" and "gcpipe --local redrive" in failed["replay"]
-    assert summary["genesys"]["requests"]["rate_limited_429"] > 0
+    # The storm's events are applied whether the request budget scheduled them past the 1.5 s storm
+    # (no 429 at all) or they met it and were paused and retried.
+    assert all(e["outcome"] == "applied" for e in summary["events"] if e["phase"] == "storm")
     # nothing left behind: no poller, simulator or execution thread
     leftover = [t for t in threading.enumerate() if t.ident not in before and t.is_alive()]
     for t in leftover:

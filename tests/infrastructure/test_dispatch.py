@@ -19,6 +19,8 @@ def test_dispatcher_environment(shipped):
     fn = shipped.function("Dispatcher")
     sm_id, _ = shipped.one("AWS::StepFunctions::StateMachine")
     dlq_id, _ = shipped.one("AWS::SQS::Queue", "QueuesDeadLetterQueue")
+    main_id, _ = shipped.one("AWS::SQS::Queue", "QueuesMainQueue")
+    budget_id, _ = shipped.one("AWS::DynamoDB::Table", "RequestBudget")
     c = shipped.config
     assert fn["Handler"] == "dispatcher.handler.lambda_handler"
     assert fn["Environment"]["Variables"] == {
@@ -32,4 +34,12 @@ def test_dispatcher_environment(shipped):
         "ALLOWED_QUEUE_IDS": ",".join(c.queue_ids),
         "MAX_EVENT_AGE_SECONDS": str(c.max_event_age_seconds),
         "START_EXECUTION_CONCURRENCY": str(c.dispatcher.start_execution_concurrency),
+        # Admission against the request budget; deferred events go back to the main queue.
+        "REQUEST_BUDGET_TABLE": {"Ref": budget_id},
+        "REQUEST_BUDGET_KEY": "genesys",
+        "REQUEST_BUDGET_RATE": f"{c.genesys_rate_limit.requests_per_second:g}",
+        "REQUEST_BUDGET_BURST": str(c.genesys_rate_limit.burst),
+        "REQUEST_BUDGET_PAUSE_CACHE_SECONDS": "1",
+        "MAIN_QUEUE_URL": {"Ref": main_id},
+        "GENESYS_REQUESTS_PER_EVENT": str(c.genesys_requests_per_event),
     }

@@ -52,4 +52,8 @@ def test_error_logger_reads_this_machines_executions_and_the_secret(shipped):
     assert f':execution:{shipped.config.stack_name}-process-event:*' in json.dumps(states[0]["Resource"])
     actions = {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
     assert {"secretsmanager:GetSecretValue"} <= actions
-    assert not {a for a in actions if a.startswith("dynamodb:")}
+    # DynamoDB: the request budget only (failure marks spend from it), never the idempotency records.
+    budget_id, _ = shipped.one("AWS::DynamoDB::Table", "RequestBudget")
+    ddb = [s for s in statements if any(a.startswith("dynamodb:") for a in s["Action"])]
+    assert [(sorted(s["Action"]), s["Resource"]) for s in ddb] == [
+        (["dynamodb:GetItem", "dynamodb:UpdateItem"], {"Fn::GetAtt": [budget_id, "Arn"]})]

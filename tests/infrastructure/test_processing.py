@@ -16,7 +16,7 @@ def test_reserved_concurrency_from_config(shipped):
 
 def test_processor_environment(shipped):
     fn = shipped.function("Processor")
-    table_id, _ = shipped.one("AWS::DynamoDB::Table")
+    table_id, _ = shipped.one("AWS::DynamoDB::Table", "IdempotencyTable")
     env = fn["Environment"]["Variables"]
     c = shipped.config
     assert fn["Handler"] == "processor.handler.lambda_handler"
@@ -40,7 +40,7 @@ def test_idempotency_table_has_powertools_defaults(shipped):
 
 def test_pitr_and_retention_in_prod_only(dev, prod):
     for s, pitr, policy in ((dev, False, "Delete"), (prod, True, "Retain")):
-        _, table = s.one("AWS::DynamoDB::Table")
+        _, table = s.one("AWS::DynamoDB::Table", "IdempotencyTable")
         assert table["Properties"]["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is pitr
         assert table["DeletionPolicy"] == policy
 
@@ -53,14 +53,16 @@ def test_no_secret_value_anywhere_in_the_template(shipped):
 
 
 def test_processor_reads_the_secret_and_its_table_only(shipped):
-    table_id, _ = shipped.one("AWS::DynamoDB::Table")
+    table_id, _ = shipped.one("AWS::DynamoDB::Table", "IdempotencyTable")
     statements = shipped.policy_statements("ProcessorRole")
     actions = {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
     assert actions == {"logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments",
                        "xray:PutTelemetryRecords", "secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret",
                        "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
-    ddb = [s for s in statements if "dynamodb:GetItem" in s["Action"]]
-    assert ddb[0]["Resource"] == {"Fn::GetAtt": [table_id, "Arn"]}
+    budget_id, _ = shipped.one("AWS::DynamoDB::Table", "RequestBudget")
+    ddb = {s["Resource"]["Fn::GetAtt"][0]: sorted(s["Action"]) for s in statements if "dynamodb:GetItem" in s["Action"]}
+    assert ddb == {table_id: ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+                   budget_id: ["dynamodb:GetItem", "dynamodb:UpdateItem"]}  # the budget: read and update only
     secret = [s for s in statements if "secretsmanager:GetSecretValue" in s["Action"]][0]
     assert f':secret:{shipped.config.secret_name}-??????"' in json.dumps(secret["Resource"])
 

@@ -9,7 +9,7 @@ CONTRACT_OUTPUTS = {
     "EventBusName", "EventRuleName", "MainQueueUrl", "MainQueueArn", "DeadLetterQueueUrl", "DeadLetterQueueArn",
     "RuleTargetDeadLetterQueueUrl", "StateMachineArn", "StateMachineConsoleUrl", "DispatcherFunctionName",
     "ProcessorFunctionName", "ErrorLoggerFunctionName", "IdempotencyTableName", "GenesysSecretName", "ArchiveName",
-    "DashboardName",
+    "DashboardName", "RequestBudgetTableName",
 }
 
 

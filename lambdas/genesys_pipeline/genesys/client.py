@@ -16,7 +16,7 @@ Every failure is logged with Genesys's ``inin-correlation-id`` (support asks for
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Protocol
 from urllib.parse import quote
 
 import requests
@@ -44,6 +44,18 @@ INTEGRATION_CONFIG = "/api/v2/integrations/{integrationId}/config/current"
 
 MAX_INLINE_RATE_LIMIT_RETRIES = 2  # then Step Functions' backoff takes over
 POOL_MAXSIZE = 10  # one Lambda invocation at a time, but tests and the error logger may share a client across threads
+
+
+class RequestGate(Protocol):
+    """The environment's shared request budget, seen from the client (genesys_pipeline.budget.BudgetGate)."""
+
+    def before_request(self, method: str, path: str) -> None:
+        """Return when the request may go; raise GenesysRateLimited while the environment is paused."""
+        ...
+
+    def rate_limited(self, retry_after: float) -> None:
+        """A 429: pause the whole environment for ``retry_after`` seconds."""
+        ...
 
 
 def _session() -> requests.Session:
@@ -75,6 +87,7 @@ class GenesysClient:
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        gate: RequestGate | None = None,
     ):
         """``credentials`` defaults to the Secrets Manager secret ``settings.secret_name`` (cached by Powertools)."""
         self.settings = settings
@@ -86,6 +99,7 @@ class GenesysClient:
         self._timeout = (settings.connect_timeout_seconds, settings.read_timeout_seconds)
         self._sleep = sleep
         self._clock = clock
+        self._gate = gate
         self.tokens = TokenProvider(
             settings.login_base_url,
             credentials,
@@ -124,6 +138,8 @@ class GenesysClient:
         refreshed = False
         inline_waits = 0
         while True:
+            if self._gate is not None:
+                self._gate.before_request(method, path)
             token = self.tokens.token()
             response = self._send(method, url, path, token, json)
             status = response.status_code
@@ -139,6 +155,8 @@ class GenesysClient:
             if status == 429:
                 metrics.add_metric(name=METRIC_GENESYS_RATE_LIMITED, unit=MetricUnit.Count, value=1)
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                if self._gate is not None:
+                    self._gate.rate_limited(retry_after)
                 if retry_after <= self.settings.max_inline_retry_after_seconds and inline_waits < MAX_INLINE_RATE_LIMIT_RETRIES:
                     self._log_failure(method, path, response, f"waiting {retry_after:g}s inline")
                     inline_waits += 1
