@@ -210,12 +210,18 @@ def measure(*, durations_n: int, genesys_latency_ms: float, log_path: Path) -> d
         if out["budget"]["enabled"]:
             # A burst well over the budget: most events are deferred (re-sent with DelaySeconds) once.
             burst = [next(events) for _ in range(BUDGET_BURST_EVENTS)]
+            disp = pipeline.outputs["DispatcherFunctionName"]
+            invocations_before = sum(1 for r in list(RUNTIME.invocations) if r["function"] == disp)
+            log_before_burst = log_path.stat().st_size
             with c.AwsCalls() as burst_calls:
                 pipeline.put_events(burst)
                 assert pipeline.drain(300), "the pipeline did not go idle after the budget burst"
                 pipeline.wait_until_idle(30)
             out["budget"]["burst"] = _per_event(burst_calls.summary(budget_names), len(burst))
             out["budget"]["burst_events"] = len(burst)
+            out["budget"]["burst_dispatcher_invocations_per_event"] = round(
+                (sum(1 for r in list(RUNTIME.invocations) if r["function"] == disp) - invocations_before) / len(burst), 4)
+            out["budget"]["burst_log_bytes_per_event"] = round((log_path.stat().st_size - log_before_burst) / len(burst))
 
         # The seeds' machine, beside it in the same moto, started the seeds' way (no dedup before it).
         iam = pipeline.client("iam")
@@ -315,6 +321,7 @@ def measure(*, durations_n: int, genesys_latency_ms: float, log_path: Path) -> d
 
 
 BUDGET_BURST_EVENTS = 40  # put at once: beyond the dev budget's burst, so most are deferred
+BUDGET_COMPONENTS = ("budget_dynamodb", "budget_sqs_resends", "budget_dispatcher_reinvocations", "budget_deferral_logs")
 
 
 def _budget_names(pipeline: Any) -> dict[str, str]:
@@ -338,14 +345,15 @@ def _per_event(summary: dict[str, dict[str, int]], events: int) -> dict[str, flo
     return out
 
 
-def budget_cost(measured: dict[str, Any], prices: dict[str, float], batch: int, n: int) -> dict[str, dict[str, float]]:
+def budget_cost(measured: dict[str, Any], prices: dict[str, float], batch: int, n: int, *,
+                dispatcher_memory_gb: float = 0.25, dispatcher_gb_s_price: float = 0.0) -> dict[str, dict[str, float]]:
     """The request budget's own cost per ``n`` events: its DynamoDB calls (UpdateItem 1 WRU, GetItem 1 RRU:
     items < 1 KB, strongly consistent counted for all) and the SQS requests beyond the pipeline's own
     (1 send + receive/batch + delete batch/batch per event): the deferred events' re-sends. Each operation is
     charged at the dearer of the two measured regimes (one event at a time; a burst over the budget)."""
     b = measured.get("budget") or {}
     if not b.get("enabled"):
-        return {"budget_dynamodb": {"units": 0.0, "usd": 0.0}, "budget_sqs_resends": {"units": 0.0, "usd": 0.0}}
+        return {k: {"units": 0.0, "usd": 0.0} for k in BUDGET_COMPONENTS}
     ops = set(b["steady"]) | set(b.get("burst", {}))
     rate = {op: max(b["steady"].get(op, 0.0), b.get("burst", {}).get(op, 0.0)) for op in ops}
     wru = sum(v for k, v in rate.items() if k.startswith("budget_table.") and not k.endswith(("get_item", "query")))
@@ -358,8 +366,18 @@ def budget_cost(measured: dict[str, Any], prices: dict[str, float], batch: int, 
     resent = max(0.0, sent - 1)
     resends = max(0.0, sends - 1) + resent * 2 / batch
     ddb_usd = n * (wru * prices["dynamodb_on_demand_per_million_wru"] + rru * prices["dynamodb_on_demand_per_million_rru"]) / 1e6
+    # The deferred events' second dispatcher invocation (requests and GB-s at the measured batch duration) and
+    # the extra log bytes a deferral writes, both beyond what the happy path already charges.
+    extra_invocations = max(0.0, b.get("burst_dispatcher_invocations_per_event", 0.0) - 1 / batch)
+    dispatcher_gb_s = extra_invocations * measured["durations_ms"]["dispatcher_per_batch"] / 1000 * dispatcher_memory_gb
+    extra_log_gb = max(0.0, b.get("burst_log_bytes_per_event", 0) - measured["log_bytes_per_event"]) / 1e9
     return {"budget_dynamodb": {"units": n * (wru + rru), "usd": ddb_usd},
-            "budget_sqs_resends": {"units": n * resends, "usd": n * resends / 1e6 * prices["sqs_standard_per_million_requests"]}}
+            "budget_sqs_resends": {"units": n * resends, "usd": n * resends / 1e6 * prices["sqs_standard_per_million_requests"]},
+            "budget_dispatcher_reinvocations": {
+                "units": n * extra_invocations,
+                "usd": n * (extra_invocations * prices["lambda_per_million_requests"] / 1e6
+                            + dispatcher_gb_s * dispatcher_gb_s_price)},
+            "budget_deferral_logs": {"units": n * extra_log_gb, "usd": n * extra_log_gb * prices["cloudwatch_logs_ingestion_per_gb"]}}
 
 
 # ---------------------------------------------------------------------------- the model
@@ -422,7 +440,8 @@ def model(measured: dict[str, Any], template: dict[str, Any], prices: dict[str, 
         comp["dynamodb"] = {"units": wru, "usd": wru / 1e6 * prices["dynamodb_on_demand_per_million_wru"]}
         comp["cloudwatch_logs"] = {"units": common_log_gb, "usd": common_log_gb * prices["cloudwatch_logs_ingestion_per_gb"]}
         # The request budget (shipped only; the seeds have none).
-        budget = budget_cost(measured, prices, batch, n)
+        budget = budget_cost(measured, prices, batch, n, dispatcher_memory_gb=fns["dispatcher"]["memory_mb"] / 1024,
+                             dispatcher_gb_s_price=lambda_price("dispatcher"))
         for k, v in budget.items():
             comp[k] = v if design == "shipped" else {"units": 0.0, "usd": 0.0}
         total = sum(v["usd"] for v in comp.values())
