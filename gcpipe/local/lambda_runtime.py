@@ -50,6 +50,12 @@ for one (Lambda queues the event and retries throttles for up to the
 function's maximum event age, 6 h by default; here: until a slot frees, or
 ``ASYNC_MAX_EVENT_AGE_SECONDS``, then the event is dropped with a log line).
 Unreserved functions are not limited (the account's 1,000 is not emulated).
+Time compression: when the state machine's Retry waits are scaled down
+(``RETRY_CLOCK.scale`` < 1: tests, the demo), a throttled invoke that Lambda's
+retrier would have repeated seconds later would exhaust its attempts at once;
+so then a synchronous invoke first waits up to ``compressed_slot_wait_seconds``
+(30 s, about the lambdaService retrier's real waits) for a slot. At scale 1
+(the throughput benchmark) an invoke beyond the limit is refused at once.
 
 Not emulated: the function timeout (a Python thread cannot be killed; the
 context's remaining time is reported correctly), the account concurrency
@@ -94,11 +100,12 @@ class FunctionThrottled(Exception):
 
 @dataclass(frozen=True)
 class ConcurrencySnapshot:
-    """Per function: invocations running now, the most at once, and invokes refused (throttled)."""
+    """Per function: invocations running now, the most at once, invokes refused (throttled), invokes waiting for a slot."""
 
     running: dict[str, int]
     peak: dict[str, int]
     throttled: dict[str, int]
+    waiting: dict[str, int]
 
 
 class ReservedConcurrency:
@@ -109,6 +116,7 @@ class ReservedConcurrency:
         self._running: Counter[str] = Counter()
         self._peak: Counter[str] = Counter()
         self._throttled: Counter[str] = Counter()
+        self._waiting: Counter[str] = Counter()
 
     @staticmethod
     def limit_of(fn: Any) -> int | None:
@@ -120,9 +128,15 @@ class ReservedConcurrency:
         raises FunctionThrottled when none frees in time."""
         name, limit = fn.function_name, self.limit_of(fn)
         with self._cond:
-            if limit is not None and not self._cond.wait_for(lambda: self._running[name] < limit, wait_seconds):
-                self._throttled[name] += 1
-                raise FunctionThrottled(name, limit)
+            if limit is not None and self._running[name] >= limit:
+                self._waiting[name] += 1
+                try:
+                    free = self._cond.wait_for(lambda: self._running[name] < limit, wait_seconds)
+                finally:
+                    self._waiting[name] -= 1
+                if not free:
+                    self._throttled[name] += 1
+                    raise FunctionThrottled(name, limit)
             self._running[name] += 1
             self._peak[name] = max(self._peak[name], self._running[name])
 
@@ -133,7 +147,7 @@ class ReservedConcurrency:
 
     def snapshot(self) -> ConcurrencySnapshot:
         with self._cond:
-            return ConcurrencySnapshot(dict(+self._running), dict(self._peak), dict(self._throttled))
+            return ConcurrencySnapshot(dict(+self._running), dict(self._peak), dict(self._throttled), dict(+self._waiting))
 
     def reset(self) -> None:
         with self._cond:
@@ -273,6 +287,7 @@ class InProcessLambdaRuntime:
         self._async_in_flight = 0
         self._async_cond = threading.Condition()
         self.concurrency = ReservedConcurrency()
+        self.compressed_slot_wait_seconds = 30.0
         self.invocations: list[dict[str, Any]] = []  # (function, request id, error type) of every invocation
 
     # -- configuration -------------------------------------------------------------------
@@ -500,8 +515,11 @@ def _invoke(self: Any, function_name: str, qualifier: str | None, body: Any, hea
     if invocation_type == "Event":
         RUNTIME.invoke_async(fn, body)
         return b""
+    from .stepfunctions import RETRY_CLOCK
+
+    wait = RUNTIME.compressed_slot_wait_seconds if RETRY_CLOCK.scale < 1 else 0.0
     try:
-        payload, function_error = RUNTIME.invoke(fn, body)
+        payload, function_error = RUNTIME.invoke(fn, body, slot_wait_seconds=wait)
     except FunctionThrottled as exc:
         raise _too_many_requests_class()(str(exc)) from None
     if function_error:

@@ -36,8 +36,10 @@ def handler(event, context):
 
 
 @pytest.fixture(autouse=True)
-def _hold_gate():
+def _hold_gate(monkeypatch):
     helpers.HOLD.clear()
+    # Lambda's own behaviour: refused at once (not the grace the runtime gives when Retry waits are compressed)
+    monkeypatch.setattr(RUNTIME, "compressed_slot_wait_seconds", 0.0)
     yield
     helpers.HOLD.set()  # never leave a function thread waiting
 
@@ -166,4 +168,27 @@ def test_an_asynchronous_invocation_waits_for_a_free_slot_instead_of_failing(aws
     holder.join(10)
     assert RUNTIME.wait_for_async(10)
     assert sorted(e["n"] for e in ran(out)) == ["event", "holder"]
+    assert RUNTIME.concurrency.snapshot().throttled == {}
+
+
+def test_with_retry_waits_compressed_a_throttled_invoke_waits_for_a_slot_rather_than_fail(aws, make_function, tmp_path, monkeypatch):
+    # Given Retry waits skipped (scale 0), where a real retrier would have tried again seconds later
+    out = tmp_path / "out"
+    make_function(HOLDS, name="graced", env={"OUT": str(out)})
+    aws.client("lambda").put_function_concurrency(FunctionName="graced", ReservedConcurrentExecutions=1)
+    monkeypatch.setattr(RUNTIME, "compressed_slot_wait_seconds", 20.0)
+    holder = hold_one_slot(aws, "graced")
+    second: dict = {}
+    t = threading.Thread(target=lambda: second.update(no_retry_lambda(aws).invoke(FunctionName="graced", Payload=b'{"n": "second"}')))
+    t.start()
+    assert helpers.wait_until(lambda: RUNTIME.concurrency.snapshot().waiting.get("graced") == 1)
+
+    # When the slot frees
+    helpers.HOLD.set()
+    holder.join(10)
+    t.join(20)
+
+    # Then the second invoke ran instead of being refused
+    assert "FunctionError" not in second and json.loads(second["Payload"].read()) == {"ran": True}
+    assert sorted(e["n"] for e in ran(out)) == ["holder", "second"]
     assert RUNTIME.concurrency.snapshot().throttled == {}
