@@ -9,10 +9,12 @@ Unknown keys are errors too (a typo must not silently fall back to a default).
 """
 from __future__ import annotations
 
+import ast
 import json
 import math
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from . import constants as C
@@ -23,6 +25,9 @@ REGION_RE = re.compile(r"[a-z]{2}(-gov)?-[a-z]+-\d")
 DOMAIN_RE = re.compile(r"(?=.{4,253}$)([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}")
 EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 SECRET_NAME_RE = re.compile(r"[A-Za-z0-9/_+=.@-]{1,512}")
+# Write-back plugins live in the Lambda asset (lambdas/ is the code root), so they ship with the functions.
+EXTENSIONS_DIR = Path(__file__).resolve().parents[1] / "lambdas" / "extensions"
+PLUGIN_SPEC_RE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
 ENV_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,20}")
 # CloudWatch Logs accepts only these retention values.
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
@@ -106,11 +111,14 @@ class EnvironmentConfig:
     point_in_time_recovery: bool
     tags: dict[str, str] = field(default_factory=dict)
     genesys_rate_limit: GenesysRateLimit | None = None
+    write_back_plugin: str | None = None  # writeBack.plugin: "module:function" in lambdas/extensions/
+    operator_secret_name: str | None = None  # operatorSecretName: the operator's Genesys OAuth client (sync-filter)
 
     @property
     def genesys_requests_per_event(self) -> int:
-        """Genesys requests one event costs: the attribute PATCH, and the tag PUT when configured."""
-        return 1 + (1 if self.external_tag else 0)
+        """Genesys requests one event costs: the attribute PATCH, and the tag PUT when configured (a write-back
+        plugin may return a tag for any event, so it is counted at its most)."""
+        return 1 + (1 if self.external_tag or self.write_back_plugin else 0)
 
     @property
     def stack_name(self) -> str:
@@ -286,6 +294,46 @@ def _template_problem(template: str, topics: tuple[str, ...]) -> str | None:
     return None
 
 
+def _write_back_plugin(n: _Node) -> str | None:
+    """writeBack.plugin: "module:function", a module in the asset folder lambdas/extensions/ defining the function.
+
+    Checked from the source (ast), not imported: synth must not run plugin code."""
+    w = n.raw("writeBack", 'an object such as {"plugin": "acd_summary:write_back"}', optional=True)
+    if w is None:
+        return None
+    node = _Node(w, f"{n.path}.writeBack")
+    spec = node.string("plugin", "'module:function' naming a function of a module in lambdas/extensions/",
+                       PLUGIN_SPEC_RE)
+    node.done()
+    module, function = spec.split(":")
+    folder = EXTENSIONS_DIR
+    rel = f"lambdas/extensions/{module.replace('.', '/')}.py"
+    path = folder.joinpath(*module.split(".")).with_suffix(".py")
+    if not path.is_file():
+        node.fail("plugin", f"{spec!r}: no module {rel} in the Lambda asset; add it, or name a module of "
+                            "lambdas/extensions/ (e.g. 'acd_summary:write_back')")
+    try:
+        tree = ast.parse(path.read_text(), filename=str(path))
+    except SyntaxError as exc:
+        node.fail("plugin", f"{spec!r}: {rel} does not parse (line {exc.lineno}: "
+                            f"{exc.msg}); fix the module")
+    defined = {d.name for d in tree.body if isinstance(d, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    if function not in defined:
+        node.fail("plugin", f"{spec!r}: {rel} defines no top-level function "
+                            f"{function!r} (it has: {', '.join(sorted(defined)) or 'none'}); define it or fix the name")
+    return spec
+
+
+def _operator_secret_name(n: _Node, runtime_secret: str) -> str | None:
+    """operatorSecretName: the operator OAuth client (integrations:integration:view/edit), separate from the runtime's."""
+    name = n.string("operatorSecretName", "a Secrets Manager secret name (letters, digits, /_+=.@-)", SECRET_NAME_RE,
+                    optional=True)
+    if name is not None and name == runtime_secret:
+        n.fail("operatorSecretName", f"{name!r} is secretName, the Lambdas' client; expected the secret of a separate "
+                                     "operator OAuth client (least privilege: the runtime client must not edit integrations)")
+    return name
+
+
 def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
     n = _Node(raw, f"cdk.json context {C.CONTEXT_ENVIRONMENTS}.{name}")
     account = n.string("account", "a 12-digit AWS account id", ACCOUNT_RE, optional=True)
@@ -396,11 +444,14 @@ def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
     alarm_email = n.string("alarmEmail", "an e-mail address", EMAIL_RE, optional=True)
     removal = n.choice("removalPolicy", ("retain", "destroy"))
     pitr = n.boolean("pointInTimeRecovery")
+    write_back_plugin = _write_back_plugin(n)
+    # A write-back plugin may return a tag for any event: count it at its most (as genesys_requests_per_event does).
     rate_limit = _genesys_rate_limit(n, reserved=reserved, retries=retries,
-                                     requests_per_event=1 + (1 if external_tag else 0))
+                                     requests_per_event=1 + (1 if external_tag or write_back_plugin else 0))
     tags_raw = n.raw("tags", "an object of tag name to value", optional=True) or {}
     if not isinstance(tags_raw, dict) or not all(isinstance(v, str) for v in tags_raw.values()):
         n.fail("tags", f"{_show(tags_raw)} is not an object of string to string")
+    operator_secret = _operator_secret_name(n, secret_name)
     n.done()
     return EnvironmentConfig(
         name=name, account=account, region=region, genesys_org_id=org_id, genesys_domain=domain,
@@ -410,7 +461,8 @@ def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
         processor_reserved_concurrency=reserved, dispatcher=dispatcher, retries=retries, rule_target=rule_target,
         max_event_age_seconds=max_age, archive_retention_days=archive_days, log_retention_days=log_days,
         log_level=log_level, alarm_email=alarm_email, retain_data=removal == "retain", point_in_time_recovery=pitr,
-        tags=dict(tags_raw), genesys_rate_limit=rate_limit,
+        tags=dict(tags_raw), genesys_rate_limit=rate_limit, write_back_plugin=write_back_plugin,
+        operator_secret_name=operator_secret,
     )
 
 

@@ -112,10 +112,13 @@ SUPPORTED_TOPIC_SUFFIXES = ("acd.start", "acd.end", "acw", "attributes", "custom
 # Every event fills these ({participantId}/{queueId} may be absent on some topics):
 TEMPLATE_EVENT_PLACEHOLDERS = ("conversationId", "participantId", "queueId", "topic", "eventTime", "dedupKey",
                                "executionName", "processedAt")
-# eventBody fields the processor may template from (KNOWN_EVENT_FIELDS there):
+# eventBody fields the processor may template from (KNOWN_EVENT_FIELDS there): every scalar field the
+# dispatcher keeps (events.NON_SENSITIVE_BODY_FIELDS) other than queueId, which is above.
 TEMPLATE_BODY_FIELDS = ("mediaType", "provider", "direction", "sessionId", "divisionId", "acdOutcome",
                         "answeredUserId", "disconnectType", "routingPriority", "connectedDurationMs", "flowType",
-                        "interactingDurationMs")
+                        "interactingDurationMs", "userId", "wrapupCode", "wrapupDurationMs", "flowId", "flowVersion",
+                        "exitReason", "transferType", "outboundCampaignId", "outboundContactListId",
+                        "voicemailDurationMs", "alertingDurationMs")
 # Body fields only some topics carry (reference/genesys.md: acd.end carries the routing outcome fields; the
 # customer.end sample carries interactingDurationMs). A template using one fails, at run time, every event of
 # any other topic (the processor raises InvalidEvent), so synth requires every configured topic to carry it.
@@ -125,6 +128,17 @@ TEMPLATE_FIELDS_ONLY_ON = {
     "disconnectType": ("acd.end",),
     "connectedDurationMs": ("acd.end",),
     "interactingDurationMs": ("customer.end",),
+    # Inferred from the topic names (no sample in the reference): wrap-up is acw's, flow fields the flow
+    # topics', campaign fields outbound's, voicemail durations voicemail.end's.
+    "wrapupCode": ("acw",),
+    "wrapupDurationMs": ("acw",),
+    "flowId": ("flow.start", "flow.end"),
+    "flowVersion": ("flow.start", "flow.end"),
+    "exitReason": ("flow.end",),
+    "transferType": ("flow.end",),
+    "outboundCampaignId": ("outbound",),
+    "outboundContactListId": ("outbound",),
+    "voicemailDurationMs": ("voicemail.end",),
 }
 # Topics whose eventBody carries queueId (acd.start / acd.end carry the routing fields).
 QUEUE_SCOPED_TOPIC_SUFFIXES = ("acd.start", "acd.end")

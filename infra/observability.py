@@ -24,7 +24,7 @@ from .function import removal_policy
 
 # lambdas/genesys_pipeline/outcomes.py: Outcome.metric_name and the shared metric names.
 OUTCOME_METRICS = ["EventsApplied", "EventsDuplicate", "EventsFiltered", "EventsStale", "EventsDeadLettered",
-                   "EventsFailed"]
+                   "EventsFailed", "EventsSkipped"]
 METRIC_EVENTS_RECEIVED = "EventsReceived"
 METRIC_START_EXECUTION_THROTTLED = "StartExecutionThrottled"
 METRIC_GENESYS_LATENCY = "GenesysLatencyMs"

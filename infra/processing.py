@@ -63,6 +63,8 @@ class Processing(Construct):
             environment["EXTERNAL_TAG"] = config.external_tag
         if budget is not None:
             environment.update(budget.environment())
+        if config.write_back_plugin:
+            environment["WRITE_BACK_PLUGIN"] = config.write_back_plugin
         self.function = PipelineFunction(
             self, "Processor",
             config=config, code=code, handler=C.PROCESSOR_HANDLER,

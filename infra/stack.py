@@ -86,6 +86,10 @@ class GenesysEventsStack(Stack):
         if self.request_budget is not None:
             outputs["RequestBudgetTableName"] = (self.request_budget.table.table_name,
                                                  "The Genesys request budget's state (one item)")
+        if self.config.operator_secret_name:
+            # Only named: no function reads it (gcpipe genesys sync-filter does, with the operator's AWS credentials).
+            outputs["GenesysOperatorSecretName"] = (self.config.operator_secret_name,
+                                                    "Secret of the operator Genesys OAuth client (gcpipe genesys sync-filter)")
         if self.observability.alarm_topic is not None:
             outputs["AlarmTopicArn"] = (self.observability.alarm_topic.topic_arn, "SNS topic the alarms notify")
         for key, (value, description) in outputs.items():

@@ -20,7 +20,7 @@ from typing import Any, Mapping
 
 from ..ops.target import Target, resolve_target
 
-OVERRIDE_KEYS = ("in_process", "outputs", "genesys_base_url")
+OVERRIDE_KEYS = ("in_process", "outputs", "genesys_base_url", "genesys_integration_id")
 
 
 @dataclass
@@ -35,6 +35,7 @@ class CliContext:
     in_process: bool = False
     outputs: Mapping[str, str] | None = None
     genesys_base_url: str | None = None
+    genesys_integration_id: str | None = None
     _target: Target | None = field(default=None, repr=False)
 
     @classmethod
@@ -64,5 +65,6 @@ class CliContext:
                 outputs=self.outputs,
                 genesys_base_url=self.genesys_base_url,
                 in_process=self.in_process,
+                genesys_integration_id=self.genesys_integration_id,
             )
         return self._target

@@ -14,24 +14,38 @@ def genesys() -> None:
 
 
 @genesys.command("sync-filter")
-@click.option("--integration-id", required=True, metavar="ID", help="The Genesys 'Amazon EventBridge Source' integration id.")
+@click.option("--integration-id", metavar="ID",
+              help="The Genesys 'Amazon EventBridge Source' integration id (locally: the simulator's, from the state file).")
 @click.option("--apply", is_flag=True, help="Write the change (default: show the difference only).")
+@click.option("--operator-secret", metavar="NAME",
+              help="Secrets Manager secret of the operator OAuth client (default: stack output GenesysOperatorSecretName).")
 @click.option("--genesys-base-url", metavar="URL", help="Genesys base URL serving /oauth/token and /api/v2 (the local simulator).")
 @click.option("--genesys-domain", metavar="DOMAIN", help="Genesys domain (e.g. mypurecloud.ie): login.DOMAIN / api.DOMAIN. Default: the processor's settings.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_obj
-def sync_filter(obj: CliContext, integration_id: str, apply: bool, genesys_base_url: str | None, genesys_domain: str | None, as_json: bool) -> None:
+def sync_filter(obj: CliContext, integration_id: str | None, apply: bool, operator_secret: str | None,
+                genesys_base_url: str | None, genesys_domain: str | None, as_json: bool) -> None:
     """Compare the integration's eventFilter topics with the topics the environment's rule expects
     (its event pattern's detail-type list), and with --apply make them equal.
 
-    Uses the environment's OAuth client (secret GenesysSecretName). The write carries the
-    config version that was read: if someone edited the integration in between, Genesys
-    answers 409 and nothing is overwritten (exit 1; re-run to diff again). Idempotent: a
-    second run finds nothing to change.
+    Uses the operator OAuth client (secret GenesysOperatorSecretName, or --operator-secret), whose
+    role has integrations:integration:view and :edit; the Lambdas' client is never used. The write
+    carries the config version that was read: if someone edited the integration in between, Genesys
+    answers 409 and nothing is overwritten (exit 1; re-run to diff again). Idempotent: a second
+    run finds nothing to change.
     """
     if genesys_base_url and genesys_domain:
         raise click.UsageError("give --genesys-base-url or --genesys-domain, not both")
-    diff = ops.sync_filter(obj.target, integration_id, apply=apply, base_url=genesys_base_url, domain=genesys_domain)
+    missing = ("missing --integration-id (Genesys Admin > Integrations > the Amazon EventBridge Source integration; "
+               "locally it is in the state file)")
+    if not integration_id and not obj.local:
+        raise click.UsageError(missing)  # before any AWS call
+    target = obj.target
+    integration_id = integration_id or target.genesys_integration_id
+    if not integration_id:
+        raise click.UsageError(missing)
+    diff = ops.sync_filter(target, integration_id, apply=apply, secret_name=operator_secret,
+                           base_url=genesys_base_url, domain=genesys_domain)
     if as_json:
         emit_json(diff.as_json())
         return

@@ -46,7 +46,7 @@ def command(env: str, events_file: Path | None, count: int, seed: int | None, as
     through the partner bus (several topics, queues inside and outside the filter, the same
     event three times, late and stale events, malformed ones, a Genesys 429 storm and 5xx
     bursts) and follows each event to its outcome. Exit status 0 only when every event sent
-    has exactly one outcome: sent = applied + duplicate + filtered + stale + dead-lettered + failed.
+    has exactly one outcome: sent = applied + duplicate + filtered + stale + dead-lettered + failed + skipped.
     """
     from gcpipe.local.runner import LocalRun, RunnerError, RunOptions  # noqa: PLC0415
 
@@ -73,6 +73,7 @@ def command(env: str, events_file: Path | None, count: int, seed: int | None, as
         say("  gcpipe --local failures --since 1h")
         say("  gcpipe --local send --generate 100")
         say("  gcpipe --local dlq show")
+        say("  gcpipe --local genesys sync-filter [--apply]   # the simulator's integration drifts from cdk.json")
         say("Ctrl-C to stop.")
         active.serve_until_stopped(state_file)
         say("stopped.")

@@ -31,7 +31,7 @@ from typing import Any, Iterable
 from .stepfunctions import REPLAY_MARK
 
 SERVICE_LOGGER = "genesys-event-pipeline"  # observability.SERVICE: the Powertools logger of every handler
-OUTCOMES = ("applied", "duplicate", "filtered", "stale", "dead_lettered", "failed")
+OUTCOMES = ("applied", "duplicate", "filtered", "stale", "dead_lettered", "failed", "skipped")
 DLQ_REDRIVE_REASON = "exceeded the main queue's maxReceiveCount (SQS redrive to the DLQ)"
 
 # Attributes every LogRecord has; the rest of a record's __dict__ is the ``extra`` of the call.

@@ -377,13 +377,16 @@ class LocalPipeline:
         )
         return resp.get("Messages", [])
 
-    def write_state_file(self, path: str | Path) -> None:
-        """What ``gcpipe --local`` reads (gcpipe.ops.target.LocalState): endpoint, env, region, outputs."""
+    def write_state_file(self, path: str | Path, *, genesys_integration_id: str | None = None) -> None:
+        """What ``gcpipe --local`` reads (gcpipe.ops.target.LocalState): endpoint, env, region, outputs
+        (and the simulator's EventBridge integration, gcpipe.local.integration)."""
         if self.endpoint_url is None:
             raise RuntimeError("only a server-mode pipeline can be reached from another process")
         data = {"aws_endpoint": self.endpoint_url, "env": self.env, "region": self.region, "outputs": self.outputs}
         if self.genesys:
             data["genesys_base_url"] = self.genesys.base_url
+        if genesys_integration_id:
+            data["genesys_integration_id"] = genesys_integration_id
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(data, indent=2) + "\n")

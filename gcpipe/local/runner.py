@@ -611,6 +611,7 @@ class LocalRun:
         self.phase_log: list[dict[str, Any]] = []
         self.pipeline: Any = None
         self.sim: Any = None
+        self.integration: Any = None  # gcpipe.local.integration.LocalIntegration, once deployed
         self._stop = threading.Event()
 
     # -- building blocks ------------------------------------------------------------------
@@ -686,6 +687,7 @@ class LocalRun:
         from gcpipe.simulator import GenesysSimulator  # noqa: PLC0415
 
         from .deploy import GenesysEndpoint  # noqa: PLC0415
+        from .integration import seed_integration  # noqa: PLC0415
         from .pipeline import LocalPipeline  # noqa: PLC0415
 
         opts = self.options
@@ -713,6 +715,9 @@ class LocalRun:
             self.pipeline = pipeline
             self.say(f"stack {pipeline.stack_name} deployed from {template_path(cdk_out, opts.env)} "
                      f"({'moto server on ' + pipeline.endpoint_url if pipeline.endpoint_url else 'moto in-process'})")
+            self.integration = seed_integration(sim, pipeline)
+            self.say(f"Genesys EventBridge integration {self.integration.integration_id}: its eventFilter drifts from "
+                     "cdk.json (see `gcpipe --local genesys sync-filter`)")
             stack.enter_context(self.capture)
             stack.callback(pipeline.stop_pollers)
             pipeline.start_pollers()
@@ -753,7 +758,8 @@ class LocalRun:
 
     def serve_until_stopped(self, state_file: Path) -> None:
         """--keep-running: write the state file, keep the pollers going, return on stop() or Ctrl-C."""
-        self.pipeline.write_state_file(state_file)
+        self.pipeline.write_state_file(
+            state_file, genesys_integration_id=self.integration.integration_id if self.integration else None)
         previous: dict[int, Any] = {}
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):  # SIGINT too: a shell may start us with it ignored
@@ -815,7 +821,7 @@ def _short_cause(cause: Any) -> str | None:
 
 def _progress_text(acc: Accounting) -> str:
     short = {"applied": "applied", "duplicate": "dup", "filtered": "filtered", "stale": "stale",
-             "dead_lettered": "DLQ", "failed": "failed"}
+             "dead_lettered": "DLQ", "failed": "failed", "skipped": "skipped"}
     return "outcomes " + " ".join(f"{short[o]} {acc.counts[o]}" for o in OUTCOMES)
 
 

@@ -8,10 +8,14 @@ Genesys facts (copied from the team's Genesys reference):
   (body ``IntegrationConfiguration``: name, version, properties, advanced, notes,
   credentials); the PUT carries the ``version`` that was read, for optimistic
   concurrency: a concurrent edit makes it fail with 409;
-* OAuth client credentials: ``POST https://login.<domain>/oauth/token`` with
-  ``Authorization: Basic base64(id:secret)`` and ``grant_type=client_credentials``;
-  API calls go to ``https://api.<domain>`` with ``Bearer``; every response has an
-  ``inin-correlation-id`` header, which Genesys support asks for.
+* HTTP goes through the pipeline's one Genesys client (``genesys_pipeline.genesys.GenesysClient``:
+  OAuth client credentials, the cached token, the error taxonomy, ``inin-correlation-id`` in
+  every failure), with the **operator** OAuth client, not the runtime one.
+
+Least privilege: the Lambdas' client (secret ``GenesysSecretName``) only writes conversations;
+editing the integration needs ``integrations:integration:view`` and ``:edit``, which only the
+operator client (secret ``GenesysOperatorSecretName``, from ``operatorSecretName`` in cdk.json,
+or ``--operator-secret``) should hold. The runtime secret is never used here.
 
 Topics the rule does not route are wasted deliveries (and cost), topics the
 Genesys side does not send are silently missing events; so the filter is set
@@ -22,29 +26,43 @@ processor is a feedback loop.
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Iterator, Mapping, Protocol
+from urllib.parse import urlsplit
 
-import requests
-
+from genesys_pipeline.errors import GenesysBadCredentials, GenesysError, GenesysForbidden, GenesysRejected
+from genesys_pipeline.genesys import ClientCredentials, GenesysClient
+from genesys_pipeline.observability import logger
 from genesys_pipeline.settings import GenesysSettings, SettingsError
 
 from .errors import OperatorError
 from .rule import load_rule
 from .target import Target
 
-TIMEOUT = (3.05, 15.0)
 FEEDBACK_TOPIC_SUFFIX = ".attributes"
+OPERATOR_SECRET_OUTPUT = "GenesysOperatorSecretName"
+# The Genesys permissions the operator client's role needs (Admin > Roles); the runtime client needs none of them.
+OPERATOR_PERMISSIONS = ("integrations:integration:view", "integrations:integration:edit")
 
 
 class ConcurrentEditError(OperatorError):
     """The integration's config changed between our read and our write (409 on version)."""
 
 
+class IntegrationConfigApi(Protocol):
+    """The slice of GenesysClient sync-filter needs."""
+
+    def get_integration_config(self, integration_id: str) -> dict[str, Any]: ...
+
+    def put_integration_config(self, integration_id: str, config: Mapping[str, Any]) -> dict[str, Any]: ...
+
+
 @dataclass(frozen=True)
 class GenesysEndpoints:
     login_base_url: str
     api_base_url: str
+    domain: str
 
 
 def resolve_endpoints(target: Target, *, base_url: str | None = None, domain: str | None = None) -> GenesysEndpoints:
@@ -52,9 +70,9 @@ def resolve_endpoints(target: Target, *, base_url: str | None = None, domain: st
     --genesys-domain gives login.<domain>/api.<domain>; otherwise the processor Lambda's own settings."""
     base_url = base_url or target.genesys_base_url
     if base_url:
-        return GenesysEndpoints(base_url.rstrip("/"), base_url.rstrip("/"))
+        return GenesysEndpoints(base_url.rstrip("/"), base_url.rstrip("/"), urlsplit(base_url).hostname or "localhost")
     if domain:
-        return GenesysEndpoints(f"https://login.{domain}", f"https://api.{domain}")
+        return GenesysEndpoints(f"https://login.{domain}", f"https://api.{domain}", domain)
     function = target.outputs.get("ProcessorFunctionName")
     if not function:
         raise OperatorError("no Genesys endpoint: pass --genesys-domain or --genesys-base-url")
@@ -63,77 +81,70 @@ def resolve_endpoints(target: Target, *, base_url: str | None = None, domain: st
         settings = GenesysSettings.from_env(variables)
     except SettingsError as exc:
         raise OperatorError(f"processor {function}: {exc}; pass --genesys-domain") from None
-    return GenesysEndpoints(settings.login_base_url, settings.api_base_url)
+    return GenesysEndpoints(settings.login_base_url, settings.api_base_url, settings.domain)
 
 
-def load_credentials(target: Target) -> tuple[str, str]:
-    """The environment's OAuth client from Secrets Manager (JSON {"client_id", "client_secret"})."""
-    name = target.output("GenesysSecretName")
-    raw = target.client("secretsmanager").get_secret_value(SecretId=name).get("SecretString") or ""
+def operator_secret_name(target: Target, override: str | None = None) -> str:
+    if override:
+        return override
+    name = target.outputs.get(OPERATOR_SECRET_OUTPUT)
+    if not name:
+        raise OperatorError(
+            f"stack {target.stack_name} has no output {OPERATOR_SECRET_OUTPUT}: set operatorSecretName in cdk.json and "
+            "deploy, or pass --operator-secret NAME (an OAuth client with "
+            f"{' and '.join(OPERATOR_PERMISSIONS)}; the Lambdas' own client is deliberately not used)")
+    return name
+
+
+def load_credentials(target: Target, secret_name: str) -> ClientCredentials:
+    """An OAuth client from Secrets Manager (JSON {"client_id", "client_secret"})."""
+    try:
+        raw = target.client("secretsmanager").get_secret_value(SecretId=secret_name).get("SecretString") or ""
+    except target.client("secretsmanager").exceptions.ResourceNotFoundException:
+        raise OperatorError(f"secret {secret_name} does not exist: create it with the operator client's "
+                            "credentials (README, 'Genesys OAuth clients')") from None
     try:
         data = json.loads(raw)
-        return data["client_id"], data["client_secret"]
+        return ClientCredentials(client_id=data["client_id"], client_secret=data["client_secret"])
     except (json.JSONDecodeError, KeyError, TypeError):
-        raise OperatorError(f"secret {name} must be JSON with client_id and client_secret") from None
+        raise OperatorError(f"secret {secret_name} must be JSON with client_id and client_secret") from None
 
 
-class IntegrationConfigClient:
-    def __init__(self, endpoints: GenesysEndpoints, client_id: str, client_secret: str, session: requests.Session | None = None):
-        self.endpoints = endpoints
-        self._auth = (client_id, client_secret)
-        self._session = session or requests.Session()
-        self._token: str | None = None
+def operator_client(target: Target, *, secret_name: str | None = None, base_url: str | None = None,
+                    domain: str | None = None) -> GenesysClient:
+    name = operator_secret_name(target, secret_name)
+    endpoints = resolve_endpoints(target, base_url=base_url, domain=domain)
+    settings = GenesysSettings(domain=endpoints.domain, secret_name=name, api_base_url=endpoints.api_base_url,
+                               login_base_url=endpoints.login_base_url)
+    return GenesysClient(settings, load_credentials(target, name))
 
-    @staticmethod
-    def _describe(response: requests.Response) -> str:
-        cid = response.headers.get("inin-correlation-id")
-        try:
-            message = response.json().get("message") or response.text
-        except ValueError:
-            message = response.text
-        return f"HTTP {response.status_code}: {str(message)[:200]}" + (f" (inin-correlation-id {cid})" if cid else "")
 
-    def token(self) -> str:
-        if self._token is None:
-            response = self._session.post(
-                f"{self.endpoints.login_base_url}/oauth/token",
-                data={"grant_type": "client_credentials"},
-                auth=self._auth,  # HTTP Basic base64(client_id:client_secret)
-                timeout=TIMEOUT,
-            )
-            if response.status_code in (400, 401, 403):
-                raise OperatorError(
-                    f"Genesys refused the OAuth client ({self._describe(response)}): were the credentials rotated? "
-                    "Update the environment's Genesys secret"
-                )
-            if not response.ok:
-                raise OperatorError(f"Genesys token endpoint failed: {self._describe(response)}")
-            self._token = response.json()["access_token"]
-        return self._token
-
-    def _url(self, integration_id: str) -> str:
-        return f"{self.endpoints.api_base_url}/api/v2/integrations/{integration_id}/config/current"
-
-    def get_config(self, integration_id: str) -> dict[str, Any]:
-        response = self._session.get(self._url(integration_id), headers={"Authorization": f"Bearer {self.token()}"}, timeout=TIMEOUT)
-        if response.status_code == 404:
-            raise OperatorError(f"Genesys integration {integration_id} not found ({self._describe(response)})")
-        if not response.ok:
-            raise OperatorError(f"reading integration {integration_id} config failed: {self._describe(response)}")
-        return response.json()
-
-    def put_config(self, integration_id: str, config: dict[str, Any]) -> dict[str, Any]:
-        response = self._session.put(
-            self._url(integration_id), json=config, headers={"Authorization": f"Bearer {self.token()}"}, timeout=TIMEOUT
-        )
-        if response.status_code == 409:
+@contextmanager
+def _operator_errors(integration_id: str, secret_name: str | None) -> Iterator[None]:
+    """GenesysClient's named errors -> one operator line each (its own log lines are for Lambdas: kept quiet)."""
+    level = logger.log_level
+    logger.setLevel("CRITICAL")
+    secret = f"secret {secret_name}" if secret_name else "the operator secret"
+    try:
+        yield
+    except GenesysBadCredentials as exc:
+        raise OperatorError(f"Genesys refused the operator OAuth client ({exc}): were the credentials rotated? "
+                            f"Update {secret}") from None
+    except GenesysForbidden as exc:
+        raise OperatorError(f"the operator OAuth client may not do this ({exc}); give its role "
+                            f"{' and '.join(OPERATOR_PERMISSIONS)}") from None
+    except GenesysRejected as exc:
+        if exc.status == 404:
+            raise OperatorError(f"Genesys integration {integration_id} not found ({exc})") from None
+        if exc.status == 409:
             raise ConcurrentEditError(
-                f"integration {integration_id} was changed by someone else since it was read (version {config.get('version')}); "
-                "nothing was written. Re-run `gcpipe genesys sync-filter --apply` to diff against the new version"
-            )
-        if not response.ok:
-            raise OperatorError(f"writing integration {integration_id} config failed: {self._describe(response)}")
-        return response.json() if response.content else {}
+                f"integration {integration_id} was changed by someone else since it was read; nothing was written. "
+                "Re-run `gcpipe genesys sync-filter --apply` to diff against the new version") from None
+        raise OperatorError(f"integration {integration_id}: {exc}") from None
+    except GenesysError as exc:
+        raise OperatorError(f"integration {integration_id}: {exc}") from None
+    finally:
+        logger.setLevel(level)
 
 
 @dataclass
@@ -181,7 +192,8 @@ def sync_filter(
     integration_id: str,
     *,
     apply: bool,
-    client: IntegrationConfigClient | None = None,
+    client: IntegrationConfigApi | None = None,
+    secret_name: str | None = None,
     base_url: str | None = None,
     domain: str | None = None,
 ) -> FilterDiff:
@@ -192,17 +204,23 @@ def sync_filter(
     loops = [t for t in expected if t.endswith(FEEDBACK_TOPIC_SUFFIX)]
     if loops:
         raise OperatorError(f"refusing: rule {rule.name} routes {', '.join(loops)}, which write-backs emit (feedback loop)")
+    owned = client is None
     if client is None:
-        client_id, client_secret = load_credentials(target)
-        client = IntegrationConfigClient(resolve_endpoints(target, base_url=base_url, domain=domain), client_id, client_secret)
-    config = client.get_config(integration_id)
-    diff = diff_filter(config, expected, integration_id)
-    if apply and not diff.in_sync:
-        properties = dict(config.get("properties") or {})
-        was_string = isinstance(properties.get("eventFilter"), str)
-        properties["eventFilter"] = ",".join(expected) if was_string else list(expected)
-        body = {**config, "properties": properties, "version": config.get("version")}
-        written = client.put_config(integration_id, body)
-        diff.applied = True
-        diff.new_version = written.get("version")
+        secret_name = operator_secret_name(target, secret_name)
+        client = operator_client(target, secret_name=secret_name, base_url=base_url, domain=domain)
+    try:
+        with _operator_errors(integration_id, secret_name):
+            config = client.get_integration_config(integration_id)
+            diff = diff_filter(config, expected, integration_id)
+            if apply and not diff.in_sync:
+                properties = dict(config.get("properties") or {})
+                was_string = isinstance(properties.get("eventFilter"), str)
+                properties["eventFilter"] = ",".join(expected) if was_string else list(expected)
+                body = {**config, "properties": properties, "version": config.get("version")}
+                written = client.put_integration_config(integration_id, body)
+                diff.applied = True
+                diff.new_version = written.get("version")
+    finally:
+        if owned and isinstance(client, GenesysClient):
+            client.close()
     return diff

@@ -62,6 +62,7 @@ class LocalState:
     genesys_base_url: str | None = None
     region: str | None = None
     outputs: dict[str, str] | None = None
+    genesys_integration_id: str | None = None  # the simulator's EventBridge integration (gcpipe/local/integration.py)
 
     @classmethod
     def read(cls, path: Path) -> "LocalState":
@@ -97,6 +98,7 @@ class Target:
     session: boto3.Session
     endpoint_url: str | None = None
     genesys_base_url: str | None = None
+    genesys_integration_id: str | None = None  # local only: the simulator's integration, from the state file
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -142,6 +144,7 @@ def resolve_target(
     outputs: Mapping[str, str] | None = None,
     genesys_base_url: str | None = None,
     in_process: bool = False,
+    genesys_integration_id: str | None = None,
 ) -> Target:
     """Build the Target for one invocation. Raises TargetError with an actionable message."""
     env = env or os.environ.get(ENV_ENV_VAR) or None
@@ -173,6 +176,7 @@ def resolve_target(
             env = env or state.env
             region = region or state.region
             genesys_base_url = genesys_base_url or state.genesys_base_url
+            genesys_integration_id = genesys_integration_id or state.genesys_integration_id
             if outputs is None and state.outputs:
                 outputs = state.outputs
         region = region or LOCAL_DEFAULT_REGION
@@ -180,7 +184,8 @@ def resolve_target(
             aws_access_key_id="testing", aws_secret_access_key="testing", aws_session_token="testing", region_name=region
         )
         target = Target(env=env or LOCAL_DEFAULT_ENV, region=region, is_local=True, outputs={}, session=session,
-                        endpoint_url=None if in_process else endpoint_url, genesys_base_url=genesys_base_url)
+                        endpoint_url=None if in_process else endpoint_url, genesys_base_url=genesys_base_url,
+                        genesys_integration_id=genesys_integration_id)
     target.outputs = dict(outputs) if outputs is not None else _stack_outputs(target)
     return target
 

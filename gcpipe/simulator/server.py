@@ -203,6 +203,7 @@ class GenesysSimulator:
         self._connections: set[socket.socket] = set()
         self._handler_threads: set[threading.Thread] = set()
         self._integrations: dict[str, dict[str, Any]] = {}
+        self._other_clients: dict[str, str] = {}  # add_client(): e.g. the operator's, beside the runtime client
         self._token_ttl = token_ttl_seconds
         self._clear_state()
         self._rate_per_second = rate_limit_per_second
@@ -268,6 +269,18 @@ class GenesysSimulator:
     def add_integration(self, integration_id: str, config: dict[str, Any]) -> None:
         with self._lock:
             self._integrations[integration_id] = json.loads(json.dumps(config))
+
+    def add_client(self, client_id: str, client_secret: str) -> None:
+        """Another OAuth client the token endpoint accepts (Genesys orgs have one per job: runtime, operator)."""
+        with self._lock:
+            self._other_clients[client_id] = client_secret
+
+    def _known_client(self, credentials: tuple[str, str] | None) -> bool:
+        if credentials is None:
+            return False
+        with self._lock:
+            return credentials == (self.client_id, self.client_secret) or \
+                self._other_clients.get(credentials[0]) == credentials[1]
 
     def integration(self, integration_id: str) -> dict[str, Any] | None:
         with self._lock:
@@ -460,7 +473,7 @@ class GenesysSimulator:
         if form.get("grant_type") != ["client_credentials"]:
             return 400, {"error": "unsupported_grant_type", "description": "grant_type must be client_credentials",
                          "error_description": "grant_type must be client_credentials"}
-        if _basic_credentials(authorization) != (self.client_id, self.client_secret):
+        if not self._known_client(_basic_credentials(authorization)):
             return 400, {"error": "unauthorized_client", "description": "client not found",
                          "error_description": "client not found"}
         token = secrets.token_urlsafe(32)

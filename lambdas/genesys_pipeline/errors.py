@@ -52,6 +52,11 @@ class GenesysBadCredentials(GenesysError):
     """401 after one token refresh, or the token endpoint refused the client. Not retried."""
 
 
+class WriteBackPluginError(Exception):
+    """The write-back plugin (WRITE_BACK_PLUGIN) raised, or returned something other than a
+    WriteBackRequest or None. Not retried: the execution fails at Process, redrivable once the plugin is fixed."""
+
+
 # Names the ASL retries; everything else fails the execution at the Process state.
 RETRYABLE_ERROR_NAMES = (GenesysRateLimited.__name__, GenesysUnavailable.__name__)
 NON_RETRYABLE_ERROR_NAMES = (
@@ -59,4 +64,5 @@ NON_RETRYABLE_ERROR_NAMES = (
     GenesysRejected.__name__,
     GenesysForbidden.__name__,
     GenesysBadCredentials.__name__,
+    WriteBackPluginError.__name__,
 )

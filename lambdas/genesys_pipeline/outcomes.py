@@ -11,6 +11,7 @@ class Outcome(str, Enum):
     STALE = "stale"
     DEAD_LETTERED = "dead_lettered"
     FAILED = "failed"
+    SKIPPED = "skipped"  # the write-back plugin returned None: nothing to write for this event
 
     @property
     def metric_name(self) -> str:
@@ -22,6 +23,7 @@ class Outcome(str, Enum):
             Outcome.STALE: "EventsStale",
             Outcome.DEAD_LETTERED: "EventsDeadLettered",
             Outcome.FAILED: "EventsFailed",
+            Outcome.SKIPPED: "EventsSkipped",
         }[self]
 
 

@@ -13,9 +13,13 @@ Budget: the first attempt's requests were paid for by the dispatcher's admission
 (``retryCount`` > 0) spends them from the environment's request budget as it goes, without
 waiting on it (genesys_pipeline.budget explains why).
 
+What to write is a ``WriteBackPolicy``: the templates above by default, or the
+code hook ``WRITE_BACK_PLUGIN`` (genesys_pipeline/write_back.py), which may also
+return None to skip the event (outcome ``skipped``).
+
 Exactly once: Powertools idempotency (DynamoDB, key = the dedup key) wraps the
-Genesys write, so a Step Functions retry after a Lambda timeout, or a redrive,
-returns the stored result instead of writing again.
+decision and the Genesys write, so a Step Functions retry after a Lambda timeout,
+or a redrive, returns the stored result instead of deciding and writing again.
 """
 from __future__ import annotations
 
@@ -32,7 +36,9 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 
 from .budget import RequestBudget, spend_best_effort
+from . import write_back as plugins
 from .errors import InvalidEvent
+from .events import NON_SENSITIVE_BODY_FIELDS
 from .model import GenesysEvent
 from .observability import logger, record_outcome
 from .outcomes import Outcome
@@ -43,15 +49,9 @@ from .settings import ProcessorSettings, SettingsError
 EVENT_PLACEHOLDERS = frozenset(
     {"conversationId", "participantId", "queueId", "topic", "eventTime", "dedupKey", "executionName", "processedAt"}
 )
-# eventBody fields Genesys sends on conversation topics (team Genesys reference: acd.end and
-# customer.end samples). They reach templates through GenesysEvent.fields when the dispatcher
-# keeps them. Extend this list when a topic carries another field worth writing back.
-KNOWN_EVENT_FIELDS = frozenset(
-    {
-        "mediaType", "provider", "direction", "sessionId", "divisionId", "acdOutcome", "answeredUserId",
-        "disconnectType", "routingPriority", "connectedDurationMs", "flowType", "interactingDurationMs",
-    }
-)
+# eventBody fields templates may use: every scalar field the dispatcher keeps (its allowlist,
+# events.NON_SENSITIVE_BODY_FIELDS), so one list decides what leaves the event. queueId is above.
+KNOWN_EVENT_FIELDS = NON_SENSITIVE_BODY_FIELDS - EVENT_PLACEHOLDERS
 IDEMPOTENCY_KEY_PREFIX = "genesys-write-back"  # record id = "<prefix>#<md5(dedup key)>"; stable across function renames
 
 
@@ -142,6 +142,9 @@ class WriteBackTemplates:
             raise SettingsError("ATTRIBUTE_MAP is empty and EXTERNAL_TAG is unset: the processor would write nothing")
         return cls(tuple(attributes), tag)
 
+    def decide(self, event: GenesysEvent, *, execution_name: str, processed_at: str) -> "WriteBack":
+        return self.render(event, execution_name=execution_name, processed_at=processed_at)
+
     def render(self, event: GenesysEvent, *, execution_name: str, processed_at: str) -> "WriteBack":
         if self.attributes and not event.participant_id:
             raise InvalidEvent("participant attributes need detail.eventBody.participantId; this event has none")
@@ -172,6 +175,36 @@ class WriteBack:
     participant_id: str | None
     attributes: dict[str, str]
     external_tag: str | None
+
+
+class WriteBackPolicy(Protocol):
+    """Decides what one event writes back; None means skip it (outcome skipped)."""
+
+    def decide(self, event: GenesysEvent, *, execution_name: str, processed_at: str) -> WriteBack | None: ...
+
+
+class PluginWriteBack:
+    """WRITE_BACK_PLUGIN: the function is imported once (cold start), called per event with a WriteBackEvent."""
+
+    def __init__(self, spec: plugins.PluginSpec):
+        self.spec = spec
+        self._plugin = plugins.load_plugin(spec)
+
+    def decide(self, event: GenesysEvent, *, execution_name: str, processed_at: str) -> WriteBack | None:
+        view = plugins.WriteBackEvent.of(event, execution_name=execution_name, processed_at=processed_at)
+        request = plugins.call_plugin(self.spec, self._plugin, view)
+        if request is None:
+            return None
+        if request.attributes and not event.participant_id:
+            raise InvalidEvent("participant attributes need detail.eventBody.participantId; this event has none")
+        return WriteBack(event.dedup_key, event.conversation_id, event.participant_id,
+                         dict(request.attributes), request.external_tag)
+
+
+def write_back_policy(settings: ProcessorSettings) -> WriteBackPolicy:
+    if settings.write_back_plugin:
+        return PluginWriteBack(plugins.PluginSpec.parse(settings.write_back_plugin))
+    return WriteBackTemplates.from_settings(settings)
 
 
 # ---------------------------------------------------------------------------- the Process task
@@ -216,7 +249,7 @@ class Processor:
         budget: RequestBudget | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
     ):
-        self.templates = WriteBackTemplates.from_settings(settings)
+        self.policy = write_back_policy(settings)
         self._genesys = genesys
         self._budget = budget
         self._now = now
@@ -233,7 +266,7 @@ class Processor:
             persistence_store=store,
             config=self.idempotency,
             key_prefix=IDEMPOTENCY_KEY_PREFIX,
-        )(self._write)
+        )(self._decide_and_write)
 
     def process(self, payload: Any, lambda_context: Any = None) -> dict[str, Any]:
         request = ProcessRequest.from_payload(payload)
@@ -241,26 +274,47 @@ class Processor:
             # An in-progress record then expires with this invocation, so a retry after a timeout is not blocked.
             self.idempotency.register_lambda_context(lambda_context)
         processed_at = self._now().isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        write = self.templates.render(request.event, execution_name=request.execution_name, processed_at=processed_at)
+        event = request.event
+        # The decision runs inside the idempotent section: a retry after a landed write gets the stored
+        # result without asking the policy (a plugin) again.
         result = self._write_once(write={
-            "dedupKey": write.dedup_key,
-            "conversationId": write.conversation_id,
-            "participantId": write.participant_id,
-            "attributes": write.attributes,
-            "externalTag": write.external_tag,
+            "dedupKey": event.dedup_key,
+            "event": event.to_execution_input(),
             "writtenBy": {"executionName": request.execution_name, "executionArn": request.execution_arn,
                           "retryCount": request.retry_count, "processedAt": processed_at},
         })
         outcome = Outcome(result["outcome"])
+        reason = None
+        if outcome is Outcome.SKIPPED and isinstance(self.policy, PluginWriteBack):
+            reason = f"write-back plugin {self.policy.spec} returned None"
         record_outcome(
             outcome,
-            dedup_key=write.dedup_key,
-            conversation_id=write.conversation_id,
-            participant_id=write.participant_id,
+            dedup_key=event.dedup_key,
+            reason=reason,
+            conversation_id=event.conversation_id,
+            participant_id=event.participant_id,
             attributes=result["attributes"],
             written_by=result.get("writtenBy"),
         )
         return result
+
+    def _decide_and_write(self, write: dict[str, Any]) -> dict[str, Any]:
+        event = GenesysEvent.from_execution_input(write["event"])
+        written_by = write["writtenBy"]
+        decided = self.policy.decide(event, execution_name=written_by["executionName"],
+                                     processed_at=written_by["processedAt"])
+        if decided is None:
+            return {"outcome": Outcome.SKIPPED.value, "dedupKey": event.dedup_key, "conversationId": event.conversation_id,
+                    "participantId": event.participant_id, "attributes": [], "externalTag": False,
+                    "writtenBy": written_by}
+        return self._write({
+            "dedupKey": decided.dedup_key,
+            "conversationId": decided.conversation_id,
+            "participantId": decided.participant_id,
+            "attributes": decided.attributes,
+            "externalTag": decided.external_tag,
+            "writtenBy": written_by,
+        })
 
     def _write(self, write: dict[str, Any]) -> dict[str, Any]:
         if self._budget is not None and write["writtenBy"]["retryCount"] > 0:

@@ -187,6 +187,9 @@ class ProcessorSettings:
     external_tag: str | None = None  # EXTERNAL_TAG: optional template for PUT .../tags
     idempotency_ttl_seconds: int = 7 * 24 * 3600  # IDEMPOTENCY_TTL_SECONDS
     budget: BudgetSettings | None = None  # REQUEST_BUDGET_*: retries spend from it; 429s pause it
+    # WRITE_BACK_PLUGIN: "module:function" in lambdas/extensions/ (cdk.json writeBack.plugin); when set, the
+    # plugin decides what to write (genesys_pipeline/write_back.py) and ATTRIBUTE_MAP/EXTERNAL_TAG are not used.
+    write_back_plugin: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "ProcessorSettings":
@@ -198,6 +201,7 @@ class ProcessorSettings:
             external_tag=env.get("EXTERNAL_TAG", "").strip() or None,
             idempotency_ttl_seconds=_int(env, "IDEMPOTENCY_TTL_SECONDS", 7 * 24 * 3600, minimum=3600),
             budget=BudgetSettings.from_env(env),
+            write_back_plugin=env.get("WRITE_BACK_PLUGIN", "").strip() or None,
         )
 
 

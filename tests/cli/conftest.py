@@ -48,6 +48,8 @@ STATE_MACHINE = {
     },
 }
 SECRET = {"client_id": "cli-test-client", "client_secret": "cli-test-secret"}
+# The operator's own OAuth client (gcpipe genesys sync-filter), separate from the Lambdas' (least privilege).
+OPERATOR_SECRET = {"client_id": "cli-test-operator", "client_secret": "cli-test-operator-secret"}
 
 
 @dataclass
@@ -112,11 +114,14 @@ def env() -> Env:
         lam.create_function(FunctionName="genesys-test-processor", Environment={"Variables": {
             "GENESYS_DOMAIN": "mypurecloud.com", "GENESYS_SECRET_NAME": "genesys-test"}}, **common)
         boto3.client("secretsmanager", region_name=REGION).create_secret(Name="genesys-test", SecretString=json.dumps(SECRET))
+        boto3.client("secretsmanager", region_name=REGION).create_secret(Name="genesys-test-operator",
+                                                                         SecretString=json.dumps(OPERATOR_SECRET))
         outputs = {
             "EventBusName": bus, "EventRuleName": "genesys-test-rule",
             "MainQueueUrl": main_url, "MainQueueArn": main_arn, "DeadLetterQueueUrl": dlq_url, "DeadLetterQueueArn": dlq_arn,
             "StateMachineArn": sm_arn, "DispatcherFunctionName": "genesys-test-dispatcher",
             "ProcessorFunctionName": "genesys-test-processor", "GenesysSecretName": "genesys-test",
+            "GenesysOperatorSecretName": "genesys-test-operator",
             "ArchiveName": "genesys-test-archive",
         }
         template = {
@@ -132,6 +137,7 @@ def genesys_sim():
     from gcpipe.simulator import GenesysSimulator
 
     sim = GenesysSimulator(client_id=SECRET["client_id"], client_secret=SECRET["client_secret"])
+    sim.add_client(OPERATOR_SECRET["client_id"], OPERATOR_SECRET["client_secret"])
     sim.start()
     try:
         yield sim

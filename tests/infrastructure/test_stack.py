@@ -9,7 +9,7 @@ CONTRACT_OUTPUTS = {
     "EventBusName", "EventRuleName", "MainQueueUrl", "MainQueueArn", "DeadLetterQueueUrl", "DeadLetterQueueArn",
     "RuleTargetDeadLetterQueueUrl", "StateMachineArn", "StateMachineConsoleUrl", "DispatcherFunctionName",
     "ProcessorFunctionName", "ErrorLoggerFunctionName", "IdempotencyTableName", "GenesysSecretName", "ArchiveName",
-    "DashboardName", "RequestBudgetTableName",
+    "DashboardName", "RequestBudgetTableName", "GenesysOperatorSecretName",
 }
 
 
@@ -21,6 +21,8 @@ def test_outputs_are_the_contract_keys(dev, prod):
     assert set(dev.json["Outputs"]) == CONTRACT_OUTPUTS
     assert set(prod.json["Outputs"]) == CONTRACT_OUTPUTS | {"AlarmTopicArn"}
     assert dev.json["Outputs"]["GenesysSecretName"]["Value"] == dev.config.secret_name
+    assert dev.json["Outputs"]["GenesysOperatorSecretName"]["Value"] == dev.config.operator_secret_name != \
+        dev.config.secret_name
 
 
 def test_each_function_has_its_own_role_and_no_managed_policies(shipped):
