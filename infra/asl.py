@@ -32,6 +32,7 @@ def definition_values(config: EnvironmentConfig) -> dict[str, str]:
         "ProcessTimeoutSeconds": str(C.PROCESSOR_TIMEOUT_SECONDS + C.PROCESS_TASK_TIMEOUT_MARGIN_SECONDS),
         **_budget("RateLimited", config.retries.rate_limited),
         **_budget("Unavailable", config.retries.unavailable),
+        **_budget("AwsDependency", config.retries.aws_dependency),
         **_budget("InProgress", config.retries.in_progress),
         **_budget("LambdaService", config.retries.lambda_service),
     }

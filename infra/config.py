@@ -52,6 +52,7 @@ class RetryBudget:
 class Retries:
     rate_limited: RetryBudget  # GenesysRateLimited (429)
     unavailable: RetryBudget  # GenesysUnavailable (5xx, 408, timeouts)
+    aws_dependency: RetryBudget  # AwsDependencyUnavailable (idempotency table / Secrets Manager throttling, 5xx, unreachable)
     in_progress: RetryBudget  # IdempotencyAlreadyInProgressError (a concurrent attempt of the same event)
     lambda_service: RetryBudget  # Lambda.ServiceException, ...
     max_receive_count: int  # SQS redrive to the DLQ after this many receives
@@ -418,11 +419,12 @@ def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
                                            "window for batches over 10)")
     d.done()
 
-    r = n.child("retries", "an object with rateLimited, unavailable, idempotencyInProgress, lambdaService, "
-                           "maxReceiveCount")
+    r = n.child("retries", "an object with rateLimited, unavailable, awsDependency, idempotencyInProgress, "
+                           "lambdaService, maxReceiveCount")
     retries = Retries(
         rate_limited=_retry_budget(r, "rateLimited"),
         unavailable=_retry_budget(r, "unavailable"),
+        aws_dependency=_retry_budget(r, "awsDependency"),
         in_progress=_retry_budget(r, "idempotencyInProgress"),
         lambda_service=_retry_budget(r, "lambdaService"),
         max_receive_count=r.integer("maxReceiveCount", 1, 1000),

@@ -2,7 +2,12 @@
 
 Per record, exactly one of:
 - started: ``StartExecution`` with name = dedup key; the processor records the outcome later;
-- duplicate: ``ExecutionAlreadyExists``, or the same dedup key earlier in the batch;
+- duplicate: ``ExecutionAlreadyExists``, the same dedup key earlier in the batch, or an
+  idempotent success: StartExecution on a Standard machine with the name and input of a
+  *running* execution succeeds and returns that execution's response. When its
+  ``startDate`` is before this SQS message was first received, another copy of the event
+  started it (a duplicate); otherwise this message itself did, on an earlier receive or an
+  SDK retry (the dispatcher died, or the response was lost), and it is counted as started;
 - filtered: topic or queue outside this environment's sets (defense in depth behind the
   EventBridge rule, which may be edited by hand or lag a config change);
 - stale: older than ``max_event_age_seconds``, measured from the event's own time;
@@ -41,6 +46,7 @@ from botocore.exceptions import ClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
 
+from .aws_faults import THROTTLING_CODES, UNAVAILABLE_CODES
 from .budget import MAX_DEFERRAL_SECONDS, RequestBudget, spend_best_effort
 from .errors import InvalidEvent
 from .events import event_time_of, parse_event
@@ -79,8 +85,9 @@ SQS_BATCH_BYTES = 256 * 1024 - 8 * 1024  # room for the attributes
 
 
 class StartResult(str, Enum):
-    STARTED = "started"
+    STARTED = "started"  # by this call, or by an earlier receive of the same SQS message
     ALREADY_EXISTS = "already_exists"  # a Standard machine keeps names for 90 days
+    ALREADY_RUNNING = "already_running"  # idempotent success: another copy started it, still running
 
 
 class TransientDispatchError(Exception):
@@ -96,8 +103,12 @@ class StartExecutionUnavailable(TransientDispatchError):
 
 
 class ExecutionStarter(Protocol):
-    def start_execution(self, name: str, execution_input: str) -> StartResult:
-        """Start an execution named ``name``; raise a ``TransientDispatchError`` when worth retrying."""
+    def start_execution(self, name: str, execution_input: str, *, not_before: datetime | None = None) -> StartResult:
+        """Start an execution named ``name``; raise a ``TransientDispatchError`` when worth retrying.
+
+        ``not_before``: when this record was first received; a running execution that started
+        earlier was started by someone else (``ALREADY_RUNNING``). None: any success is ``STARTED``.
+        """
         ...
 
 
@@ -142,6 +153,7 @@ class RecordPlan:
     primary: str | None = None  # DUPLICATE_IN_BATCH: message id of the batch's first record with this key
     dead_letter_attributes: Mapping[str, str] = field(default_factory=dict)
     body: str = ""
+    first_received: datetime | None = None  # SQS ApproximateFirstReceiveTimestamp
     prepaid_slot: float | None = None  # START: a deferred event's slot, already paid for
     delay_seconds: int | None = None  # DEFER
     slot: float | None = None  # DEFER: the slot paid for (None beyond the horizon: admitted again on return)
@@ -153,6 +165,7 @@ class RecordPlan:
 class RecordResult:
     outcome: Outcome | None  # None: an execution was started (the processor records the outcome) or deferred
     error: BaseException | None = None
+    reason: str | None = None
     deferred: bool = False
 
 
@@ -283,7 +296,8 @@ class Dispatcher:
             return RecordPlan(message_id, Action.STALE, event, reason)
         attributes = string_attributes(record)
         return RecordPlan(message_id, Action.START, event, body=body, prepaid_slot=prepaid_slot_of(attributes),
-                          message_attributes=attributes, receive_count=_receive_count(record))
+                          message_attributes=attributes, receive_count=_receive_count(record),
+                          first_received=first_received(record))
 
     def admit(self, plans: list[RecordPlan]) -> list[RecordPlan]:
         """With a budget: keep START for events whose slot is now, turn the others into DEFER.
@@ -377,7 +391,11 @@ class Dispatcher:
         # Runs on a worker thread: no logging or metrics here, only the call and its result.
         try:
             if plan.action is Action.START:
-                started = self._starter.start_execution(plan.event.dedup_key, execution_input(plan.event))
+                started = self._starter.start_execution(plan.event.dedup_key, execution_input(plan.event),
+                                                        not_before=plan.first_received)
+                if started is StartResult.ALREADY_RUNNING:
+                    return RecordResult(Outcome.DUPLICATE, reason="an execution with this name and input is already "
+                                        "running, started before this message was first received")
                 return RecordResult(Outcome.DUPLICATE if started is StartResult.ALREADY_EXISTS else None)
             self._dead_letters.send(plan.body, plan.dead_letter_attributes)
             return RecordResult(Outcome.DEAD_LETTERED)
@@ -439,11 +457,20 @@ class Dispatcher:
             # Not an outcome: the processor (applied) or the error logger (failed) records that.
             logger.info("execution started", extra={**where, "dedup_key": dedup_key})
             return
-        reason = plan.reason
+        reason = plan.reason or result.reason
         if result.outcome is Outcome.DUPLICATE and reason is None:
             reason = (f"same dedup key as message {plan.primary} earlier in this batch" if plan.primary
                       else "an execution with this name already exists (ExecutionAlreadyExists)")
         record_outcome(result.outcome, dedup_key=dedup_key, reason=reason, **where)
+
+
+def first_received(record: Mapping[str, Any]) -> datetime | None:
+    """The record's ApproximateFirstReceiveTimestamp (epoch milliseconds), or None when absent."""
+    value = (record.get("attributes") or {}).get("ApproximateFirstReceiveTimestamp")
+    try:
+        return datetime.fromtimestamp(int(value) / 1000, tz=timezone.utc) if value is not None else None
+    except (TypeError, ValueError, OverflowError):
+        return None
 
 
 def _envelope_id(body: str) -> str | None:
@@ -497,15 +524,7 @@ def _duration(delta: timedelta) -> str:
 # ---------------------------------------------------------------------------- boto3 adapters
 # Clients are made once per container by the handler. Their botocore retries are kept small:
 # a record that still fails goes back to SQS, which retries it anyway, and a long in-Lambda
-# backoff would only hold the whole batch.
-
-# Error codes Step Functions (and the AWS query/JSON protocols generally) use for throttling.
-THROTTLING_CODES = frozenset(
-    {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded", "ThrottledException"}
-)
-UNAVAILABLE_CODES = frozenset(
-    {"ServiceUnavailable", "ServiceUnavailableException", "InternalServerError", "InternalFailure", "InternalError"}
-)
+# backoff would only hold the whole batch. Throttling and unavailable codes: aws_faults.
 
 
 def client_config(max_pool_connections: int) -> Config:
@@ -532,9 +551,10 @@ class StepFunctionsExecutionStarter:
         self._client = client
         self._state_machine_arn = state_machine_arn
 
-    def start_execution(self, name: str, execution_input: str) -> StartResult:
+    def start_execution(self, name: str, execution_input: str, *, not_before: datetime | None = None) -> StartResult:
         try:
-            self._client.start_execution(stateMachineArn=self._state_machine_arn, name=name, input=execution_input)
+            response = self._client.start_execution(stateMachineArn=self._state_machine_arn, name=name,
+                                                    input=execution_input)
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
@@ -548,7 +568,16 @@ class StepFunctionsExecutionStarter:
             raise
         except (BotoConnectionError, ConnectTimeoutError, ReadTimeoutError) as exc:
             raise StartExecutionUnavailable(f"StartExecution unreachable: {type(exc).__name__}") from exc
+        # Same name and input as a running execution: AWS answers success with that execution's own
+        # response (Step Functions API reference, StartExecution), so only its startDate tells.
+        start_date = response.get("startDate") if isinstance(response, Mapping) else None
+        if not_before is not None and isinstance(start_date, datetime) and _utc(start_date) < not_before:
+            return StartResult.ALREADY_RUNNING
         return StartResult.STARTED
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
 
 
 class SqsDeadLetterSink:

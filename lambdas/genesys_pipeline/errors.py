@@ -57,8 +57,23 @@ class WriteBackPluginError(Exception):
     WriteBackRequest or None. Not retried: the execution fails at Process, redrivable once the plugin is fixed."""
 
 
+class AwsDependencyUnavailable(Exception):
+    """An AWS dependency of the processor (the idempotency table, Secrets Manager, an AWS endpoint)
+    throttled, answered 5xx or could not be reached. Retried with its own budget (``retries.awsDependency``).
+
+    The message names the dependency, the operation and the error code (never a value or a key);
+    ``aws_faults`` decides what is transient, by botocore error code, not by message text.
+    """
+
+    def __init__(self, message: str, *, dependency: str, code: str, operation: str | None = None):
+        super().__init__(message)
+        self.dependency = dependency
+        self.code = code
+        self.operation = operation
+
+
 # Names the ASL retries; everything else fails the execution at the Process state.
-RETRYABLE_ERROR_NAMES = (GenesysRateLimited.__name__, GenesysUnavailable.__name__)
+RETRYABLE_ERROR_NAMES = (GenesysRateLimited.__name__, GenesysUnavailable.__name__, AwsDependencyUnavailable.__name__)
 NON_RETRYABLE_ERROR_NAMES = (
     InvalidEvent.__name__,
     GenesysRejected.__name__,

@@ -19,7 +19,7 @@ from typing import Any, Mapping, Protocol
 from aws_lambda_powertools.metrics import MetricUnit
 
 from .budget import RequestBudget, spend_best_effort
-from .errors import GenesysError
+from .errors import AwsDependencyUnavailable, GenesysError, GenesysRateLimited, GenesysUnavailable
 from .observability import logger, metrics, record_outcome
 from .outcomes import METRIC_FAILURE_MARK_FAILED, Outcome
 from .redaction import redact
@@ -183,7 +183,7 @@ def mark_conversation_failed(genesys: ParticipantMarker | None, record: FailureR
         spend_best_effort(budget, 1)
     try:
         genesys.patch_participant_attributes(record.conversation_id, record.participant_id, attributes)
-    except Exception as exc:  # noqa: BLE001 - a Genesys outage or bad credentials must not fail the error logger
+    except Exception as exc:  # noqa: BLE001 - a Genesys or AWS outage, or bad credentials, must not fail the error logger
         metrics.add_metric(name=METRIC_FAILURE_MARK_FAILED, unit=MetricUnit.Count, value=1)
         logger.warning(
             "failure not marked in Genesys",
@@ -191,7 +191,9 @@ def mark_conversation_failed(genesys: ParticipantMarker | None, record: FailureR
                 "execution_arn": record.execution_arn,
                 "conversation_id": record.conversation_id,
                 "error": type(exc).__name__,
-                "detail": str(exc) if isinstance(exc, GenesysError) else None,  # our messages hold no customer data
+                # Our messages hold no customer data (an AwsDependencyUnavailable names service, call and code).
+                "detail": str(exc) if isinstance(exc, (GenesysError, AwsDependencyUnavailable)) else None,
+                "transient": isinstance(exc, (GenesysRateLimited, GenesysUnavailable, AwsDependencyUnavailable)),
                 "genesys_correlation_id": getattr(exc, "correlation_id", None),
             },
         )

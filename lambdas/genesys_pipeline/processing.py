@@ -1,7 +1,7 @@
 """The processor's logic: render the write-back from an event, write it to Genesys exactly once.
 
 Input is the Step Functions Process task's payload (docs/contracts.md):
-``{"event": GenesysEvent.to_execution_input(), "executionName", "executionArn", "retryCount"}``.
+``{"event": GenesysEvent.to_execution_input(), "executionName", "executionArn", "executionStartTime", "retryCount"}``.
 
 Write-back: ``PATCH .../participants/{participantId}/attributes`` with
 ``ProcessorSettings.attribute_map`` (attribute name -> template), and when
@@ -20,6 +20,13 @@ return None to skip the event (outcome ``skipped``).
 Exactly once: Powertools idempotency (DynamoDB, key = the dedup key) wraps the
 decision and the Genesys write, so a Step Functions retry after a Lambda timeout,
 or a redrive, returns the stored result instead of deciding and writing again.
+When an attempt dies after its write landed but before its record completed, the next
+attempt writes again: every placeholder is therefore stable across attempts (``processedAt``
+is the execution's start time), so the repeated write is identical to the first.
+
+A transient fault of the idempotency table (throttling, 5xx, an unreachable endpoint) is
+raised as ``AwsDependencyUnavailable``, which the state machine retries; a permanent one
+(access denied, a missing table) keeps Powertools' error and fails at once.
 """
 from __future__ import annotations
 
@@ -33,10 +40,13 @@ from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
     idempotent_function,
 )
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyPersistenceLayerError
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
+from botocore.config import Config
 
-from .budget import RequestBudget, spend_best_effort
 from . import write_back as plugins
+from .aws_faults import dependency_unavailable
+from .budget import RequestBudget, spend_best_effort
 from .errors import InvalidEvent
 from .events import NON_SENSITIVE_BODY_FIELDS
 from .model import GenesysEvent
@@ -52,6 +62,13 @@ EVENT_PLACEHOLDERS = frozenset(
 # eventBody fields templates may use: every scalar field the dispatcher keeps (its allowlist,
 # events.NON_SENSITIVE_BODY_FIELDS), so one list decides what leaves the event. queueId is above.
 KNOWN_EVENT_FIELDS = NON_SENSITIVE_BODY_FIELDS - EVENT_PLACEHOLDERS
+IDEMPOTENCY_DEPENDENCY = "idempotency table"  # names the dependency in AwsDependencyUnavailable
+# Few SDK attempts, said explicitly: a throttled or failing table then surfaces within seconds as
+# AwsDependencyUnavailable and Step Functions owns the backoff (retries.awsDependency), rather
+# than the SDK sleeping through the processor's timeout.
+IDEMPOTENCY_SDK_MAX_ATTEMPTS = 3  # in all, the first call included
+IDEMPOTENCY_CLIENT_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": IDEMPOTENCY_SDK_MAX_ATTEMPTS},
+                                   connect_timeout=3, read_timeout=5)
 IDEMPOTENCY_KEY_PREFIX = "genesys-write-back"  # record id = "<prefix>#<md5(dedup key)>"; stable across function renames
 
 
@@ -216,6 +233,7 @@ class ProcessRequest:
     execution_name: str
     execution_arn: str | None
     retry_count: int
+    execution_start_time: datetime | None  # $$.Execution.StartTime: the same for every retry and redrive
 
     @classmethod
     def from_payload(cls, payload: Any) -> "ProcessRequest":
@@ -230,7 +248,27 @@ class ProcessRequest:
             raise InvalidEvent("processor input field executionName must be a string")
         if isinstance(retry_count, bool) or not isinstance(retry_count, int) or retry_count < 0:
             raise InvalidEvent("processor input field retryCount must be a non-negative integer")
-        return cls(event, execution_name, payload.get("executionArn"), retry_count)
+        return cls(event, execution_name, payload.get("executionArn"), retry_count,
+                   _start_time(payload.get("executionStartTime")))
+
+    def processed_at(self, now: Callable[[], datetime]) -> str:
+        """The ``processedAt`` placeholder: the execution's start time, so that a repeated write is
+        identical. Without it (an execution of a definition older than this field), the clock."""
+        moment = self.execution_start_time or now()
+        return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _start_time(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        # Step Functions writes ISO 8601 with a Z ("2026-11-23T12:00:00.123Z"); fromisoformat takes it on 3.11+.
+        parsed = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        raise InvalidEvent("processor input field executionStartTime must be an ISO 8601 time with an offset")
+    return parsed
 
 
 def _mark_duplicate(response: dict[str, Any], _record: Any) -> dict[str, Any]:
@@ -260,7 +298,9 @@ class Processor:
             response_hook=_mark_duplicate,
         )
         # Powertools defaults: partition key "id" (S), TTL attribute "expiration".
-        store = persistence_store or DynamoDBPersistenceLayer(table_name=settings.idempotency_table)
+        store = persistence_store or DynamoDBPersistenceLayer(table_name=settings.idempotency_table,
+                                                              boto_config=IDEMPOTENCY_CLIENT_CONFIG)
+        self.idempotency_store = store
         self._write_once = idempotent_function(
             data_keyword_argument="write",
             persistence_store=store,
@@ -273,16 +313,25 @@ class Processor:
         if lambda_context is not None:
             # An in-progress record then expires with this invocation, so a retry after a timeout is not blocked.
             self.idempotency.register_lambda_context(lambda_context)
-        processed_at = self._now().isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        processed_at = request.processed_at(self._now)
         event = request.event
         # The decision runs inside the idempotent section: a retry after a landed write gets the stored
         # result without asking the policy (a plugin) again.
-        result = self._write_once(write={
+        write_request = {
             "dedupKey": event.dedup_key,
             "event": event.to_execution_input(),
             "writtenBy": {"executionName": request.execution_name, "executionArn": request.execution_arn,
                           "retryCount": request.retry_count, "processedAt": processed_at},
-        })
+        }
+        try:
+            result = self._write_once(write=write_request)
+        except IdempotencyPersistenceLayerError as exc:
+            # Powertools wraps every store failure (save in-progress, get, save success, delete) in this
+            # one error, the botocore error as its cause. Only the cause says whether a retry can help.
+            unavailable = dependency_unavailable(exc, IDEMPOTENCY_DEPENDENCY)
+            if unavailable is None:
+                raise
+            raise unavailable from exc
         outcome = Outcome(result["outcome"])
         reason = None
         if outcome is Outcome.SKIPPED and isinstance(self.policy, PluginWriteBack):

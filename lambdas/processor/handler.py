@@ -1,7 +1,8 @@
 """Processor Lambda: the Step Functions Process task. Writes one event back to Genesys, exactly once.
 
 Errors are raised by name (genesys_pipeline.errors); the state machine retries
-GenesysRateLimited and GenesysUnavailable and fails at once on the others.
+GenesysRateLimited, GenesysUnavailable and AwsDependencyUnavailable (and Powertools' in-progress error) and
+fails at once on the others.
 """
 from __future__ import annotations
 

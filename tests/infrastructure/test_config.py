@@ -128,6 +128,10 @@ BAD = [
      f"{P}.externalTag: 'aws-{{executionName' is malformed"),
     ("missing in-progress retry budget", _delete("retries.idempotencyInProgress"),
      f"{P}.retries.idempotencyInProgress: missing; expected an object"),
+    ("missing AWS dependency retry budget", _delete("retries.awsDependency"),
+     f"{P}.retries.awsDependency: missing; expected an object"),
+    ("AWS dependency attempts out of range", _set("retries.awsDependency.maxAttempts", 100),
+     f"{P}.retries.awsDependency.maxAttempts: 100 is out of range"),
     ("domain unknown region", lambda raw: (raw.pop("genesysDomain"), raw.update(region="af-south-1")),
      f"{P}.genesysDomain: missing and region 'af-south-1' has no Genesys Cloud domain in the table"),
 ]

@@ -11,7 +11,7 @@ from infra.asl import STATEMACHINES_DIR, render_definition
 
 from .conftest import ROOT, Synthesized
 
-RETRIED = {"GenesysRateLimited", "GenesysUnavailable"}
+RETRIED = {"GenesysRateLimited", "GenesysUnavailable", "AwsDependencyUnavailable"}
 IN_PROGRESS = "IdempotencyAlreadyInProgressError"
 LAMBDA_SERVICE = {"Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
                   "Lambda.TooManyRequestsException"}
@@ -49,7 +49,7 @@ def test_payload_and_result_selector_are_the_contract(shipped):
     process = definition(shipped)["States"]["Process"]
     assert process["Parameters"]["Payload"] == {
         "event.$": "$", "executionName.$": "$$.Execution.Name", "executionArn.$": "$$.Execution.Id",
-        "retryCount.$": "$$.State.RetryCount"}
+        "executionStartTime.$": "$$.Execution.StartTime", "retryCount.$": "$$.State.RetryCount"}
     assert process["ResultSelector"] == {"result.$": "$.Payload"}
     assert process["TimeoutSeconds"] > C.PROCESSOR_TIMEOUT_SECONDS
 
@@ -58,9 +58,11 @@ def test_retries_by_name_with_full_jitter_and_the_configured_budgets(shipped):
     retries = definition(shipped)["States"]["Process"]["Retry"]
     by_name = {tuple(r["ErrorEquals"]): r for r in retries}
     assert {frozenset(k) for k in by_name} == {frozenset({"GenesysRateLimited"}), frozenset({"GenesysUnavailable"}),
-                                               frozenset({IN_PROGRESS}), frozenset(LAMBDA_SERVICE)}
+                                               frozenset({"AwsDependencyUnavailable"}), frozenset({IN_PROGRESS}),
+                                               frozenset(LAMBDA_SERVICE)}
     budgets = {"GenesysRateLimited": shipped.config.retries.rate_limited,
                "GenesysUnavailable": shipped.config.retries.unavailable,
+               "AwsDependencyUnavailable": shipped.config.retries.aws_dependency,
                IN_PROGRESS: shipped.config.retries.in_progress}
     for r in retries:
         assert r["JitterStrategy"] == "FULL"

@@ -93,7 +93,7 @@ def test_a_429_pauses_the_environment_and_other_clients_do_not_call_genesys_mean
 
     with pytest.raises(GenesysRateLimited, match="paused") as held:
         other.patch_participant_attributes(conv, part, {"a": "1"})
-    assert 19 < held.value.retry_after <= 20
+    assert 19 < held.value.retry_after <= 20.3  # the first slot after the pause
     assert sim.request_count("/api/") == requests  # held: Genesys was not called
     assert float(item(budget_table)["pausedUntil"]["N"]) > 0
 

@@ -173,7 +173,7 @@ def test_while_paused_a_request_is_held_without_calling_genesys(metric_names):
     gate.rate_limited(10)
     with pytest.raises(GenesysRateLimited) as raised:
         gate.before_request("PATCH", "/api/v2/conversations/c/participants/p/attributes")
-    assert raised.value.retry_after == 10
+    assert raised.value.retry_after == 10.5  # its fresh slot: the budget restarts at the rate after the pause
     assert slept == []
     assert metric_names.count(METRIC_GENESYS_REQUESTS_HELD) == 1
     assert METRIC_GENESYS_REQUESTS not in metric_names
@@ -185,7 +185,7 @@ def test_a_short_pause_is_slept_out_inline_like_a_short_retry_after(metric_names
     gate = BudgetGate(budget, max_inline_wait_seconds=3, sleep=slept.append)
     gate.rate_limited(2)
     gate.before_request("PATCH", "/x")
-    assert slept == [2]
+    assert slept == [2.5]  # the pause, then one interval: the first slot after it
     assert metric_names.count(METRIC_GENESYS_REQUESTS) == 1
 
 
@@ -194,6 +194,31 @@ def test_an_unpaused_request_goes_and_is_counted(metric_names):
                       sleep=lambda s: pytest.fail("must not sleep"))
     gate.before_request("PUT", "/tags")
     assert metric_names == [METRIC_GENESYS_REQUESTS]
+
+
+def test_requests_held_by_a_pause_go_one_interval_apart_not_all_at_its_end():
+    # The herd: held requests that all went the instant the pause ended would earn the next 429.
+    clock = Clock()
+    budget = TokenBucketBudget(InMemoryBudgetStore(), RATE, clock=clock)
+    slept: list[float] = []
+    gate = BudgetGate(budget, max_inline_wait_seconds=3, sleep=slept.append)
+    gate.rate_limited(1)
+    for _ in range(4):
+        gate.before_request("PATCH", "/x")
+    assert slept == [1.5, 2.0, 2.5, 3.0]
+
+
+def test_the_repeat_of_a_request_that_got_a_429_takes_a_fresh_slot_too():
+    clock = Clock()
+    budget = TokenBucketBudget(InMemoryBudgetStore(), RATE, clock=clock)
+    slept: list[float] = []
+    gate = BudgetGate(budget, max_inline_wait_seconds=3, sleep=slept.append)
+    gate.rate_limited(1)
+    clock.now += 1  # the client slept the Retry-After itself
+    gate.before_request("PATCH", "/x")
+    assert slept == [0.5]
+    gate.before_request("PATCH", "/y")  # a later request, no 429 between: goes at once
+    assert slept == [0.5]
 
 
 def test_an_unreadable_budget_lets_the_request_go(metric_names):

@@ -41,7 +41,7 @@ class InMemoryStarter:
         self.in_flight = self.max_in_flight = 0
         self._lock = threading.Lock()
 
-    def start_execution(self, name: str, execution_input: str) -> StartResult:
+    def start_execution(self, name: str, execution_input: str, *, not_before=None) -> StartResult:
         with self._lock:
             self.calls += 1
             self.in_flight += 1
@@ -422,3 +422,84 @@ def test_the_adapter_clients_keep_botocore_retries_small():
     config = client_config(20)
     assert config.retries == {"mode": "standard", "max_attempts": 2}
     assert config.max_pool_connections == 20
+
+
+# ---------------------------------------------------------------- a running execution started again
+
+
+class IdempotentStepFunctions:
+    """A boto3 ``stepfunctions`` client with AWS's Standard-machine name semantics: the same name and
+    input as a RUNNING execution succeeds and returns the original response (same executionArn and
+    startDate); a different input, or a closed execution, raises ExecutionAlreadyExists."""
+
+    def __init__(self, clock):
+        self.clock = clock
+        self.executions: dict[str, dict] = {}  # name -> {"input", "status", "response"}
+
+    def start_execution(self, *, stateMachineArn, name, input):  # noqa: A002 - boto3's keyword
+        known = self.executions.get(name)
+        if known is not None:
+            if known["status"] == "RUNNING" and known["input"] == input:
+                return dict(known["response"])
+            raise _client_error("ExecutionAlreadyExists", 400)
+        response = {"executionArn": f"{stateMachineArn}:{name}", "startDate": self.clock()}
+        self.executions[name] = {"input": input, "status": "RUNNING", "response": response}
+        return dict(response)
+
+
+def received(body: dict, message_id: str, first_received: datetime, receive_count: int = 1) -> dict:
+    out = record(body, message_id, receive_count)
+    out["attributes"]["ApproximateFirstReceiveTimestamp"] = str(int(first_received.timestamp() * 1000))
+    return out
+
+
+def test_a_copy_arriving_while_the_execution_runs_is_a_duplicate_not_a_second_start(sample_events, dead_letters,
+                                                                                     outcomes):
+    from genesys_pipeline.dispatch import StepFunctionsExecutionStarter
+
+    # Given an execution started at 12:30:00 by one copy of an event, still running
+    clock = iter([NOW, NOW + timedelta(seconds=5)])
+    sfn = IdempotentStepFunctions(lambda: next(clock))
+    starter = StepFunctionsExecutionStarter(sfn, "arn:aws:states:us-east-1:123456789012:stateMachine:m")
+    envelope = fresh(sample_events["acd-end"])
+    dispatcher(starter, dead_letters).dispatch(batch(received(envelope, "first", NOW - timedelta(seconds=1))))
+    # When an identical copy (same envelope, so same name and input), first received 2 s later, is dispatched
+    response = dispatcher(starter, dead_letters).dispatch(batch(received(envelope, "copy", NOW + timedelta(seconds=2))))
+    # Then StartExecution succeeded idempotently, and the copy is counted a duplicate, with the reason
+    assert response == {"batchItemFailures": []}
+    assert len(sfn.executions) == 1
+    assert [(o, fields["message_id"]) for o, _, _, fields in outcomes] == [(Outcome.DUPLICATE, "copy")]
+    assert "already running" in outcomes[0][2]
+
+
+def test_a_redelivery_of_the_message_that_started_the_execution_is_not_counted_twice(sample_events, dead_letters,
+                                                                                     outcomes):
+    from genesys_pipeline.dispatch import StepFunctionsExecutionStarter
+
+    # Given a message first received at 12:29:59 that started the execution at 12:30:00, whose
+    # dispatcher then died before SQS deleted it
+    sfn = IdempotentStepFunctions(lambda: NOW)
+    starter = StepFunctionsExecutionStarter(sfn, "arn:aws:states:us-east-1:123456789012:stateMachine:m")
+    envelope = fresh(sample_events["acd-end"])
+    first_received = NOW - timedelta(seconds=1)
+    dispatcher(starter, dead_letters).dispatch(batch(received(envelope, "m", first_received)))
+    # When SQS redelivers that same message (receive count 2, same first-receive time)
+    response = dispatcher(starter, dead_letters).dispatch(batch(received(envelope, "m", first_received, 2)))
+    # Then it is still this message's start: no duplicate outcome (the processor records applied, once)
+    assert response == {"batchItemFailures": []}
+    assert outcomes == []
+
+
+def test_the_adapter_reads_the_idempotent_success_shape():
+    from genesys_pipeline.dispatch import StepFunctionsExecutionStarter
+
+    sfn = IdempotentStepFunctions(lambda: NOW)
+    starter = StepFunctionsExecutionStarter(sfn, "arn")
+    assert starter.start_execution("n", "{}", not_before=NOW - timedelta(seconds=1)) is StartResult.STARTED
+    # the same name and input while running: success with the original startDate
+    assert starter.start_execution("n", "{}", not_before=NOW + timedelta(milliseconds=1)) is StartResult.ALREADY_RUNNING
+    assert starter.start_execution("n", "{}", not_before=NOW) is StartResult.STARTED  # not earlier: ours
+    assert starter.start_execution("n", "{}") is StartResult.STARTED  # no first-receive time: as before
+    assert starter.start_execution("n", '{"other": 1}') is StartResult.ALREADY_EXISTS
+    sfn.executions["n"]["status"] = "SUCCEEDED"
+    assert starter.start_execution("n", "{}", not_before=NOW + timedelta(seconds=1)) is StartResult.ALREADY_EXISTS

@@ -9,9 +9,11 @@ from dataclasses import dataclass, field
 
 from aws_lambda_powertools.utilities import parameters
 
+from ..aws_faults import aws_fault, dependency_unavailable
 from ..errors import GenesysBadCredentials
 
 REQUIRED_KEYS = ("client_id", "client_secret")
+SECRETS_DEPENDENCY = "Secrets Manager"
 
 
 @dataclass(frozen=True)
@@ -24,10 +26,15 @@ def load_client_credentials(secret_name: str, *, max_age: int, force_fetch: bool
     try:
         data = parameters.get_secret(secret_name, transform="json", max_age=max_age, force_fetch=force_fetch)
     except parameters.exceptions.GetParameterError as exc:
-        # A missing secret is a deployment fault (not retried); throttling and the like propagate as they are.
-        if "ResourceNotFoundException" in str(exc):
+        # Powertools keeps the botocore error only as __context__; classify by its code.
+        fault = aws_fault(exc)
+        if fault is not None and fault.code == "ResourceNotFoundException":
+            # A missing secret is a deployment fault: not retried.
             raise GenesysBadCredentials(f"secret {secret_name} does not exist") from None
-        raise
+        unavailable = dependency_unavailable(exc, SECRETS_DEPENDENCY)
+        if unavailable is not None:
+            raise unavailable from exc  # throttling, 5xx, an unreachable endpoint: retried
+        raise  # access denied, a KMS decryption failure ...: fails at once
     except parameters.exceptions.TransformParameterError:
         # The transform error quotes nothing of the value, but say plainly what is wrong.
         raise GenesysBadCredentials(f"secret {secret_name} is not JSON; expected {{\"client_id\": ..., \"client_secret\": ...}}") from None
