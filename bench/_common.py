@@ -151,8 +151,7 @@ def cdk_out_dir() -> tuple[Path, str]:
         return default, "cdk.out (python -m infra.synth_all)"
     from gcpipe.local.runner import ensure_synthesized
 
-    out = ROOT / ".local-run" / "cdk.out"
-    ensure_synthesized(ENV, out)
+    out = ensure_synthesized(ENV)  # .local-run/cdk.out, synthesized when missing or stale
     return out, ".local-run/cdk.out (gcpipe local runner synth, bundling skipped)"
 
 
@@ -170,10 +169,28 @@ def lambda_output(path: Path) -> Iterator[Any]:
         yield out
 
 
+def synth_with(overrides: dict[str, Any], out: Path) -> Path:
+    """``GenesysEvents-dev`` synthesized into ``out`` (bundling skipped) with keys of its cdk.json environment
+    replaced, e.g. ``{"genesysRateLimit": None}``: one design of a benchmark."""
+    ensure_paths()
+    from gcpipe.local.runner import synth_is_fresh, synthesize
+
+    stamp = out / "bench-overrides.json"
+    wanted = json.dumps(overrides, sort_keys=True)
+    if synth_is_fresh(out, ENV, ROOT) and stamp.is_file() and stamp.read_text() == wanted:
+        return out  # synthesized from the same sources with the same overrides
+    synthesize(ENV, out, ROOT, environment_overrides=overrides)
+    stamp.write_text(wanted)
+    return out
+
+
 @contextlib.contextmanager
 def local_stack(*, retry_time_scale: float = 0.0, rate_limit: float | None = None, log_path: Path | None = None,
-                token_ttl: int | None = None) -> Iterator[tuple[Any, Any, Any]]:
-    """(pipeline, simulator, stack config): the synthesized stack on moto (in-process) and the simulator."""
+                token_ttl: int | None = None, cdk_out: Path | None = None,
+                simulator: dict[str, Any] | None = None) -> Iterator[tuple[Any, Any, Any]]:
+    """(pipeline, simulator, stack config): the synthesized stack on moto (in-process) and the simulator.
+
+    ``cdk_out`` defaults to ``cdk_out_dir()``; ``simulator`` holds extra GenesysSimulator arguments (limits)."""
     ensure_paths()
     dummy_aws_env()
     from gcpipe.local.deploy import GenesysEndpoint
@@ -181,9 +198,10 @@ def local_stack(*, retry_time_scale: float = 0.0, rate_limit: float | None = Non
     from gcpipe.local.runner import read_stack_config
     from gcpipe.simulator import GenesysSimulator
 
-    cdk_out, _ = cdk_out_dir()
+    cdk_out = cdk_out or cdk_out_dir()[0]
     log_path = log_path or (RESULTS_DIR / "lambdas.log.tmp")
     kwargs = {"token_ttl_seconds": token_ttl} if token_ttl else {}
+    kwargs.update(simulator or {})
     with GenesysSimulator(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, rate_limit_per_second=rate_limit, **kwargs) as sim:
         genesys = GenesysEndpoint(sim.base_url, CLIENT_ID, CLIENT_SECRET)
         with lambda_output(log_path) as out:
@@ -209,3 +227,81 @@ def gen_id() -> str:
     import uuid
 
     return str(uuid.uuid4())
+
+
+class AwsCalls:
+    """API calls the stack makes to moto's SQS and DynamoDB while it runs (what AWS would bill per request),
+    by (service, operation, queue or table name). Receives that returned nothing are left out (the event
+    source mapping's empty polls are a fixed cost, not a cost per event). Wraps the backend classes' methods
+    for the ``with`` block and puts them back after."""
+
+    SQS = ("send_message", "send_message_batch", "receive_message", "delete_message", "delete_message_batch",
+           "change_message_visibility", "change_message_visibility_batch")
+    DYNAMODB = ("put_item", "get_item", "update_item", "delete_item", "query", "transact_write_items")
+
+    def __init__(self) -> None:
+        import collections
+        import threading
+
+        self.counts: collections.Counter[tuple[str, str, str]] = collections.Counter()
+        self.entries: collections.Counter[tuple[str, str, str]] = collections.Counter()  # messages / items
+        self._lock = threading.Lock()
+        self._depth = threading.local()
+        self._saved: list[tuple[Any, str, Any]] = []
+
+    def __enter__(self) -> "AwsCalls":
+        from moto.dynamodb.models import DynamoDBBackend
+        from moto.sqs.models import SQSBackend
+
+        for owner, service, names in ((SQSBackend, "sqs", self.SQS), (DynamoDBBackend, "dynamodb", self.DYNAMODB)):
+            for name in names:
+                original = owner.__dict__[name]
+                self._saved.append((owner, name, original))
+                setattr(owner, name, self._counted(service, name, original))
+        return self
+
+    def _counted(self, service: str, name: str, original: Any) -> Any:
+        calls = self
+
+        def counted(backend: Any, *args: Any, **kwargs: Any) -> Any:
+            nested = getattr(calls._depth, "n", 0)
+            calls._depth.n = nested + 1
+            try:
+                result = original(backend, *args, **kwargs)
+            finally:
+                calls._depth.n = nested
+            if nested:  # moto's batch operations call the single ones: one API request, counted once
+                return result
+            target = kwargs.get("queue_name") or kwargs.get("table_name") or (args[0] if args and isinstance(args[0], str) else "")
+            if name == "transact_write_items":
+                target = "transaction"
+            entries = 1
+            if name == "receive_message":
+                entries = len(result)
+                if not entries:
+                    return result
+            elif name.endswith("_batch"):
+                batch = kwargs.get("entries") or kwargs.get("receipts") or (args[1] if len(args) > 1 else [])
+                entries = len(batch)
+            with calls._lock:
+                calls.counts[(service, name, str(target))] += 1
+                calls.entries[(service, name, str(target))] += entries
+            return result
+
+        return counted
+
+    def __exit__(self, *exc: Any) -> None:
+        for owner, name, original in reversed(self._saved):
+            setattr(owner, name, original)
+        self._saved.clear()
+
+    def summary(self, names: dict[str, str]) -> dict[str, dict[str, int]]:
+        """``{"<label>.<operation>": {"requests": n, "entries": m}}`` for the queues/tables in ``names``
+        (name -> label); others are summed under their service."""
+        out: dict[str, dict[str, int]] = {}
+        for (service, op, target), n in sorted(self.counts.items()):
+            label = names.get(target, f"{service}_other")
+            row = out.setdefault(f"{label}.{op}", {"requests": 0, "entries": 0})
+            row["requests"] += n
+            row["entries"] += self.entries[(service, op, target)]
+        return out

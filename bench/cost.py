@@ -154,10 +154,10 @@ class _InvokeTimer:
     def __enter__(self) -> "_InvokeTimer":
         original = self._original
 
-        def timed(fn: Any, payload: Any) -> Any:
+        def timed(fn: Any, payload: Any, **kwargs: Any) -> Any:
             t = time.perf_counter()
             try:
-                return original(fn, payload)
+                return original(fn, payload, **kwargs)
             finally:
                 self.samples.setdefault(fn.function_name, []).append(time.perf_counter() - t)
 
@@ -180,7 +180,7 @@ def measure(*, durations_n: int, genesys_latency_ms: float, log_path: Path) -> d
         machine = pipeline.outputs["StateMachineArn"]
         fns = pipeline.functions
         processor_arn = fns["ProcessorFunctionName"]["FunctionArn"]
-        events = iter(c.make_events(config, 6 + 30 * durations_n + 40, seed=11))
+        events = iter(c.make_events(config, 6 + 30 * durations_n + 40 + BUDGET_BURST_EVENTS, seed=11))
 
         def run_shipped(fault: Any = None) -> dict[str, Any]:
             before = {e["executionArn"] for e in pipeline.executions()}
@@ -194,15 +194,34 @@ def measure(*, durations_n: int, genesys_latency_ms: float, log_path: Path) -> d
 
         # The shipped machine, through the whole pipeline (bus -> rule -> SQS -> dispatcher -> SFN).
         log_before = log_path.stat().st_size if log_path.exists() else 0
-        happy = [run_shipped() for _ in range(3)]
-        log_after = log_path.stat().st_size
+        budget_names = _budget_names(pipeline)
+        with c.AwsCalls() as steady_calls:  # one event at a time: admission batches of one (the dearest case)
+            happy = [run_shipped() for _ in range(3)]
+            log_after = log_path.stat().st_size
+            shipped = {
+                "happy": happy[-1],
+                "one_retry": run_shipped(lambda: sim.fail_next(1, status=503)),
+                "failed": run_shipped(lambda: sim.fail_next(1, status=400)),
+            }
+            pipeline.wait_until_idle(30)
         out["log_bytes_per_event"] = round((log_after - log_before) / len(happy))
-        shipped = {
-            "happy": happy[-1],
-            "one_retry": run_shipped(lambda: sim.fail_next(1, status=503)),
-            "failed": run_shipped(lambda: sim.fail_next(1, status=400)),
-        }
-        pipeline.wait_until_idle(30)
+        out["budget"] = {"enabled": "budget_table" in budget_names.values(),
+                         "steady": _per_event(steady_calls.summary(budget_names), 5)}
+        if out["budget"]["enabled"]:
+            # A burst well over the budget: most events are deferred (re-sent with DelaySeconds) once.
+            burst = [next(events) for _ in range(BUDGET_BURST_EVENTS)]
+            disp = pipeline.outputs["DispatcherFunctionName"]
+            invocations_before = sum(1 for r in list(RUNTIME.invocations) if r["function"] == disp)
+            log_before_burst = log_path.stat().st_size
+            with c.AwsCalls() as burst_calls:
+                pipeline.put_events(burst)
+                assert pipeline.drain(300), "the pipeline did not go idle after the budget burst"
+                pipeline.wait_until_idle(30)
+            out["budget"]["burst"] = _per_event(burst_calls.summary(budget_names), len(burst))
+            out["budget"]["burst_events"] = len(burst)
+            out["budget"]["burst_dispatcher_invocations_per_event"] = round(
+                (sum(1 for r in list(RUNTIME.invocations) if r["function"] == disp) - invocations_before) / len(burst), 4)
+            out["budget"]["burst_log_bytes_per_event"] = round((log_path.stat().st_size - log_before_burst) / len(burst))
 
         # The seeds' machine, beside it in the same moto, started the seeds' way (no dedup before it).
         iam = pipeline.client("iam")
@@ -301,6 +320,68 @@ def measure(*, durations_n: int, genesys_latency_ms: float, log_path: Path) -> d
     return out
 
 
+BUDGET_BURST_EVENTS = 40  # put at once: beyond the dev budget's burst, so most are deferred
+BUDGET_COMPONENTS = ("budget_dynamodb", "budget_sqs_resends", "budget_dispatcher_reinvocations", "budget_deferral_logs")
+
+
+def _budget_names(pipeline: Any) -> dict[str, str]:
+    """Queue and table names -> labels for AwsCalls.summary: the main queue and the request budget's table."""
+    names = {pipeline.outputs["MainQueueUrl"].rsplit("/", 1)[-1]: "main_queue"}
+    table = pipeline.outputs.get("RequestBudgetTableName")
+    if table:
+        names[table] = "budget_table"
+    return names
+
+
+def _per_event(summary: dict[str, dict[str, int]], events: int) -> dict[str, float]:
+    """Requests per event by queue/table and operation; ``<op>.entries`` too for SQS sends (messages sent)."""
+    out: dict[str, float] = {}
+    for k, v in summary.items():
+        if k.startswith(("sqs_other", "dynamodb_other")):
+            continue
+        out[k] = round(v["requests"] / events, 4)
+        if k.startswith("main_queue.send_message"):
+            out[f"{k}.entries"] = round(v["entries"] / events, 4)
+    return out
+
+
+def budget_cost(measured: dict[str, Any], prices: dict[str, float], batch: int, n: int, *,
+                dispatcher_memory_gb: float = 0.25, dispatcher_gb_s_price: float = 0.0) -> dict[str, dict[str, float]]:
+    """The request budget's own cost per ``n`` events: its DynamoDB calls (UpdateItem 1 WRU, GetItem 0.5 RRU:
+    items < 1 KB, eventually consistent pause checks) and the SQS requests beyond the pipeline's own
+    (1 send + receive/batch + delete batch/batch per event): the deferred events' re-sends. Each operation is
+    charged at the dearer of the two measured regimes (one event at a time; a burst over the budget)."""
+    b = measured.get("budget") or {}
+    if not b.get("enabled"):
+        return {k: {"units": 0.0, "usd": 0.0} for k in BUDGET_COMPONENTS}
+    ops = set(b["steady"]) | set(b.get("burst", {}))
+    rate = {op: max(b["steady"].get(op, 0.0), b.get("burst", {}).get(op, 0.0)) for op in ops}
+    wru = sum(v for k, v in rate.items() if k.startswith("budget_table.") and not k.endswith(("get_item", "query")))
+    # The budget's reads are the pause checks, eventually consistent (0.5 RRU); only a re-read after a write
+    # conflict is strongly consistent, and conflicts were rare here (see budget_table.update_item).
+    rru = 0.5 * sum(v for k, v in rate.items() if k.startswith("budget_table.") and k.endswith(("get_item", "query")))
+    # Re-sends: the main queue's sends beyond EventBridge's one per event, plus, for each message re-sent,
+    # its share of a receive and of a delete batch.
+    burst = b.get("burst", {})
+    sends = burst.get("main_queue.send_message", 0.0) + burst.get("main_queue.send_message_batch", 0.0)
+    sent = burst.get("main_queue.send_message.entries", 0.0) + burst.get("main_queue.send_message_batch.entries", 0.0)
+    resent = max(0.0, sent - 1)
+    resends = max(0.0, sends - 1) + resent * 2 / batch
+    ddb_usd = n * (wru * prices["dynamodb_on_demand_per_million_wru"] + rru * prices["dynamodb_on_demand_per_million_rru"]) / 1e6
+    # The deferred events' second dispatcher invocation (requests and GB-s at the measured batch duration) and
+    # the extra log bytes a deferral writes, both beyond what the happy path already charges.
+    extra_invocations = max(0.0, b.get("burst_dispatcher_invocations_per_event", 0.0) - 1 / batch)
+    dispatcher_gb_s = extra_invocations * measured["durations_ms"]["dispatcher_per_batch"] / 1000 * dispatcher_memory_gb
+    extra_log_gb = max(0.0, b.get("burst_log_bytes_per_event", 0) - measured["log_bytes_per_event"]) / 1e9
+    return {"budget_dynamodb": {"units": n * (wru + rru), "usd": ddb_usd},
+            "budget_sqs_resends": {"units": n * resends, "usd": n * resends / 1e6 * prices["sqs_standard_per_million_requests"]},
+            "budget_dispatcher_reinvocations": {
+                "units": n * extra_invocations,
+                "usd": n * (extra_invocations * prices["lambda_per_million_requests"] / 1e6
+                            + dispatcher_gb_s * dispatcher_gb_s_price)},
+            "budget_deferral_logs": {"units": n * extra_log_gb, "usd": n * extra_log_gb * prices["cloudwatch_logs_ingestion_per_gb"]}}
+
+
 # ---------------------------------------------------------------------------- the model
 
 
@@ -360,6 +441,11 @@ def model(measured: dict[str, Any], template: dict[str, Any], prices: dict[str, 
         wru = 0.0 if design == "seeds" else executions * 2 * attempts_per_execution(design)
         comp["dynamodb"] = {"units": wru, "usd": wru / 1e6 * prices["dynamodb_on_demand_per_million_wru"]}
         comp["cloudwatch_logs"] = {"units": common_log_gb, "usd": common_log_gb * prices["cloudwatch_logs_ingestion_per_gb"]}
+        # The request budget (shipped only; the seeds have none).
+        budget = budget_cost(measured, prices, batch, n, dispatcher_memory_gb=fns["dispatcher"]["memory_mb"] / 1024,
+                             dispatcher_gb_s_price=lambda_price("dispatcher"))
+        for k, v in budget.items():
+            comp[k] = v if design == "shipped" else {"units": 0.0, "usd": 0.0}
         total = sum(v["usd"] for v in comp.values())
         designs[design] = {"components": {k: {"units": round(v["units"], 3), "usd": round(v["usd"], 4)} for k, v in comp.items()},
                            "total_usd_per_million_events": round(total, 4),

@@ -36,13 +36,35 @@ functions whose code defines the same top-level module with different content
 cannot both run in one process; ours share one asset (``lambdas/``), which is
 exactly that case without conflict.
 
+Reserved concurrency is enforced as Lambda does (``ReservedConcurrency``): a
+function with ``ReservedConcurrentExecutions`` (PutFunctionConcurrency; the
+deployer applies the template's) runs at most that many invocations at once.
+A synchronous invoke beyond it fails with the Invoke API's own error, HTTP 429
+``TooManyRequestsException`` (Reason
+``ReservedFunctionConcurrentInvocationLimitExceeded``), not a function error:
+moto's Step Functions interpreter turns that client error into
+``Lambda.TooManyRequestsException``, the name the ASL's Retry matches, and the
+SQS poller leaves the batch to the visibility timeout, as Lambda's event source
+mapping does. An asynchronous (Event) invocation that finds no free slot waits
+for one (Lambda queues the event and retries throttles for up to the
+function's maximum event age, 6 h by default; here: until a slot frees, or
+``ASYNC_MAX_EVENT_AGE_SECONDS``, then the event is dropped with a log line).
+Unreserved functions are not limited (the account's 1,000 is not emulated).
+Time compression: when the state machine's Retry waits are scaled down
+(``RETRY_CLOCK.scale`` < 1: tests, the demo), a throttled invoke that Lambda's
+retrier would have repeated seconds later would exhaust its attempts at once;
+so then a synchronous invoke first waits up to ``compressed_slot_wait_seconds``
+(30 s, about the lambdaService retrier's real waits) for a slot. At scale 1
+(the throughput benchmark) an invoke beyond the limit is refused at once.
+
 Not emulated: the function timeout (a Python thread cannot be killed; the
-context's remaining time is reported correctly), reserved concurrency limits,
-Event-invocation retries and destinations.
+context's remaining time is reported correctly), the account concurrency
+limit, Event-invocation retries of function errors, and destinations.
 """
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import importlib
 import io
@@ -56,7 +78,7 @@ import time
 import traceback
 import uuid
 import zipfile
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -64,6 +86,73 @@ from typing import Any, Callable, Mapping
 from . import _patching
 
 LOG = logging.getLogger(__name__)
+
+ASYNC_MAX_EVENT_AGE_SECONDS = 6 * 3600  # Lambda's default MaximumEventAgeInSeconds for asynchronous invocations
+
+
+class FunctionThrottled(Exception):
+    """The function's reserved concurrency is in use: Lambda answers the invoke with 429 TooManyRequestsException."""
+
+    def __init__(self, function_name: str, limit: int):
+        super().__init__(f"Rate Exceeded. ({function_name}: reserved concurrency {limit} in use)")
+        self.function_name, self.limit = function_name, limit
+
+
+@dataclass(frozen=True)
+class ConcurrencySnapshot:
+    """Per function: invocations running now, the most at once, invokes refused (throttled), invokes waiting for a slot."""
+
+    running: dict[str, int]
+    peak: dict[str, int]
+    throttled: dict[str, int]
+    waiting: dict[str, int]
+
+
+class ReservedConcurrency:
+    """Concurrent invocations per function, held against the function's ReservedConcurrentExecutions."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._running: Counter[str] = Counter()
+        self._peak: Counter[str] = Counter()
+        self._throttled: Counter[str] = Counter()
+        self._waiting: Counter[str] = Counter()
+
+    @staticmethod
+    def limit_of(fn: Any) -> int | None:
+        reserved = getattr(fn, "reserved_concurrency", None)
+        return None if reserved is None or reserved == "" else int(reserved)
+
+    def acquire(self, fn: Any, wait_seconds: float = 0.0) -> None:
+        """Take one slot of ``fn``'s reserved concurrency, waiting up to ``wait_seconds`` for one;
+        raises FunctionThrottled when none frees in time."""
+        name, limit = fn.function_name, self.limit_of(fn)
+        with self._cond:
+            if limit is not None and self._running[name] >= limit:
+                self._waiting[name] += 1
+                try:
+                    free = self._cond.wait_for(lambda: self._running[name] < limit, wait_seconds)
+                finally:
+                    self._waiting[name] -= 1
+                if not free:
+                    self._throttled[name] += 1
+                    raise FunctionThrottled(name, limit)
+            self._running[name] += 1
+            self._peak[name] = max(self._peak[name], self._running[name])
+
+    def release(self, fn: Any) -> None:
+        with self._cond:
+            self._running[fn.function_name] -= 1
+            self._cond.notify_all()
+
+    def snapshot(self) -> ConcurrencySnapshot:
+        with self._cond:
+            return ConcurrencySnapshot(dict(+self._running), dict(self._peak), dict(self._throttled), dict(+self._waiting))
+
+    def reset(self) -> None:
+        with self._cond:
+            self._peak.clear()
+            self._throttled.clear()
 
 
 @dataclass
@@ -197,6 +286,8 @@ class InProcessLambdaRuntime:
         self._lock = threading.Lock()
         self._async_in_flight = 0
         self._async_cond = threading.Condition()
+        self.concurrency = ReservedConcurrency()
+        self.compressed_slot_wait_seconds = 30.0
         self.invocations: list[dict[str, Any]] = []  # (function, request id, error type) of every invocation
 
     # -- configuration -------------------------------------------------------------------
@@ -237,6 +328,7 @@ class InProcessLambdaRuntime:
         self._env_overrides.clear()
         self._handlers.clear()
         self._extracted.clear()
+        self.concurrency.reset()
         self.invocations.clear()
 
     def _asset_module_names(self) -> set[str]:
@@ -316,8 +408,18 @@ class InProcessLambdaRuntime:
         env.update(self._env_overrides.get(fn.function_name, {}))
         return env
 
-    def invoke(self, fn: Any, payload: bytes | str | None) -> tuple[bytes, str | None]:
-        """Run the function once. Returns (response payload, function error or None)."""
+    def invoke(self, fn: Any, payload: bytes | str | None, *, slot_wait_seconds: float = 0.0) -> tuple[bytes, str | None]:
+        """Run the function once. Returns (response payload, function error or None).
+
+        Raises FunctionThrottled, before anything runs, when the function's reserved concurrency is in use
+        (after ``slot_wait_seconds``)."""
+        self.concurrency.acquire(fn, slot_wait_seconds)
+        try:
+            return self._run(fn, payload)
+        finally:
+            self.concurrency.release(fn)
+
+    def _run(self, fn: Any, payload: bytes | str | None) -> tuple[bytes, str | None]:
         request_id = str(uuid.uuid4())
         event = json.loads(payload) if payload else {}
         record: dict[str, Any] = {"function": fn.function_name, "request_id": request_id, "error_type": None}
@@ -360,7 +462,10 @@ class InProcessLambdaRuntime:
 
         def run() -> None:
             try:
-                self.invoke(fn, payload)
+                # Lambda keeps a throttled Event invocation in its queue and retries it: here, wait for a slot.
+                self.invoke(fn, payload, slot_wait_seconds=ASYNC_MAX_EVENT_AGE_SECONDS)
+            except FunctionThrottled as exc:
+                LOG.warning("%s: asynchronous event dropped after the maximum event age: %s", fn.function_name, exc)
             finally:
                 with self._async_cond:
                     self._async_in_flight -= 1
@@ -410,12 +515,36 @@ def _invoke(self: Any, function_name: str, qualifier: str | None, body: Any, hea
     if invocation_type == "Event":
         RUNTIME.invoke_async(fn, body)
         return b""
-    payload, function_error = RUNTIME.invoke(fn, body)
+    from .stepfunctions import RETRY_CLOCK
+
+    wait = RUNTIME.compressed_slot_wait_seconds if RETRY_CLOCK.scale < 1 else 0.0
+    try:
+        payload, function_error = RUNTIME.invoke(fn, body, slot_wait_seconds=wait)
+    except FunctionThrottled as exc:
+        raise _too_many_requests_class()(str(exc)) from None
     if function_error:
         response_headers["x-amz-function-error"] = function_error
     response_headers["x-amz-executed-version"] = "$LATEST"
     response_headers["Content-Length"] = str(len(payload))
     return payload
+
+
+@functools.cache
+def _too_many_requests_class() -> type:
+    """The Invoke API's 429, as a moto error (built on first use: importing this module must not import moto)."""
+    from moto.core.exceptions import JsonRESTError
+
+    class TooManyRequests(JsonRESTError):
+        """The Invoke API's 429 (the shape Lambda answers a throttled invoke with)."""
+
+        code = 429
+
+        def __init__(self, message: str):
+            super().__init__("TooManyRequestsException", message)
+            self.description = json.dumps({"__type": "TooManyRequestsException", "message": message,
+                                           "Reason": "ReservedFunctionConcurrentInvocationLimitExceeded", "Type": "User"})
+
+    return TooManyRequests
 
 
 def install() -> InProcessLambdaRuntime:

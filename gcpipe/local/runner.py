@@ -98,7 +98,7 @@ def synth_is_fresh(cdk_out: Path, env: str, root: Path = PROJECT_ROOT) -> bool:
     return template.is_file() and template.stat().st_mtime >= _newest_source_mtime(root)
 
 
-def synthesize(env: str, out: Path, root: Path = PROJECT_ROOT) -> None:
+def synthesize(env: str, out: Path, root: Path = PROJECT_ROOT, *, environment_overrides: dict[str, Any] | None = None) -> None:
     """Synthesize ``GenesysEvents-<env>`` into ``out`` with asset bundling skipped.
 
     The CDK app is run the way the CDK CLI runs it (cdk.json's ``context`` and the
@@ -113,6 +113,8 @@ def synthesize(env: str, out: Path, root: Path = PROJECT_ROOT) -> None:
         context = json.loads((root / "cdk.json").read_text()).get("context", {})
     except (OSError, ValueError) as exc:
         raise RunnerError(f"cannot read cdk.json: {exc}") from None
+    if environment_overrides:  # keys of context.environments.<env> replaced for this synth (the benchmarks' designs)
+        context.setdefault("environments", {}).setdefault(env, {}).update(environment_overrides)
     context.update({"env": env, "aws:cdk:bundling-stacks": []})
     python = root / ".venv" / "bin" / "python"
     env_vars = dict(os.environ, CDK_OUTDIR=str(out), CDK_CONTEXT_JSON=json.dumps(context), CDK_VALIDATION="false",

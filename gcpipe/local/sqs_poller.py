@@ -21,6 +21,13 @@ and MaximumConcurrency.
   it, a successful invocation deletes the whole batch;
 - a function error leaves the whole batch; left records reappear when their
   visibility timeout expires;
+- a throttled invoke (429 TooManyRequestsException: the function's reserved
+  concurrency is in use) leaves the whole batch too, unprocessed: it returns
+  to the queue after the visibility timeout, and that receive counted toward
+  maxReceiveCount, as with Lambda's mapping (whose MaximumConcurrency, set
+  at or below the reserved concurrency, normally prevents it). The invoke is
+  made without SDK retries: the mapping, not the SDK, decides what a throttle
+  does;
 - redrive to the DLQ is moto's own: ReceiveMessage moves a message whose
   receive count reached the queue's maxReceiveCount (tests/local verify that
   this still holds);
@@ -94,6 +101,17 @@ class BatchResult:
     left: list[str] = field(default_factory=list)
     function_error: str | None = None
     response: Any = None
+    throttled: bool = False  # the invoke got 429 TooManyRequestsException: the function did not run
+
+
+def _without_sdk_retries(lambda_client: Any) -> Any:
+    """A Lambda client like ``lambda_client`` that makes each invoke once (the SDK would retry a 429)."""
+    import boto3
+    from botocore.config import Config
+
+    meta = lambda_client.meta
+    return boto3.client("lambda", region_name=meta.region_name, endpoint_url=meta.endpoint_url,
+                        config=meta.config.merge(Config(retries={"total_max_attempts": 1})))
 
 
 def sqs_lambda_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
@@ -150,7 +168,7 @@ class SqsEventSourcePoller:
     def __init__(self, config: SqsMappingConfig, sqs_client: Any, lambda_client: Any, region: str):
         self.config = config
         self._sqs = sqs_client
-        self._lambda = lambda_client
+        self._lambda = _without_sdk_retries(lambda_client)
         self._region = region
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -207,11 +225,19 @@ class SqsEventSourcePoller:
         ids = [m["MessageId"] for m in messages]
         handles = {m["MessageId"]: m["ReceiptHandle"] for m in messages}
         result = BatchResult(message_ids=ids)
-        resp = self._lambda.invoke(
-            FunctionName=self.config.function_arn,
-            InvocationType="RequestResponse",
-            Payload=json.dumps(event).encode(),
-        )
+        try:
+            resp = self._lambda.invoke(
+                FunctionName=self.config.function_arn,
+                InvocationType="RequestResponse",
+                Payload=json.dumps(event).encode(),
+            )
+        except self._lambda.exceptions.TooManyRequestsException:
+            LOG.info("%s throttled: %d records back to the queue after the visibility timeout",
+                     self.config.function_arn, len(ids))
+            result.throttled, result.left = True, ids
+            self._left.update(handles)
+            self.results.append(result)
+            return result
         raw = resp["Payload"].read()
         try:
             result.response = json.loads(raw) if raw else None

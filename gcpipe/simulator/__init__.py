@@ -11,6 +11,6 @@ benchmarks point the pipeline's ``GENESYS_LOGIN_BASE_URL`` and
 """
 from __future__ import annotations
 
-from .server import GenesysSimulator, SimulatedWrite, error_body, rate_limited_body
+from .server import GenesysSimulator, RequestSecond, SimulatedWrite, error_body, rate_limited_body
 
-__all__ = ["GenesysSimulator", "SimulatedWrite", "error_body", "rate_limited_body"]
+__all__ = ["GenesysSimulator", "RequestSecond", "SimulatedWrite", "error_body", "rate_limited_body"]

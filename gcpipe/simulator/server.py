@@ -19,6 +19,18 @@ read at run time):
   (seconds). Every response carries ``inin-correlation-id``.
 * ``request.bytes.max`` is 512000 (413 above it).
 
+Genesys's rate limits (``RateLimits``), each a sliding window over admitted API
+requests (a 429 does not spend quota; whether Genesys counts rejected requests
+is not documented): ``token.rate.per.minute`` (300 requests per minute per
+access token, on by default) and an optional org-wide limit (``other limits
+apply per org and per service``), set as requests per second over a window
+(60 s by default: Genesys states its limits per minute). Above either, the
+answer is 429 with ``Retry-After`` (seconds until the window admits a request
+again, rounded up) and the body code ``too.many.requests.retry.after``.
+``requests_per_second()`` counts every API request and 429 by wall-clock
+second, for the benchmarks. ``set_rate_limit`` is a separate fault switch (a
+1 s fixed window, checked before authentication) kept for the 429-storm tests.
+
 Outside Genesys's API, for the operator of a running local stack:
 
 * ``GET /sim/writes[?conversationId=C]``: every write recorded so far, oldest
@@ -42,12 +54,15 @@ import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
 
 REQUEST_BYTES_MAX = 512_000
 DEFAULT_TOKEN_TTL_SECONDS = 86400  # Genesys default lifetime; configurable per client from 5 min to 48 h
 DEFAULT_HANG_SECONDS = 30.0  # longer than any sane client read timeout, bounded so stop() never waits on it
+TOKEN_RATE_PER_MINUTE = 300  # Genesys token.rate.per.minute: API requests per minute per access token
+ORG_LIMIT_KEY = "org.app.user.rate.per.minute"  # the limit key the org-wide 429 names (Genesys's limits table)
+TOKEN_LIMIT_KEY = "token.rate.per.minute"
 
 _ATTRIBUTES = re.compile(r"^/api/v2/conversations/(?P<c>[^/]+)/participants/(?P<p>[^/]+)/attributes$")
 _TAGS = re.compile(r"^/api/v2/conversations/(?P<c>[^/]+)/tags$")
@@ -83,14 +98,64 @@ def error_body(status: int, message: str | None = None, code: str | None = None,
     }
 
 
-def rate_limited_body(retry_after: int, per_minute: int | None = None) -> dict[str, Any]:
+def rate_limited_body(retry_after: int, per_minute: int | None = None, key: str = ORG_LIMIT_KEY) -> dict[str, Any]:
     """The 429 body. The message text (with its brackets) is Genesys's."""
     return error_body(
         429,
         message=f"Rate limit exceeded the maximum. Retry the request in [{retry_after}] seconds",
         code="too.many.requests.retry.after",
-        limit={"key": "org.app.user.rate.per.minute", "namespace": "platform.api", "value": per_minute or 3000},
+        limit={"key": key, "namespace": "platform.api", "value": per_minute or 3000},
     )
+
+
+class SlidingWindowLimit:
+    """At most ``limit`` admitted requests in any ``window_seconds``: the times of the admitted ones, kept
+    while they are inside the window. Not thread-safe: the simulator calls it under its lock."""
+
+    def __init__(self, limit: float, window_seconds: float):
+        if limit <= 0 or window_seconds <= 0:
+            raise ValueError("a rate limit needs a positive count and window")
+        self.limit, self.window = limit, window_seconds
+        self._admitted: deque[float] = deque()
+
+    def wait(self, now: float) -> float | None:
+        """None when a request at ``now`` fits in the window; else the seconds until one does."""
+        while self._admitted and self._admitted[0] <= now - self.window:
+            self._admitted.popleft()
+        if len(self._admitted) < self.limit:
+            return None
+        return self._admitted[len(self._admitted) - math.ceil(self.limit)] + self.window - now
+
+    def admit(self, now: float) -> None:
+        self._admitted.append(now)
+
+    @property
+    def per_minute(self) -> int:
+        return int(round(self.limit * 60 / self.window))
+
+
+class FixedWindowLimit(SlidingWindowLimit):
+    """At most ``limit`` admitted requests per window aligned on multiples of ``window_seconds`` (a counter
+    that resets, like the ``inin-ratelimit-reset`` header Genesys used to send suggests); Retry-After is the
+    time to the next reset."""
+
+    def wait(self, now: float) -> float | None:
+        start = math.floor(now / self.window) * self.window
+        while self._admitted and self._admitted[0] < start:
+            self._admitted.popleft()
+        return None if len(self._admitted) < self.limit else start + self.window - now
+
+
+WINDOWS = {"sliding": SlidingWindowLimit, "fixed": FixedWindowLimit}
+
+
+@dataclass(frozen=True)
+class RequestSecond:
+    """API requests the simulator answered in one wall-clock second (``second`` = int(time.time()))."""
+
+    second: int
+    requests: int
+    http_429: int
 
 
 @dataclass(frozen=True)
@@ -128,6 +193,11 @@ class GenesysSimulator:
         *,
         port: int = 0,
         known_conversations_only: bool = False,
+        token_rate_per_minute: int | None = TOKEN_RATE_PER_MINUTE,
+        org_rate_limit_per_second: float | None = None,
+        org_rate_window_seconds: float = 60.0,
+        org_rate_window_kind: str = "sliding",
+        clock: Callable[[], float] = time.time,
     ):
         self.client_id = client_id
         self.client_secret = client_secret
@@ -147,6 +217,10 @@ class GenesysSimulator:
         self._rate_per_second = rate_limit_per_second
         self._rate_retry_after: int | None = None
         self._rate_header = True
+        self._clock = clock  # wall-clock seconds: Genesys's limits and the per-second counts (injectable for tests)
+        self._token_rate_per_minute = token_rate_per_minute
+        self._org_limit: SlidingWindowLimit | None = None
+        self.set_org_rate_limit(org_rate_limit_per_second, org_rate_window_seconds, kind=org_rate_window_kind)
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -244,6 +318,21 @@ class GenesysSimulator:
             self._rate_header = retry_after_header
             self._window_start, self._window_count = time.monotonic(), 0
 
+    def set_token_rate_limit(self, per_minute: int | None) -> None:
+        """Genesys's per-token limit: ``per_minute`` API requests per minute per access token (None = off)."""
+        with self._lock:
+            self._token_rate_per_minute = per_minute
+            self._token_windows.clear()
+
+    def set_org_rate_limit(self, per_second: float | None, window_seconds: float = 60.0, *, kind: str = "sliding") -> None:
+        """An org-wide limit: ``per_second`` x ``window_seconds`` API requests in any ``window_seconds``
+        (``kind`` "sliding"), or per window aligned on multiples of it ("fixed"), whatever the token; None = off.
+        Genesys does not document which; sliding is the stricter (no double burst across a boundary)."""
+        if kind not in WINDOWS:
+            raise ValueError(f"window kind must be one of {', '.join(WINDOWS)}")
+        with self._lock:
+            self._org_limit = WINDOWS[kind](per_second * window_seconds, window_seconds) if per_second else None
+
     def fail_next(self, n: int, status: int = 503, *, retry_after: int | None = None, retry_after_header: bool = True) -> None:
         """The next ``n`` API requests (not token requests) get ``status`` with an ErrorBody.
 
@@ -281,6 +370,8 @@ class GenesysSimulator:
         with self._lock:
             self._clear_state()
             self._rate_per_second = None
+            if self._org_limit is not None:
+                self._org_limit = type(self._org_limit)(self._org_limit.limit, self._org_limit.window)
 
     def _clear_state(self) -> None:
         self._tokens: dict[str, float] = {}  # token -> monotonic expiry
@@ -297,6 +388,8 @@ class GenesysSimulator:
         self._token_latency = 0.0
         self._issued: list[str] = []
         self._window_start, self._window_count = time.monotonic(), 0
+        self._token_windows: dict[str, SlidingWindowLimit] = {}
+        self._per_second: dict[int, list[int]] = {}  # wall-clock second -> [API requests, 429s]
 
     # ---------------------------------------------------------------- observations
 
@@ -336,6 +429,12 @@ class GenesysSimulator:
                 and (status is None or s == status)
             )
 
+    def requests_per_second(self) -> list[RequestSecond]:
+        """API requests (any answer, incl. 429) and 429s per wall-clock second, in time order; seconds
+        without a request are left out. Token requests are not API requests (they have their own limits)."""
+        with self._lock:
+            return [RequestSecond(s, n, limited) for s, (n, limited) in sorted(self._per_second.items())]
+
     def attributes_of(self, conversation_id: str, participant_id: str) -> dict[str, str]:
         """The participant's current merged attributes."""
         with self._lock:
@@ -350,6 +449,32 @@ class GenesysSimulator:
     def _record(self, method: str, path: str, status: int) -> None:
         with self._lock:
             self._requests.append((method, path, status))
+            if path.startswith("/api/"):
+                counts = self._per_second.setdefault(int(self._clock()), [0, 0])
+                counts[0] += 1
+                counts[1] += status == 429
+
+    def _genesys_limit(self, authorization: str) -> tuple[int, str, int] | None:
+        """Genesys's own limits for an authenticated API request: None (admitted, counted against the
+        token's and the org's windows) or (Retry-After seconds, limit key, limit per minute)."""
+        token = authorization.partition(" ")[2]
+        with self._lock:
+            now = self._clock()
+            windows: list[tuple[SlidingWindowLimit, str]] = []
+            if self._token_rate_per_minute:
+                window = self._token_windows.get(token)
+                if window is None:
+                    window = self._token_windows[token] = SlidingWindowLimit(self._token_rate_per_minute, 60.0)
+                windows.append((window, TOKEN_LIMIT_KEY))
+            if self._org_limit is not None:
+                windows.append((self._org_limit, ORG_LIMIT_KEY))
+            for window, key in windows:  # both must have room before either counts the request
+                wait = window.wait(now)
+                if wait is not None:
+                    return max(1, math.ceil(wait)), key, window.per_minute
+            for window, _ in windows:
+                window.admit(now)
+            return None
 
     def _issue_token(self, authorization: str, form: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
         if self._token_latency:
@@ -508,6 +633,8 @@ def _handler_for(sim: GenesysSimulator) -> type[BaseHTTPRequestHandler]:
 
         def _send(self, status: int, body: Any = None, headers: dict[str, str] | None = None) -> None:
             data = json.dumps(body).encode() if body is not None else b""
+            # Recorded before the answer leaves: a client that has its answer sees it counted.
+            sim._record(self.command, self._path, status)
             self.send_response(status)
             if data:
                 self.send_header("Content-Type", "application/json")
@@ -517,7 +644,6 @@ def _handler_for(sim: GenesysSimulator) -> type[BaseHTTPRequestHandler]:
                 self.send_header(k, v)
             self.end_headers()
             self.wfile.write(data)
-            sim._record(self.command, self._path, status)
 
         def _read_body(self) -> bytes | None:
             length = int(self.headers.get("Content-Length") or 0)
@@ -570,6 +696,9 @@ def _handler_for(sim: GenesysSimulator) -> type[BaseHTTPRequestHandler]:
                     return self._send(401, error_body(401, message="No authentication bearer token specified in authorization header.",
                                                      code="authentication.required"))
                 return self._send(401, error_body(401))
+            if over := sim._genesys_limit(authorization):
+                retry_after, key, per_minute = over
+                return self._send(429, rate_limited_body(retry_after, per_minute, key), {"Retry-After": str(retry_after)})
             body: Any = None
             if self.command in ("PATCH", "PUT", "POST"):
                 if "application/json" not in self.headers.get("Content-Type", ""):

@@ -37,13 +37,23 @@ def test_cost(tmp_path):
     for design in ("shipped", "seeds"):
         comps = d[design]["components"]
         assert set(comps) == {"eventbridge", "sqs", "stepfunctions", "lambda_requests", "lambda_duration", "dynamodb",
-                              "cloudwatch_logs"}
+                              "cloudwatch_logs", "budget_dynamodb", "budget_sqs_resends", "budget_dispatcher_reinvocations",
+                              "budget_deferral_logs"}
         assert d[design]["total_usd_per_million_events"] == pytest.approx(sum(v["usd"] for v in comps.values()), abs=1e-3)
     # duplicates cost the seeds full executions; the shipped design pays DynamoDB instead
     assert d["seeds"]["executions"] > d["shipped"]["executions"]
     assert d["seeds"]["components"]["stepfunctions"]["units"] > d["shipped"]["components"]["stepfunctions"]["units"]
     assert d["shipped"]["components"]["dynamodb"]["units"] > 0 == d["seeds"]["components"]["dynamodb"]["units"]
     assert r["prices"]["as_of"]
+    # the request budget's own cost: the shipped design's only, measured when the stack has a budget
+    budget = r["measured"]["budget"]
+    assert all(d["seeds"]["components"][k]["usd"] == 0 for k in d["seeds"]["components"] if k.startswith("budget_"))
+    if budget["enabled"]:
+        assert any(k.startswith("budget_table.") for k in budget["steady"])
+        assert d["shipped"]["components"]["budget_dynamodb"]["units"] > 0
+        assert budget["burst"]["main_queue.send_message.entries"] == 1  # EventBridge's delivery of each event
+    else:
+        assert d["shipped"]["components"]["budget_dynamodb"]["usd"] == 0
 
 
 def test_coldstart(tmp_path):
@@ -91,16 +101,35 @@ def test_dispatcher(tmp_path):
     assert r["sequential"]["median_ms"] >= r["ideal_sequential_ms"]
 
 
+THROUGHPUT_KEYS = {"applied", "lost", "duplicate_writes", "fraction_of_limit", "genesys_requests", "http_429",
+                   "share_429", "lag_p50_s", "lag_p99_s", "executions_failed", "dead_lettered", "token_fetches"}
+
+
 def test_throughput(tmp_path):
     from bench import throughput
 
     result = throughput.main(["--smoke", "--out", str(tmp_path)])
     _check_envelope(result, "throughput", tmp_path)
-    s = result["results"]["shipped"]
-    assert s["idle_before_timeout"]
-    assert s["lost"] == 0
-    assert s["duplicate_writes"] == 0
-    assert s["applied"] + s["failed_executions"] + s["dead_lettered"] == s["events"]
-    assert s["max_running_executions"] >= 1
-    assert 0 < s["fraction_of_limit"]
-    assert "seeds" in result["results"]
+    on_disk = json.loads((tmp_path / "throughput.json").read_text())
+    assert on_disk["designs"] == json.loads(json.dumps(result["designs"], default=str))
+    assert {"params", "machine", "date"} <= set(on_disk)
+    designs = result["designs"]
+    # the baseline always runs; the budgeted design runs once the product knows genesysRateLimit
+    assert "baseline" in designs
+    assert set(designs) | set(result["results"]["unavailable"]) == {"baseline", "budgeted"}
+    for name, workloads in designs.items():
+        assert set(workloads) == {"burst", "sustained"}
+        for workload, r in workloads.items():
+            assert THROUGHPUT_KEYS <= set(r), (name, workload)
+            # every event is accounted for, nothing written twice
+            assert r["applied"] + r["executions_failed"] + r["dead_lettered"] + r["unfinished"] + r["lost"] == r["events"]
+            assert r["lost"] == 0 and r["duplicate_writes"] == 0, (name, workload)
+            assert 0 <= r["http_429"] <= r["genesys_requests"]
+            assert r["share_429"] == (round(r["http_429"] / r["genesys_requests"], 4) if r["genesys_requests"] else 0.0)
+            assert sum(n for _, n, _ in r["genesys_per_second"]) == r["genesys_requests"]
+            assert sum(n for _, _, n in r["genesys_per_second"]) == r["http_429"]
+            if r["applied"]:
+                assert 0 < r["fraction_of_limit"] and r["lag_p50_s"] <= r["lag_p99_s"]
+                assert r["token_fetches"] >= 1
+    p = result["params"]
+    assert p["sustained_events"] == round(p["sustained_arrival_per_second"] * p["sustained_seconds"])

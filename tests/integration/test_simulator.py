@@ -272,3 +272,115 @@ def test_standalone_entry_point_prints_its_url():
     finally:
         proc.terminate()
         proc.wait(timeout=5)
+
+
+class FakeClock:
+    """The simulator's wall clock, moved by hand: windows tested without waiting."""
+
+    def __init__(self, now: float = 1_800_000_000.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_per_token_limit_is_300_a_minute_by_default_and_answers_genesys_429():
+    clock = FakeClock()
+    with GenesysSimulator(client_id="cid", client_secret="csecret", clock=clock) as s:
+        headers = bearer(s)
+        statuses = [patch(s, headers, {"a": "1"}).status_code for _ in range(300)]
+        assert statuses == [202] * 300
+        clock.now += 20
+        limited = patch(s, headers, {"a": "1"})
+        assert limited.status_code == 429
+        assert limited.headers["Retry-After"] == "40"  # the first request leaves the 60 s window in 40 s
+        body = limited.json()
+        assert body["code"] == "too.many.requests.retry.after" and body["status"] == 429
+        assert body["message"] == "Rate limit exceeded the maximum. Retry the request in [40] seconds"
+        assert body["limit"] == {"key": "token.rate.per.minute", "namespace": "platform.api", "value": 300}
+        assert set(body) >= {"contextId", "details", "errors"}
+        # another token has its own 300
+        assert patch(s, bearer(s), {"a": "1"}).status_code == 202
+        clock.now += 40
+        assert patch(s, headers, {"a": "1"}).status_code == 202
+        assert len(s.writes) == 302
+
+
+def test_per_token_limit_is_configurable_and_can_be_switched_off():
+    clock = FakeClock()
+    with GenesysSimulator(client_id="cid", client_secret="csecret", clock=clock, token_rate_per_minute=3) as s:
+        headers = bearer(s)
+        assert [patch(s, headers, {"a": "1"}).status_code for _ in range(4)] == [202, 202, 202, 429]
+        s.set_token_rate_limit(None)
+        assert patch(s, headers, {"a": "1"}).status_code == 202
+
+
+def test_org_limit_binds_every_token_together_in_a_sliding_window():
+    clock = FakeClock()
+    with GenesysSimulator(client_id="cid", client_secret="csecret", clock=clock,
+                          org_rate_limit_per_second=0.5, org_rate_window_seconds=4) as s:  # 2 per 4 s
+        first, second = bearer(s), bearer(s)
+        assert patch(s, first, {"a": "1"}).status_code == 202
+        clock.now += 1.5
+        assert patch(s, second, {"a": "1"}).status_code == 202
+        clock.now += 1.0
+        limited = patch(s, first, {"a": "1"})
+        assert limited.status_code == 429
+        assert limited.headers["Retry-After"] == "2"  # ceil(4 - 2.5): when the first request leaves the window
+        assert limited.json()["limit"]["key"] == "org.app.user.rate.per.minute"
+        assert limited.json()["limit"]["value"] == 30
+        clock.now += 1.5  # the first left the window; the rejected one spent nothing
+        assert patch(s, second, {"a": "1"}).status_code == 202
+        assert patch(s, first, {"a": "1"}).status_code == 429
+        s.set_org_rate_limit(None)
+        assert patch(s, first, {"a": "1"}).status_code == 202
+
+
+def test_a_request_over_the_org_limit_spends_no_token_quota():
+    clock = FakeClock()
+    with GenesysSimulator(client_id="cid", client_secret="csecret", clock=clock, token_rate_per_minute=2,
+                          org_rate_limit_per_second=1, org_rate_window_seconds=1) as s:
+        headers = bearer(s)
+        assert patch(s, headers, {"a": "1"}).status_code == 202
+        assert patch(s, headers, {"a": "1"}).status_code == 429  # org: 1 per second
+        clock.now += 1
+        assert patch(s, headers, {"a": "1"}).status_code == 202  # the token's 2nd of 2, not its 3rd
+        clock.now += 1
+        assert patch(s, headers, {"a": "1"}).json()["limit"]["key"] == "token.rate.per.minute"
+
+
+def test_requests_per_second_counts_api_requests_and_429s_by_wall_clock_second():
+    clock = FakeClock(1_800_000_000.2)
+    with GenesysSimulator(client_id="cid", client_secret="csecret", clock=clock,
+                          org_rate_limit_per_second=2, org_rate_window_seconds=1) as s:
+        headers = bearer(s)  # token requests are not counted
+        for _ in range(3):
+            patch(s, headers, {"a": "1"})
+        clock.now += 2
+        patch(s, headers, {"a": "1"})
+        per_second = s.requests_per_second()
+        assert [(r.second, r.requests, r.http_429) for r in per_second] == [
+            (1_800_000_000, 3, 1), (1_800_000_002, 1, 0)]
+        s.reset()
+        assert s.requests_per_second() == []
+
+
+def test_the_429_storm_switch_keeps_its_fixed_retry_after_beside_the_genesys_limits(sim):
+    headers = bearer(sim)
+    sim.set_rate_limit(1, retry_after=3)
+    patch(sim, headers, {"a": "1"})
+    limited = patch(sim, headers, {"a": "1"})
+    assert limited.status_code == 429 and limited.headers["Retry-After"] == "3"
+
+
+def test_a_fixed_org_window_resets_on_its_boundary():
+    clock = FakeClock(1_800_000_000.0)  # a multiple of 10
+    with GenesysSimulator(client_id="cid", client_secret="csecret", clock=clock, org_rate_limit_per_second=0.2,
+                          org_rate_window_seconds=10, org_rate_window_kind="fixed") as s:  # 2 per aligned 10 s
+        headers = bearer(s)
+        clock.now += 8
+        assert [patch(s, headers, {"a": "1"}).status_code for _ in range(3)] == [202, 202, 429]
+        clock.now += 1.5  # 9.5 s into the window
+        assert patch(s, headers, {"a": "1"}).headers["Retry-After"] == "1"
+        clock.now += 0.5  # the next window: both slots again, though the last two are 2 s old
+        assert [patch(s, headers, {"a": "1"}).status_code for _ in range(3)] == [202, 202, 429]
