@@ -9,7 +9,8 @@ Unknown keys are errors too (a typo must not silently fall back to a default).
 
 An environment states only what differs: ``defaults(name)`` below holds every key with a sensible
 default, ``"extends": "<env>"`` starts from another environment, and objects merge key by key
-(lists and the keys in ``REPLACED_WHOLE`` are replaced; ``null`` unsets an optional key). The Genesys
+(lists and the keys in ``REPLACED_WHOLE`` are replaced; ``"unset": ["alarmEmail"]`` drops an inherited
+value or a default). The Genesys
 region (``genesysRegion`` or ``genesysDomain``) is independent of the AWS ``region``: the Genesys
 EventBridge integration names the AWS region itself (``awsAccountRegion``).
 """
@@ -278,7 +279,16 @@ def resolved(name: str, environments: Mapping[str, Any]) -> dict[str, Any]:
         chain.append(parent)
     result: dict[str, Any] = {}
     for env in reversed(chain):
-        result = merged(result, {k: v for k, v in environments[env].items() if k != "extends"})
+        raw = environments[env]
+        result = merged(result, {k: v for k, v in raw.items() if k not in ("extends", "unset")})
+        unset = raw.get("unset", [])
+        if not isinstance(unset, list) or not all(isinstance(k, str) for k in unset):
+            raise ConfigError(f"cdk.json context {C.CONTEXT_ENVIRONMENTS}.{env}.unset: {_show(unset)} is not a list "
+                              "of key names; expected e.g. [\"alarmEmail\"]")
+        for key in unset:
+            # None = not set, for inherited values and code defaults alike (cdk.json's null cannot do this:
+            # CDK hands context to the app without its null members).
+            result[key] = None
     return result
 
 
@@ -514,7 +524,7 @@ def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
     if not isinstance(raw, dict):
         raise ConfigError(f"cdk.json context {C.CONTEXT_ENVIRONMENTS}.{name}: expected an object, got {_show(raw)}")
     n = _Node(merged(defaults(name), raw), f"cdk.json context {C.CONTEXT_ENVIRONMENTS}.{name}")
-    n.seen.add("extends")  # resolved by load()
+    n.seen.update(("extends", "unset"))  # resolved by load()
     account = n.string("account", "a 12-digit AWS account id", ACCOUNT_RE, optional=True)
     region = n.string("region", "an AWS region such as us-east-1", REGION_RE, optional=True)
     if account and not region:

@@ -100,7 +100,7 @@ class Observability(Construct):
             threshold = C.PROCESSOR_ERRORS_ALARM_THRESHOLD if label == "Processor" else 0
             self._alarm(f"{label}Errors", fn.metric_errors(period=PERIOD, statistic="Sum"), threshold,
                         f"{label} Lambda errors")
-        lag_p99 = pipeline_metric(config, METRIC_END_TO_END_LAG, "p99", label="End-to-end lag p99")
+        lag_p99 = pipeline_metric(config, METRIC_END_TO_END_LAG, "p99")
         self._alarm("EndToEndLag", lag_p99, config.lag_alarm_p99_seconds * 1000,
                     f"p99 of Genesys event time -> write-back above {config.lag_alarm_p99_seconds} s "
                     "(lagAlarmP99Seconds): a backlog, Genesys throttling or late deliveries")

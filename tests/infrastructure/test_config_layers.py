@@ -56,7 +56,7 @@ def test_only_the_required_keys_make_an_environment_and_defaults_fill_the_rest()
 
 def test_extends_inherits_merges_objects_and_replaces_lists():
     staging = {"extends": "prod", "account": "444455556666", "queueIds": [],
-               "dispatcher": {"batchSize": 20}, "alarmEmail": None}
+               "dispatcher": {"batchSize": 20}, "unset": ["alarmEmail"]}
     config = load(context_with_environments(staging=staging).get, "staging")
     prod = load(CDK_CONTEXT.get, "prod")
     assert config.account == "444455556666" and config.region == prod.region
@@ -64,7 +64,7 @@ def test_extends_inherits_merges_objects_and_replaces_lists():
     assert config.dispatcher.batch_size == 20
     assert config.dispatcher.max_concurrency == prod.dispatcher.max_concurrency  # merged, not replaced
     assert config.retries == prod.retries and config.external_tag == prod.external_tag
-    assert config.alarm_email is None  # null unsets an inherited optional key
+    assert config.alarm_email is None  # unset drops an inherited optional key
     # Name-derived defaults follow the new environment, not the one it extends.
     assert config.secret_name == "genesys/staging/oauth-client" and config.tags == {"Environment": "staging"}
 
@@ -118,8 +118,25 @@ def test_the_readme_new_environment_fits_in_ten_lines_and_synthesizes():
     context = context_with_environments(**{name: body})
     config = load(context.get, name)
     assert config.name == name and config.stack_name == f"GenesysEvents-{name}"
-    stack, template = synth(name, context)
+    stack, template = synth(name, context)  # through CDK's context, as `cdk synth` hands it over
     template.resource_count_is("AWS::StepFunctions::StateMachine", 1)
+    assert stack.config.alarm_email is None and stack.config.account == body["account"]
+    template.resource_count_is("AWS::SNS::Topic", 0)
+
+
+def test_unset_drops_a_code_default_too():
+    config = load(context_with_environments(quiet={**MINIMAL, "unset": ["silenceAlarm"]}).get, "quiet")
+    assert config.silence_alarm is None
+
+
+def test_unset_of_a_required_key_names_it():
+    with pytest.raises(ConfigError, match=r"^cdk.json context environments.x.topics: missing; expected"):
+        load(context_with_environments(x={"extends": "dev", "unset": ["topics"]}).get, "x")
+
+
+def test_unset_must_be_a_list_of_names():
+    with pytest.raises(ConfigError, match=r"^cdk.json context environments.x.unset: 'alarmEmail' is not a list"):
+        load(context_with_environments(x={"extends": "dev", "unset": "alarmEmail"}).get, "x")
 
 
 def test_a_genesys_region_unlike_the_aws_region_synthesizes():
