@@ -53,10 +53,9 @@ class _ProtectEveryLogGroup:
 class LogDataProtection(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig):
         super().__init__(scope, construct_id)
-        # A literal name: the policy names its audit group, and a Ref would make every log group depend on it.
-        self.audit_log_group_name = f"/genesys-pipeline/{config.stack_name}/data-protection-audit"
         self.audit_log_group = logs.LogGroup(
-            self, "AuditLogGroup", log_group_name=self.audit_log_group_name,
+            self, "AuditLogGroup", log_group_name=f"/genesys-pipeline/{config.stack_name}/data-protection-audit",
             retention=log_retention(config), removal_policy=removal_policy(config))
-        self.policy = data_protection_policy(config.stack_name, self.audit_log_group_name)
+        # By Ref: CloudFormation then creates the audit group before any log group whose policy names it.
+        self.policy = data_protection_policy(config.stack_name, self.audit_log_group.log_group_name)
         Aspects.of(scope).add(_ProtectEveryLogGroup(self.policy, self.audit_log_group.node.default_child.node.path))

@@ -19,8 +19,9 @@ def test_every_log_group_but_the_audit_one_has_the_data_protection_policy(shippe
         policy = group["DataProtectionPolicy"]
         [audit_st] = [s for s in policy["Statement"] if "Audit" in s["Operation"]]
         [mask_st] = [s for s in policy["Statement"] if "Deidentify" in s["Operation"]]
+        # By Ref, so that CloudFormation creates the audit group first.
         assert audit_st["Operation"]["Audit"]["FindingsDestination"]["CloudWatchLogs"]["LogGroup"] == \
-            audit["Properties"]["LogGroupName"], lid
+            {"Ref": audit_id}, lid
         for statement in (audit_st, mask_st):
             text = json.dumps(statement["DataIdentifier"])
             for identifier in ("EmailAddress", "PhoneNumber-US", "PhoneNumber-DE", "PhoneNumber-GB"):
