@@ -45,9 +45,9 @@ for outcome in outcomes.Outcome:
         record_outcome(outcome, dedup_key="k", topic=topic)
 now = datetime.now(timezone.utc)
 record_end_to_end_lag(now - timedelta(seconds=2), now)
-for name in (outcomes.METRIC_EVENTS_RECEIVED, outcomes.METRIC_START_EXECUTION_THROTTLED, outcomes.METRIC_GENESYS_LATENCY,
-             outcomes.METRIC_GENESYS_RATE_LIMITED, outcomes.METRIC_TOKEN_FETCHES, outcomes.METRIC_FAILURE_MARK_FAILED):
-    metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+for constant in dir(outcomes):  # every shared metric name, through the metric set the handlers flush
+    if constant.startswith("METRIC_") and constant != "METRIC_END_TO_END_LAG":
+        metrics.add_metric(name=getattr(outcomes, constant), unit=MetricUnit.Count, value=1)
 class Context: function_name = "fn"
 metrics.provider.add_cold_start_metric(Context())
 metrics.flush_metrics()
