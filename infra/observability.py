@@ -124,7 +124,7 @@ class Observability(Construct):
             cw.GraphWidget(title="Dead-lettered and failed per topic", width=8,
                            left=[metric(m, topic=t, label=f"{m} {t}") for m in ("EventsDeadLettered", "EventsFailed")
                                  for t in topics]),
-            cw.GraphWidget(title="End-to-end lag (Genesys event time -> write), ms", width=8,
+            cw.GraphWidget(title="End-to-end lag (Genesys event time to write), ms", width=8,
                            left=[metric(METRIC_END_TO_END_LAG, "p50", label="p50"),
                                  metric(METRIC_END_TO_END_LAG, "p99", label="p99")],
                            left_annotations=[cw.HorizontalAnnotation(value=config.lag_alarm_p99_seconds * 1000,
