@@ -6,6 +6,7 @@ import sys
 
 import aws_cdk as cdk
 
+from infra.compliance import NAG_FAILED, add_compliance_checks
 from infra.config import ConfigError, load
 from infra.stack import GenesysEventsStack
 
@@ -24,7 +25,16 @@ def main() -> None:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
     GenesysEventsStack(app, config=config)
-    app.synth()
+    add_compliance_checks(app)
+    try:
+        app.synth()
+    except RuntimeError as exc:
+        if NAG_FAILED not in str(exc):
+            raise
+        # The findings (rule, construct path, how to acknowledge) are printed above by CDK.
+        print("error: cdk-nag AwsSolutions findings above: fix each, or acknowledge it in code with "
+              "Validations.of(construct).acknowledge(Acknowledgment(id=..., reason=...))", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

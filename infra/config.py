@@ -6,6 +6,13 @@ Every check fails with one ``ConfigError`` line naming the key and what is allow
     cdk.json context environments.prod.queueIds[1]: 'abc' is not a UUID; expected 8-4-4-4-12 hex digits
 
 Unknown keys are errors too (a typo must not silently fall back to a default).
+
+An environment states only what differs: ``defaults(name)`` below holds every key with a sensible
+default, ``"extends": "<env>"`` starts from another environment, and objects merge key by key
+(lists and the keys in ``REPLACED_WHOLE`` are replaced; ``"unset": ["alarmEmail"]`` drops an inherited
+value or a default). The Genesys
+region (``genesysRegion`` or ``genesysDomain``) is independent of the AWS ``region``: the Genesys
+EventBridge integration names the AWS region itself (``awsAccountRegion``).
 """
 from __future__ import annotations
 
@@ -16,6 +23,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import constants as C
 
@@ -24,6 +32,10 @@ ACCOUNT_RE = re.compile(r"\d{12}")
 REGION_RE = re.compile(r"[a-z]{2}(-gov)?-[a-z]+-\d")
 DOMAIN_RE = re.compile(r"(?=.{4,253}$)([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}")
 EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+SNS_TOPIC_ARN_RE = re.compile(r"arn:aws[a-z-]*:sns:[a-z]{2}(-gov)?-[a-z]+-\d:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?")
+CLOCK_RE = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
+DAYS_RE = re.compile(r"(MON|TUE|WED|THU|FRI|SAT|SUN)(-(MON|TUE|WED|THU|FRI|SAT|SUN))?"
+                     r"(,(MON|TUE|WED|THU|FRI|SAT|SUN)(-(MON|TUE|WED|THU|FRI|SAT|SUN))?)*")
 SECRET_NAME_RE = re.compile(r"[A-Za-z0-9/_+=.@-]{1,512}")
 # Write-back plugins live in the Lambda asset (lambdas/ is the code root), so they ship with the functions.
 EXTENSIONS_DIR = Path(__file__).resolve().parents[1] / "lambdas" / "extensions"
@@ -84,12 +96,42 @@ class GenesysRateLimit:
 
 
 @dataclass(frozen=True)
+class ActiveHours:
+    """When the site expects events: the silence alarm notifies only then (infra/alarms.py)."""
+
+    timezone: str  # IANA name, e.g. Europe/Berlin (EventBridge Scheduler follows its daylight saving)
+    start: str  # "HH:MM", local time
+    end: str  # "HH:MM", local time, after start
+    days: str  # cron day-of-week: "MON-FRI", "MON-SAT", "*" = every day
+
+    @property
+    def start_minutes(self) -> int:
+        return _minutes_of(self.start)
+
+    @property
+    def end_minutes(self) -> int:
+        return _minutes_of(self.end)
+
+
+@dataclass(frozen=True)
+class SilenceAlarm:
+    minutes: int  # no EventsReceived for this long -> ALARM (missing data breaches)
+    active_hours: ActiveHours | None  # None = always watched
+
+
+def _minutes_of(clock: str) -> int:
+    hours, minutes = clock.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+@dataclass(frozen=True)
 class EnvironmentConfig:
     name: str
     account: str | None
     region: str | None
     genesys_org_id: str
-    genesys_domain: str
+    genesys_domain: str  # login.<domain> / api.<domain>
+    genesys_region: str | None  # the org's Genesys Cloud region (AWS-style name) when given as genesysRegion
     event_bus_mode: str  # "create" (from the partner event source) or "import" (existing bus by name)
     event_bus_name: str  # = the partner event source name
     topics: tuple[str, ...]
@@ -107,7 +149,10 @@ class EnvironmentConfig:
     archive_retention_days: int  # 0 = keep forever
     log_retention_days: int
     log_level: str
-    alarm_email: str | None
+    alarm_email: str | None  # a topic the stack creates, subscribed by e-mail
+    alarm_topic_arn: str | None  # an existing topic (on-call, Chatbot, PagerDuty) every alarm also notifies
+    silence_alarm: SilenceAlarm | None
+    lag_alarm_p99_seconds: int  # p99 of EndToEndLagMs over ALARM_PERIOD_MINUTES above this -> ALARM
     retain_data: bool  # removalPolicy "retain": tables, log groups, queues, archive survive a stack delete
     point_in_time_recovery: bool
     tags: dict[str, str] = field(default_factory=dict)
@@ -155,6 +200,98 @@ def rule_event_pattern(config: EnvironmentConfig) -> dict[str, Any]:
     if not unscoped:
         return {"source": source, **scoped_branch}
     return {"source": source, "$or": [scoped_branch, {"detail-type": unscoped}]}
+
+
+# --- defaults and extends ----------------------------------------------------------------------
+
+# Keys whose object value replaces the inherited one instead of merging into it: a write-back map or a
+# schedule is one decision, not a set of independent keys.
+REPLACED_WHOLE = frozenset({"attributeMap", "activeHours"})
+
+
+def defaults(name: str) -> dict[str, Any]:
+    """Every key with a sensible default. An environment (or the one it extends) overrides any of them.
+
+    Required, with no default: genesysOrgId, genesysRegion or genesysDomain, eventBus.name, topics.
+    """
+    return {
+        "secretName": f"genesys/{name}/oauth-client",
+        "eventBus": {"mode": "create"},
+        "queueIds": [],  # every queue
+        "attributeMap": {"aws_processed": "true", "aws_processed_at": "{processedAt}",
+                         "aws_pipeline_execution": "{executionName}"},
+        "markFailedConversations": True,
+        "lambdaArchitecture": "arm64",
+        "processorReservedConcurrency": 5,
+        "dispatcher": {"batchSize": 10, "maxBatchingWindowSeconds": 1, "maxConcurrency": 2,
+                       "startExecutionConcurrency": 10},
+        "retries": {
+            "rateLimited": {"intervalSeconds": 5, "maxAttempts": 10, "backoffRate": 2.0, "maxDelaySeconds": 300},
+            "unavailable": {"intervalSeconds": 2, "maxAttempts": 6, "backoffRate": 2.0, "maxDelaySeconds": 120},
+            "awsDependency": {"intervalSeconds": 1, "maxAttempts": 6, "backoffRate": 2.0, "maxDelaySeconds": 30},
+            "idempotencyInProgress": {"intervalSeconds": 2, "maxAttempts": 6, "backoffRate": 2.0,
+                                      "maxDelaySeconds": 30},
+            "lambdaService": {"intervalSeconds": 1, "maxAttempts": 6, "backoffRate": 2.0, "maxDelaySeconds": 60},
+            "maxReceiveCount": 5,
+        },
+        # EventBridge's own maximums: retry delivery to the queue for a day.
+        "ruleTarget": {"maximumEventAgeSeconds": 86400, "maximumRetryAttempts": 185},
+        # Genesys retries delivery for 4 days (reference/genesys.md): keep a day's margin.
+        "maxEventAgeSeconds": 5 * 24 * 3600,
+        "archiveRetentionDays": 7,
+        "logRetentionDays": 14,
+        "logLevel": "INFO",
+        "silenceAlarm": {"minutes": 30},
+        "lagAlarmP99Seconds": 900,
+        # Safe by default: data survives a stack delete and the table can be restored.
+        "removalPolicy": "retain",
+        "pointInTimeRecovery": True,
+        "tags": {"Environment": name},
+    }
+
+
+def merged(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """``override`` on top of ``base``: objects merge key by key, anything else (and REPLACED_WHOLE) replaces."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key not in REPLACED_WHOLE:
+            out[key] = merged(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def resolved(name: str, environments: Mapping[str, Any]) -> dict[str, Any]:
+    """Environment ``name`` merged over the chain it extends (without the code defaults)."""
+    chain = [name]
+    while True:
+        raw = environments[chain[-1]]
+        path = f"cdk.json context {C.CONTEXT_ENVIRONMENTS}.{chain[-1]}"
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: expected an object, got {_show(raw)}")
+        parent = raw.get("extends")
+        if parent is None:
+            break
+        if not isinstance(parent, str) or parent not in environments:
+            raise ConfigError(f"{path}.extends: {_show(parent)} is not an environment; expected one of "
+                              f"{', '.join(sorted(k for k in environments if k != chain[-1]))}")
+        if parent in chain:
+            raise ConfigError(f"{path}.extends: {' -> '.join([*chain, parent])} is a cycle; expected a chain "
+                              "that ends at an environment without extends")
+        chain.append(parent)
+    result: dict[str, Any] = {}
+    for env in reversed(chain):
+        raw = environments[env]
+        result = merged(result, {k: v for k, v in raw.items() if k not in ("extends", "unset")})
+        unset = raw.get("unset", [])
+        if not isinstance(unset, list) or not all(isinstance(k, str) for k in unset):
+            raise ConfigError(f"cdk.json context {C.CONTEXT_ENVIRONMENTS}.{env}.unset: {_show(unset)} is not a list "
+                              "of key names; expected e.g. [\"alarmEmail\"]")
+        for key in unset:
+            # None = not set, for inherited values and code defaults alike (cdk.json's null cannot do this:
+            # CDK hands context to the app without its null members).
+            result[key] = None
+    return result
 
 
 # --- reading -----------------------------------------------------------------------------------
@@ -335,26 +472,68 @@ def _operator_secret_name(n: _Node, runtime_secret: str) -> str | None:
     return name
 
 
+def _genesys_region_and_domain(n: _Node) -> tuple[str | None, str]:
+    """The org's Genesys Cloud region, by name or by domain; any AWS region may receive its events."""
+    regions = ", ".join(sorted(C.GENESYS_DOMAINS_BY_REGION))
+    region = n.string("genesysRegion", f"a Genesys Cloud region, one of {regions}", optional=True)
+    domain = n.string("genesysDomain", "a Genesys Cloud domain such as mypurecloud.com", DOMAIN_RE, optional=True)
+    if region is not None and region not in C.GENESYS_DOMAINS_BY_REGION:
+        n.fail("genesysRegion", f"{region!r} is not a Genesys Cloud region; expected one of {regions} "
+                                "(or set genesysDomain for a region not listed)")
+    if region is None and domain is None:
+        n.fail("genesysRegion", "missing; expected the org's Genesys Cloud region (genesysRegion, e.g. us-east-1) "
+                                "or its domain (genesysDomain, e.g. mypurecloud.com)")
+    if region is not None and domain is not None and domain != C.GENESYS_DOMAINS_BY_REGION[region]:
+        n.fail("genesysDomain", f"{domain!r} is not the domain of genesysRegion {region!r}; expected "
+                                f"{C.GENESYS_DOMAINS_BY_REGION[region]!r} (or set only one of the two)")
+    return region, domain or C.GENESYS_DOMAINS_BY_REGION[region]
+
+
+def _silence_alarm(n: _Node) -> SilenceAlarm | None:
+    if n.raw("silenceAlarm", "an object with minutes (and optional activeHours), or null", optional=True) is None:
+        return None
+    s = n.child("silenceAlarm", "an object with minutes (and optional activeHours), or null")
+    # Whole alarm periods; at most a day (CloudWatch evaluates at most 24 h of periods).
+    minutes = s.integer("minutes", C.ALARM_PERIOD_MINUTES, 1440)
+    if minutes % C.ALARM_PERIOD_MINUTES:
+        s.fail("minutes", f"{minutes} is not a multiple of {C.ALARM_PERIOD_MINUTES}; expected whole "
+                          f"{C.ALARM_PERIOD_MINUTES}-minute alarm periods")
+    hours = None
+    if s.raw("activeHours", "an object with timezone, start, end (and optional days)", optional=True) is not None:
+        h = s.child("activeHours", "an object with timezone, start, end (and optional days)")
+        tz = h.string("timezone", "an IANA time zone such as Europe/Berlin")
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            h.fail("timezone", f"{tz!r} is not an IANA time zone; expected a name such as Europe/Berlin or UTC")
+        start = h.string("start", "a local time HH:MM such as 08:00", CLOCK_RE)
+        end = h.string("end", "a local time HH:MM such as 20:00", CLOCK_RE)
+        days = h.raw("days", "cron days of week such as MON-FRI", optional=True) or "*"
+        if days != "*" and not (isinstance(days, str) and DAYS_RE.fullmatch(days)):
+            h.fail("days", f"{_show(days)} is not allowed; expected cron days of week such as MON-FRI, "
+                           "MON-SAT or MON,WED,FRI ('*' or leave it out for every day)")
+        hours = ActiveHours(timezone=tz, start=start, end=end, days=days)
+        if hours.end_minutes - hours.start_minutes <= minutes:
+            h.fail("end", f"{end!r} is not more than silenceAlarm.minutes ({minutes}) after start {start!r}; "
+                          "expected a window longer than the silence it watches for (same day, end after start)")
+        h.done()
+    s.done()
+    return SilenceAlarm(minutes=minutes, active_hours=hours)
+
+
 def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
-    n = _Node(raw, f"cdk.json context {C.CONTEXT_ENVIRONMENTS}.{name}")
+    """One environment, already merged with what it extends; code defaults fill the rest."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"cdk.json context {C.CONTEXT_ENVIRONMENTS}.{name}: expected an object, got {_show(raw)}")
+    n = _Node(merged(defaults(name), raw), f"cdk.json context {C.CONTEXT_ENVIRONMENTS}.{name}")
+    n.seen.update(("extends", "unset"))  # resolved by load()
     account = n.string("account", "a 12-digit AWS account id", ACCOUNT_RE, optional=True)
     region = n.string("region", "an AWS region such as us-east-1", REGION_RE, optional=True)
     if account and not region:
         n.fail("region", "missing; expected an AWS region when account is set")
     org_id = n.string("genesysOrgId", "a UUID (the Genesys Cloud organization id); expected 8-4-4-4-12 hex digits",
                       UUID_RE)
-    domain = n.string("genesysDomain", "a Genesys Cloud domain such as mypurecloud.com", DOMAIN_RE, optional=True)
-    if domain is None:
-        if region is None:
-            n.fail("genesysDomain", "missing; expected a Genesys Cloud domain (required when region is not set)")
-        if region not in C.GENESYS_DOMAINS_BY_REGION:
-            n.fail("genesysDomain", f"missing and region {region!r} has no Genesys Cloud domain in the table "
-                                    f"({', '.join(sorted(C.GENESYS_DOMAINS_BY_REGION))}); set genesysDomain explicitly")
-        domain = C.GENESYS_DOMAINS_BY_REGION[region]
-    elif region in C.GENESYS_DOMAINS_BY_REGION and domain != C.GENESYS_DOMAINS_BY_REGION[region]:
-        # The Genesys EventBridge integration delivers into the AWS region paired with the org's region.
-        n.fail("genesysDomain", f"{domain!r} does not match region {region!r}; expected "
-                                f"{C.GENESYS_DOMAINS_BY_REGION[region]!r} (or leave genesysDomain out)")
+    genesys_region, domain = _genesys_region_and_domain(n)
 
     bus = n.child("eventBus", "an object with mode and name")
     bus_mode = bus.choice("mode", ("create", "import"))
@@ -444,6 +623,10 @@ def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
     log_days = n.integer("logRetentionDays", 1, 3653, allowed=LOG_RETENTION_DAYS)
     log_level = n.choice("logLevel", ("DEBUG", "INFO", "WARNING", "ERROR"))
     alarm_email = n.string("alarmEmail", "an e-mail address", EMAIL_RE, optional=True)
+    alarm_topic_arn = n.string("alarmTopicArn", "an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>)",
+                               SNS_TOPIC_ARN_RE, optional=True)
+    silence = _silence_alarm(n)
+    lag_p99 = n.integer("lagAlarmP99Seconds", 1, 7 * 24 * 3600)
     removal = n.choice("removalPolicy", ("retain", "destroy"))
     pitr = n.boolean("pointInTimeRecovery")
     write_back_plugin = _write_back_plugin(n)
@@ -457,12 +640,13 @@ def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
     n.done()
     return EnvironmentConfig(
         name=name, account=account, region=region, genesys_org_id=org_id, genesys_domain=domain,
-        event_bus_mode=bus_mode, event_bus_name=bus_name, topics=topics, queue_ids=queue_ids,
+        genesys_region=genesys_region, event_bus_mode=bus_mode, event_bus_name=bus_name, topics=topics, queue_ids=queue_ids,
         secret_name=secret_name, attribute_map=dict(attribute_map_raw), external_tag=external_tag,
         mark_failed_conversations=mark_failed, lambda_architecture=architecture,
         processor_reserved_concurrency=reserved, dispatcher=dispatcher, retries=retries, rule_target=rule_target,
         max_event_age_seconds=max_age, archive_retention_days=archive_days, log_retention_days=log_days,
-        log_level=log_level, alarm_email=alarm_email, retain_data=removal == "retain", point_in_time_recovery=pitr,
+        log_level=log_level, alarm_email=alarm_email, alarm_topic_arn=alarm_topic_arn,
+        silence_alarm=silence, lag_alarm_p99_seconds=lag_p99, retain_data=removal == "retain", point_in_time_recovery=pitr,
         tags=dict(tags_raw), genesys_rate_limit=rate_limit, write_back_plugin=write_back_plugin,
         operator_secret_name=operator_secret,
     )
@@ -528,7 +712,7 @@ def load(context: Callable[[str], Any], env_name: str | None = None) -> Environm
     if not ENV_NAME_RE.fullmatch(name):
         raise ConfigError(f"cdk.json context {C.CONTEXT_ENVIRONMENTS}.{name}: bad environment name; expected a "
                           "letter then up to 20 letters, digits or '-'")
-    return parse_environment(name, environments[name])
+    return parse_environment(name, resolved(name, environments))
 
 
 def environment_names(context: Callable[[str], Any]) -> list[str]:

@@ -168,3 +168,6 @@ GENESYS_DOMAINS_BY_REGION = {
     "ap-northeast-2": "apne2.pure.cloud",
     "ap-northeast-3": "apne3.pure.cloud",
 }
+
+# CloudWatch Logs data protection (infra/data_protection.py): policy name <stack>-<suffix>.
+DATA_PROTECTION_POLICY_SUFFIX = "pii"

@@ -58,6 +58,7 @@ class PipelineFunction(Construct):
             environment={
                 "POWERTOOLS_SERVICE_NAME": C.SERVICE_NAME,
                 "POWERTOOLS_METRICS_NAMESPACE": C.METRICS_NAMESPACE,
+                "ENVIRONMENT": config.name,  # the `environment` dimension of every metric (settings.py)
                 "LOG_LEVEL": config.log_level,
                 **environment,
             },

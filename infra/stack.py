@@ -10,6 +10,7 @@ from constructs import Construct
 
 from .bundling import lambda_code
 from .config import EnvironmentConfig
+from .data_protection import LogDataProtection
 from .dispatch import Dispatch
 from .failure_handling import FailureHandling
 from .ingestion import Ingestion
@@ -31,6 +32,7 @@ class GenesysEventsStack(Stack):
         for key, value in config.tags.items():
             Tags.of(self).add(key, value)
 
+        self.data_protection = LogDataProtection(self, "DataProtection", config=config)
         code = lambda_code(config.lambda_architecture)
         self.queues = EventQueues(self, "Queues", config=config)
         # None when genesysRateLimit is null: every function then calls Genesys unscheduled.
@@ -92,5 +94,7 @@ class GenesysEventsStack(Stack):
                                                     "Secret of the operator Genesys OAuth client (gcpipe genesys sync-filter)")
         if self.observability.alarm_topic is not None:
             outputs["AlarmTopicArn"] = (self.observability.alarm_topic.topic_arn, "SNS topic the alarms notify")
+        elif self.config.alarm_topic_arn:
+            outputs["AlarmTopicArn"] = (self.config.alarm_topic_arn, "SNS topic the alarms notify (alarmTopicArn)")
         for key, (value, description) in outputs.items():
             CfnOutput(self, key, value=value, description=description)

@@ -58,6 +58,7 @@ class FailureRecord:
     failed_state: str | None
     start_date: str | None
     stop_date: str | None
+    topic: str | None = None  # the event's topic template (the outcome metric's topic dimension)
 
     @property
     def redrive(self) -> dict[str, str]:
@@ -123,6 +124,7 @@ def build_failure_record(detail: Mapping[str, Any], sfn: StepFunctions) -> Failu
         failed_state=failed_state(sfn, arn),
         start_date=_iso(details.get("startDate")),
         stop_date=_iso(details.get("stopDate")),
+        topic=event.get("topic") if isinstance(event.get("topic"), str) else None,
     )
 
 

@@ -13,18 +13,27 @@ in the formatter that every thread shares. On Lambda one process serves one
 invocation at a time, so it makes no difference there; the local runtime runs
 many invocations in one process at once, one thread each, and shared keys
 there gave a line another invocation's request id and dedup key.
+
+Every metric carries the dimensions ``service`` and ``environment`` (ENVIRONMENT), so environments
+sharing an account keep separate series. Outcome metrics are emitted twice: once in the handler's
+metric set (the series the alarms watch) and once per event with ``topic`` added (the short topic
+name, ``acd.end``: bounded by the supported topics). EMF gives a metric set one dimension set, so the
+per-topic copy is its own ``single_metric`` line.
 """
 from __future__ import annotations
 
 import functools
+from datetime import datetime
 from typing import Any, Callable, Iterable
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 
-from .outcomes import Outcome
+from .outcomes import METRIC_END_TO_END_LAG, Outcome, topic_dimension
 from .redaction import redact
+from .settings import metrics_environment
 
 SERVICE = "genesys-event-pipeline"
 NAMESPACE = "GenesysEventPipeline"
@@ -69,14 +78,42 @@ class InvocationLogger(Logger):
 
 
 logger = InvocationLogger(service=SERVICE, logger_formatter=RedactingFormatter())
-metrics = Metrics(service=SERVICE, namespace=NAMESPACE)
 
 
-def record_outcome(outcome: Outcome, *, dedup_key: str | None, reason: str | None = None, **fields: Any) -> None:
-    """The one place an event's outcome is counted and logged."""
+class _EnvironmentEMF(AmazonCloudWatchEMFProvider):
+    """Powertools' ColdStart metric carries only service and function_name: give it the default dimensions too."""
+
+    def add_cold_start_metric(self, context: Any) -> None:
+        with single_metric(name="ColdStart", unit=MetricUnit.Count, value=1, namespace=self.namespace,
+                           default_dimensions={"service": str(self.service), **self.default_dimensions}) as metric:
+            metric.add_dimension(name="function_name",
+                                 value=self.function_name or getattr(context, "function_name", "") or "unknown")
+
+
+_shared = Metrics(service=SERVICE, namespace=NAMESPACE)  # Powertools' process-wide metric set
+metrics = Metrics(provider=_EnvironmentEMF(
+    service=SERVICE, namespace=NAMESPACE, metric_set=_shared.metric_set, dimension_set=_shared.dimension_set,
+    metadata_set=_shared.metadata_set, default_dimensions=_shared.default_dimensions))
+metrics.set_default_dimensions(environment=metrics_environment())
+
+
+def record_outcome(outcome: Outcome, *, dedup_key: str | None, reason: str | None = None, topic: str | None = None,
+                   **fields: Any) -> None:
+    """The one place an event's outcome is counted and logged. ``topic``: the event's topic template, if known."""
     metrics.add_metric(name=outcome.metric_name, unit=MetricUnit.Count, value=1)
+    with single_metric(name=outcome.metric_name, unit=MetricUnit.Count, value=1, namespace=NAMESPACE,
+                       default_dimensions={"service": SERVICE, **metrics.default_dimensions}) as per_topic:
+        per_topic.add_dimension(name="topic", value=topic_dimension(topic))
     extra = {"outcome": outcome.value, "dedup_key": dedup_key, **fields}
+    if topic is not None:
+        extra["topic"] = topic
     if reason:
         extra["reason"] = reason
     log = logger.warning if outcome in (Outcome.DEAD_LETTERED, Outcome.FAILED) else logger.info
     log(f"event {outcome.value}", extra=extra)
+
+
+def record_end_to_end_lag(event_time: datetime, written_at: datetime) -> None:
+    """Genesys event time -> the write-back landing: what supervisors ask about first."""
+    lag_ms = max(0.0, (written_at - event_time).total_seconds() * 1000)
+    metrics.add_metric(name=METRIC_END_TO_END_LAG, unit=MetricUnit.Milliseconds, value=lag_ms)

@@ -3,6 +3,9 @@ from __future__ import annotations
 
 from enum import Enum
 
+from .dedup import TOPIC_PREFIX
+from .events import SUPPORTED_TOPICS
+
 
 class Outcome(str, Enum):
     APPLIED = "applied"
@@ -45,3 +48,15 @@ METRIC_BUDGET_CONFLICTS = "BudgetConflicts"  # conditional writes redone because
 METRIC_BUDGET_UNAVAILABLE = "BudgetUnavailable"  # admission failed open (the budget table did not answer)
 METRIC_GENESYS_REQUESTS = "GenesysRequests"  # requests sent to the Genesys API (the 429 share's denominator)
 METRIC_GENESYS_REQUESTS_HELD = "GenesysRequestsHeld"  # requests held back while the environment was paused
+METRIC_END_TO_END_LAG = "EndToEndLagMs"  # processor, on applied: Genesys eventTime -> write done
+
+# The `topic` dimension of the per-topic outcome metrics: the topic's short name, bounded by the
+# conversation topics the dispatcher parses (events.SUPPORTED_TOPICS) plus TOPIC_OTHER.
+TOPIC_OTHER = "other"  # unparsed (dead-lettered before a topic was known) or not a conversation topic
+
+
+def topic_dimension(topic: str | None) -> str:
+    """'v2.detail.events.conversation.{id}.acd.end' -> 'acd.end'; anything else -> 'other'."""
+    if topic in SUPPORTED_TOPICS:
+        return topic[len(TOPIC_PREFIX):]
+    return TOPIC_OTHER

@@ -41,7 +41,7 @@ from .budget import RequestBudget, spend_best_effort
 from .errors import InvalidEvent
 from .events import NON_SENSITIVE_BODY_FIELDS
 from .model import GenesysEvent
-from .observability import logger, record_outcome
+from .observability import logger, record_end_to_end_lag, record_outcome
 from .outcomes import Outcome
 from .redaction import SENSITIVE_KEYS
 from .settings import ProcessorSettings, SettingsError
@@ -341,10 +341,13 @@ class Processor:
         reason = None
         if outcome is Outcome.SKIPPED and isinstance(self.policy, PluginWriteBack):
             reason = f"write-back plugin {self.policy.spec} returned None"
+        if outcome is Outcome.APPLIED:
+            record_end_to_end_lag(datetime.fromisoformat(event.event_time), self._now())
         record_outcome(
             outcome,
             dedup_key=event.dedup_key,
             reason=reason,
+            topic=event.topic,
             conversation_id=event.conversation_id,
             participant_id=event.participant_id,
             attributes=result["attributes"],

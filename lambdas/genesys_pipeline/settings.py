@@ -89,6 +89,19 @@ def _json_object(env: Mapping[str, str], name: str, default: dict[str, str]) -> 
     return value
 
 
+UNSET_ENVIRONMENT = "unset"
+
+
+def metrics_environment(env: Mapping[str, str] | None = None) -> str:
+    """ENVIRONMENT: the cdk.json environment name, the ``environment`` dimension of every metric.
+
+    Read at import by observability (metrics exist before any settings); infra and the local stack set
+    it on every function. Outside a deployment (unit tests) it is ``unset``, a series no alarm watches.
+    """
+    env = os.environ if env is None else env
+    return env.get("ENVIRONMENT", "").strip() or UNSET_ENVIRONMENT
+
+
 @dataclass(frozen=True)
 class BudgetSettings:
     """The environment's Genesys request budget (genesys_pipeline.budget); absent = no budget."""

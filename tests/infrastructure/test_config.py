@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from infra import constants as C
-from infra.config import ConfigError, load, parse_environment, rule_event_pattern
+from infra.config import ConfigError, defaults, load, merged, parse_environment, resolved, rule_event_pattern
 
 from .conftest import CDK_CONTEXT, ENVIRONMENTS, ROOT
 
@@ -19,7 +19,8 @@ ATTRIBUTES = "v2.detail.events.conversation.{id}.attributes"
 
 
 def env_raw(name: str = "prod") -> dict:
-    return copy.deepcopy(CDK_CONTEXT[C.CONTEXT_ENVIRONMENTS][name])
+    """The environment as load() sees it: its extends chain and the code defaults merged in."""
+    return copy.deepcopy(merged(defaults(name), resolved(name, CDK_CONTEXT[C.CONTEXT_ENVIRONMENTS])))
 
 
 def parse_with(change, name: str = "prod"):
@@ -75,7 +76,7 @@ BAD = [
      f"{P}.queueIds[1]: 'abc' is not a UUID; expected 8-4-4-4-12 hex digits"),
     ("attributes topic (feedback loop)", _set("topics", [ACD_END, ATTRIBUTES]),
      f"{P}.topics[1]: '{ATTRIBUTES}' would route the processor's own attribute writes back into it (feedback loop)"),
-    ("missing secret name", _delete("secretName"), f"{P}.secretName: missing; expected a Secrets Manager secret name"),
+    ("secret name unset", _set("secretName", None), f"{P}.secretName: missing; expected a Secrets Manager secret name"),
     ("bus name not a partner source", _set("eventBus.name", "my-bus"),
      f"{P}.eventBus.name: 'my-bus' is not a partner event source name matching aws\\.partner"),
     ("bus name of another org", _set("eventBus.name", "aws.partner/genesys.com/cloud/"
@@ -100,7 +101,7 @@ BAD = [
      f"{P}.dispatcher.maxBatchingWindowSeconds: is 0 with batchSize > 10"),
     ("retry max delay below interval", _set("retries.rateLimited.maxDelaySeconds", 5),
      f"{P}.retries.rateLimited.maxDelaySeconds: 5 is below intervalSeconds 10"),
-    ("missing retry budget", _delete("retries.unavailable"), f"{P}.retries.unavailable: missing; expected an object"),
+    ("retry budget unset", _set("retries.unavailable", None), f"{P}.retries.unavailable: missing; expected an object"),
     ("maxReceiveCount 0", _set("retries.maxReceiveCount", 0), f"{P}.retries.maxReceiveCount: 0 is out of range"),
     ("rule target event age", _set("ruleTarget.maximumEventAgeSeconds", 10),
      f"{P}.ruleTarget.maximumEventAgeSeconds: 10 is out of range; expected an integer from 60 to 86400"),
@@ -113,8 +114,30 @@ BAD = [
     ("secret as ARN", _set("secretName", "arn:aws:secretsmanager:eu-central-1:111122223333:secret:x"),
      f"{P}.secretName: 'arn:aws:secretsmanager:eu-central-1:111122223333:secret:x' is an ARN"),
     ("attribute map value", _set("attributeMap", {"aws_processed": 1}), f"{P}.attributeMap.aws_processed: 1 is not a string"),
-    ("domain not matching the region", _set("genesysDomain", "mypurecloud.com"),
-     f"{P}.genesysDomain: 'mypurecloud.com' does not match region 'eu-central-1'; expected 'mypurecloud.de'"),
+    ("domain not matching genesysRegion", lambda raw: raw.update(genesysRegion="eu-central-1",
+                                                                 genesysDomain="mypurecloud.com"),
+     f"{P}.genesysDomain: 'mypurecloud.com' is not the domain of genesysRegion 'eu-central-1'; expected "
+     "'mypurecloud.de' (or set only one of the two)"),
+    ("unknown Genesys region", lambda raw: (raw.pop("genesysDomain"), raw.update(genesysRegion="eu-north-9")),
+     f"{P}.genesysRegion: 'eu-north-9' is not a Genesys Cloud region; expected one of ap-northeast-1"),
+    ("no Genesys region at all", lambda raw: raw.pop("genesysDomain"),
+     f"{P}.genesysRegion: missing; expected the org's Genesys Cloud region (genesysRegion, e.g. us-east-1) or its "
+     "domain (genesysDomain, e.g. mypurecloud.com)"),
+    ("alarm topic not an ARN", _set("alarmTopicArn", "oncall"),
+     f"{P}.alarmTopicArn: 'oncall' is not an SNS topic ARN"),
+    ("lag threshold", _set("lagAlarmP99Seconds", 0), f"{P}.lagAlarmP99Seconds: 0 is out of range"),
+    ("silence minutes not whole periods", _set("silenceAlarm", {"minutes": 32}),
+     f"{P}.silenceAlarm.minutes: 32 is not a multiple of 5; expected whole 5-minute alarm periods"),
+    ("silence unknown key", _set("silenceAlarm", {"minutes": 30, "hours": 2}),
+     f"{P}.silenceAlarm.hours: unknown key; allowed keys: activeHours, minutes"),
+    ("active hours time zone", _set("silenceAlarm.activeHours.timezone", "Mars/Olympus"),
+     f"{P}.silenceAlarm.activeHours.timezone: 'Mars/Olympus' is not an IANA time zone"),
+    ("active hours clock", _set("silenceAlarm.activeHours.start", "7am"),
+     f"{P}.silenceAlarm.activeHours.start: '7am' is not a local time HH:MM"),
+    ("active hours shorter than the silence", _set("silenceAlarm.activeHours.end", "07:20"),
+     f"{P}.silenceAlarm.activeHours.end: '07:20' is not more than silenceAlarm.minutes (30) after start '07:00'"),
+    ("active hours days", _set("silenceAlarm.activeHours.days", "weekdays"),
+     f"{P}.silenceAlarm.activeHours.days: 'weekdays' is not allowed; expected cron days of week such as MON-FRI"),
     ("domain malformed", _set("genesysDomain", "not a domain"),
      f"{P}.genesysDomain: 'not a domain' is not a Genesys Cloud domain"),
     ("unsupported topic", _set("topics", ["v2.users.{id}.routingStatus"]),
@@ -126,14 +149,12 @@ BAD = [
      f"{P}.attributeMap.aws_x: {{ani}} in '{{ani}}' is not allowed; expected one of conversationId"),
     ("malformed external tag", _set("externalTag", "aws-{executionName"),
      f"{P}.externalTag: 'aws-{{executionName' is malformed"),
-    ("missing in-progress retry budget", _delete("retries.idempotencyInProgress"),
+    ("in-progress retry budget unset", _set("retries.idempotencyInProgress", None),
      f"{P}.retries.idempotencyInProgress: missing; expected an object"),
-    ("missing AWS dependency retry budget", _delete("retries.awsDependency"),
+    ("AWS dependency retry budget unset", _set("retries.awsDependency", None),
      f"{P}.retries.awsDependency: missing; expected an object"),
     ("AWS dependency attempts out of range", _set("retries.awsDependency.maxAttempts", 100),
      f"{P}.retries.awsDependency.maxAttempts: 100 is out of range"),
-    ("domain unknown region", lambda raw: (raw.pop("genesysDomain"), raw.update(region="af-south-1")),
-     f"{P}.genesysDomain: missing and region 'af-south-1' has no Genesys Cloud domain in the table"),
 ]
 
 
@@ -170,9 +191,25 @@ def test_config_copies_of_lambda_facts_match_the_lambda_code():
     assert set(C.TEMPLATE_BODY_FIELDS) == set(processing.KNOWN_EVENT_FIELDS)
 
 
-def test_domain_comes_from_the_region_table_when_not_set():
-    config = parse_with(lambda raw: (raw.pop("genesysDomain"), raw.update(region="ap-southeast-2")))
-    assert config.genesys_domain == "mypurecloud.com.au"
+def test_domain_comes_from_the_genesys_region():
+    config = parse_with(lambda raw: (raw.pop("genesysDomain"), raw.update(genesysRegion="ap-southeast-2")))
+    assert (config.genesys_region, config.genesys_domain) == ("ap-southeast-2", "mypurecloud.com.au")
+
+
+@pytest.mark.parametrize("aws_region", ["us-east-1", "us-east-2", "eu-west-1", "eu-central-1", "ap-southeast-2"])
+@pytest.mark.parametrize("genesys_region", sorted(C.GENESYS_DOMAINS_BY_REGION))
+def test_any_genesys_region_pairs_with_any_aws_region(genesys_region, aws_region):
+    """The integration names the AWS region itself (awsAccountRegion): the two are independent."""
+    config = parse_with(lambda raw: (raw.pop("genesysDomain"), raw.update(region=aws_region,
+                                                                          genesysRegion=genesys_region)))
+    assert (config.region, config.genesys_domain) == (aws_region, C.GENESYS_DOMAINS_BY_REGION[genesys_region])
+
+
+def test_the_issue_pairs_are_accepted():
+    """mypurecloud.com with us-east-2, and with eu-west-1, were refused before."""
+    for region in ("us-east-2", "eu-west-1"):
+        config = parse_with(lambda raw: raw.update(region=region, genesysDomain="mypurecloud.com"))
+        assert (config.region, config.genesys_domain) == (region, "mypurecloud.com")
 
 
 def test_a_bad_config_fails_cdk_synth_with_that_one_line(tmp_path):

@@ -27,6 +27,7 @@ def test_dispatcher_environment(shipped):
         "POWERTOOLS_SERVICE_NAME": "genesys-event-pipeline",
         "POWERTOOLS_METRICS_NAMESPACE": "GenesysEventPipeline",
         "LOG_LEVEL": c.log_level,
+        "ENVIRONMENT": c.name,
         "STATE_MACHINE_ARN": {"Ref": sm_id},
         "DEAD_LETTER_QUEUE_URL": {"Ref": dlq_id},
         "GENESYS_ORG_ID": c.genesys_org_id,

@@ -100,7 +100,7 @@ def test_functions_python312_with_configured_architecture_and_tracing(shipped):
 
 def test_every_log_group_has_a_retention(shipped):
     groups = shipped.resources("AWS::Logs::LogGroup")
-    assert len(groups) == 4  # three functions + the state machine
+    assert len(groups) == 5  # three functions, the state machine, the data protection audit
     for gid, g in groups.items():
         assert g["Properties"]["RetentionInDays"] == shipped.config.log_retention_days, gid
 

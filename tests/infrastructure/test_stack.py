@@ -55,3 +55,45 @@ def test_cdk_nag_aws_solutions_has_no_unacknowledged_findings(shipped):
     report = AwsSolutionsChecks().validate_scope(shipped.stack)
     findings = [f"{v.rule_name} at {[r.construct_path for r in v.violating_resources]}" for v in report.violations]
     assert findings == []
+
+
+def test_an_unacknowledged_nag_finding_fails_synth_with_the_rule_and_the_resource(tmp_path):
+    """The app registers AwsSolutions as a validation plugin (infra/compliance.py), so `cdk synth` itself fails."""
+    import aws_cdk as cdk
+    import pytest
+    from aws_cdk import aws_sqs as sqs
+
+    from infra.compliance import NAG_FAILED, add_compliance_checks
+    from infra.config import load
+    from infra.stack import GenesysEventsStack
+
+    from .conftest import CDK_CONTEXT
+
+    app = cdk.App(outdir=str(tmp_path), context={**CDK_CONTEXT, "env": "dev", "aws:cdk:bundling-stacks": []},
+                  builtin_cloud_formation_validation=False)
+    stack = GenesysEventsStack(app, config=load(app.node.try_get_context))
+    sqs.Queue(stack, "Unguarded")  # no DLQ, no enforced TLS: AwsSolutions-SQS3 and -SQS4
+    add_compliance_checks(app)
+    with pytest.raises(RuntimeError, match=NAG_FAILED):
+        app.synth()
+    report = json.loads(next(tmp_path.glob("**/validation-report.json")).read_text())
+    findings = {(v["ruleName"], r["constructPath"]) for p in report["pluginReports"] for v in p["violations"]
+                for r in v["violatingConstructs"]}
+    assert ("AwsSolutions-SQS3", "GenesysEvents-dev/Unguarded/Resource") in findings
+    assert all(path.startswith("GenesysEvents-dev/Unguarded") for _, path in findings)  # the shipped stack is clean
+
+
+def test_the_shipped_stack_synthesizes_with_the_nag_plugin(tmp_path):
+    import aws_cdk as cdk
+
+    from infra.compliance import add_compliance_checks
+    from infra.config import load
+    from infra.stack import GenesysEventsStack
+
+    from .conftest import CDK_CONTEXT
+
+    app = cdk.App(outdir=str(tmp_path), context={**CDK_CONTEXT, "env": "prod", "aws:cdk:bundling-stacks": []},
+                  builtin_cloud_formation_validation=False)
+    GenesysEventsStack(app, config=load(app.node.try_get_context))
+    add_compliance_checks(app)
+    assert app.synth().get_stack_by_name("GenesysEvents-prod").template["Resources"]

@@ -120,3 +120,27 @@ def test_processing_and_error_logging_the_samples_leaks_nothing(fresh_caches_and
     assert len(sim.issued_tokens) >= 3
     leaked = sorted(s for s in secrets if s in everything)
     assert leaked == []
+
+
+@pytest.mark.parametrize("value", [
+    "+13175550123", "+1 317 555 0123", "+49 (0)30 1234567", "+44-20-7946-0958", "+33.1.23.45.67.89",
+    "317-555-0123", "(317) 555-0123", "317.555.0123", "alice@example.com", "first.last+tag@mail.example.co.uk",
+])
+def test_redact_masks_phone_numbers_and_emails_under_any_key(value):
+    """The issue's leak: a phone number under `message`, an e-mail under `note`, went through."""
+    data = {"message": f"customer asked to call back on {value} today", "note": value, "deep": [{"x": value}]}
+    masked = redact(data)
+    assert value not in json.dumps(masked)
+    assert masked["note"] == REDACTED and REDACTED in masked["message"]
+
+
+@pytest.mark.parametrize("value", [
+    "1649237504949",  # eventTime, epoch ms
+    "2026-12-01T21:06:24.123Z", "2026-12-01 21:06:24,702+0000",
+    "6f3b2f0e-1c2d-4e5f-8a9b-0c1d2e3f4a5b",  # ids stay readable
+    "a1b2c3d4-e5f6-4789-9123-4567890abcde",
+    "60000", "GenesysEvents-prod-process-event", "v2.detail.events.conversation.{id}.acd.end",
+    "retry 3 of 10 after 2.5 s", "arn:aws:states:eu-central-1:111122223333:execution:x:y",
+])
+def test_redact_leaves_ids_times_and_counts_alone(value):
+    assert redact({"message": value}) == {"message": value}
