@@ -7,6 +7,7 @@ always leaves nothing running.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
@@ -19,6 +20,7 @@ from typing import Any, Callable
 from gcpipe import PROJECT_ROOT
 
 STATE_FILE = PROJECT_ROOT / ".local-run" / "endpoints.json"
+LOCK_FILE = PROJECT_ROOT / ".local-run" / "kept-stack.lock"  # held by the one kept-running test stack
 BIN = Path(sys.executable).parent
 GCPIPE = str(BIN / "gcpipe")
 START_TIMEOUT = 900.0  # a cold synth and the demo mix on a loaded 2-core machine
@@ -53,8 +55,14 @@ class KeptStack:
         self.stdout_path, self.stderr_path = self.logs / "stack.out", self.logs / "stack.err"
         self.proc: subprocess.Popen | None = None
         self.state: dict[str, Any] = {}
+        self._lock: Any = None
 
     def start(self) -> "KeptStack":
+        # A kept-running stack owns the project's .local-run/ (state file, lambdas.log), as the README's
+        # operator does: two at once (pytest-xdist workers) would read each other's files. One at a time.
+        LOCK_FILE.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = open(LOCK_FILE, "w")
+        fcntl.flock(self._lock, fcntl.LOCK_EX)
         started = time.time()
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(self.command, cwd=PROJECT_ROOT, env=environment(), stdout=out, stderr=err,
@@ -96,6 +104,14 @@ class KeptStack:
         return self.proc.wait(timeout)
 
     def close(self) -> None:
+        try:
+            self._stop()
+        finally:
+            if self._lock is not None:
+                self._lock.close()  # releases the flock
+                self._lock = None
+
+    def _stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
             return
         for sig, grace in ((signal.SIGINT, 5), (signal.SIGINT, 60), (signal.SIGKILL, 30)):
