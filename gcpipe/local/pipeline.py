@@ -287,9 +287,11 @@ class LocalPipeline:
         for p in self.pollers:
             p.start()
 
-    def stop_pollers(self) -> None:
+    def stop_pollers(self, timeout: float = 5.0) -> bool:
+        """Stop polling; wait up to ``timeout`` for the batches being processed. True when none is left running."""
         for p in self.pollers:
-            p.stop()
+            p.stop(timeout)
+        return not any(p.busy for p in self.pollers)
 
     def drain(self, timeout: float = 30.0) -> bool:
         """Synchronously poll every queue until the pipeline is idle (records left in flight after a

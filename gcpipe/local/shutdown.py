@@ -28,6 +28,9 @@ from .ledger import peek_queue
 
 QUEUED, DELAYED, RUNNING = "main queue", "main queue, delayed by the request budget", "execution running"
 IDLE_CHECK_SECONDS = 0.5
+# A batch being dispatched is waited for, so that its StartExecutions and deletes are all seen below. It cannot
+# run longer than the dispatcher's timeout on AWS (infra/constants.py DISPATCHER_TIMEOUT_SECONDS).
+BATCH_FINISH_SECONDS = 60.0
 FAST_FORWARD_AFTER_CHECKS = 4  # records a failed dispatch left in flight are made visible after this many idle-less checks
 
 
@@ -133,8 +136,17 @@ class Shutdown:
 
     def drop(self) -> ShutdownResult:
         """Stop at once; list (and write down) every event that had not finished."""
-        self.pipeline.stop_pollers()  # nothing new is dispatched; what the pollers held becomes visible below
-        self.pipeline.expire_in_flight()
+        # Nothing new is dispatched, and no batch is half done: between a receive and its delete, a batch's
+        # events are on no list (not visible on the queue, and not all started yet).
+        if not self.pipeline.stop_pollers(timeout=0.5):
+            self.say("stopping at once: waiting for the dispatcher batch(es) in progress to finish...")
+            if not self.pipeline.stop_pollers(timeout=BATCH_FINISH_SECONDS):
+                self.say(f"a dispatcher batch still runs after {BATCH_FINISH_SECONDS:.0f} s; "
+                         "its events may be missing from the list below")
+        self.pipeline.expire_in_flight()  # what a failed batch left in flight is visible again
+        # Deferred messages first: one whose delay ends meanwhile is then seen by the peek (listed once, by key);
+        # the other order would miss it.
+        delayed = [(DELAYED, m) for m in _delayed_messages(self.pipeline)]
         dropped: dict[str, DroppedEvent] = {}
         for execution in self._running_executions():
             event = self._stop_execution(execution["executionArn"])
@@ -142,13 +154,13 @@ class Shutdown:
                 dropped[event.dedup_key or execution["executionArn"]] = event
         parse = _parser()
         executions = self.pipeline.outputs["StateMachineArn"].replace(":stateMachine:", ":execution:", 1) + ":"
-        queue = [(QUEUED, m) for m in peek_queue(self.pipeline.client("sqs"), self.pipeline.outputs["MainQueueUrl"])]
-        queue += [(DELAYED, m) for m in _delayed_messages(self.pipeline)]
+        queue = delayed + [(QUEUED, m) for m in peek_queue(self.pipeline.client("sqs"),
+                                                            self.pipeline.outputs["MainQueueUrl"])]
         for where, message in queue:
             envelope = _json(message.get("Body"))
             key = parse(envelope)
-            if key is not None and key in dropped:
-                continue  # already listed: its execution had started
+            if (key or message["MessageId"]) in dropped:
+                continue  # already listed: its execution had started, or it was deferred and its delay ended
             if key is not None and self._dispatched(executions + key):
                 continue  # its execution (named after the dedup key) had started and finished: not dropped
             event_id = envelope.get("id") if isinstance(envelope.get("id"), str) else None

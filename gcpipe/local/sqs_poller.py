@@ -317,9 +317,11 @@ class SqsEventSourcePoller:
                 self._stop.wait(0.5)
 
     def stop(self, timeout: float = 5.0) -> None:
+        """No new receive; wait up to ``timeout`` (in all) for the batches being processed to finish."""
         self._stop.set()
+        deadline = time.monotonic() + timeout
         for t in self._threads:
-            t.join(timeout)
+            t.join(max(0.0, deadline - time.monotonic()))
         self._threads = []
 
     @property
