@@ -86,8 +86,10 @@ class Observability(Construct):
                     "Events dead-lettered by the dispatcher or after maxReceiveCount: see `gcpipe dlq show`")
         self._alarm("RuleTargetDeadLetterQueueDepth", depth(rule_target_dead_letter_queue), 0,
                     "EventBridge could not deliver events to the main queue or the error logger")
+        # FILL: Step Functions publishes each of these only in a period where it happened, and metric math
+        # has no value where an operand has none: unfilled, one failure alone would never sum.
         failed = cw.MathExpression(
-            expression="failed + timedout + aborted",
+            expression="FILL(failed, 0) + FILL(timedout, 0) + FILL(aborted, 0)",
             using_metrics={"failed": state_machine.metric_failed(period=PERIOD),
                            "timedout": state_machine.metric_timed_out(period=PERIOD),
                            "aborted": state_machine.metric_aborted(period=PERIOD)},

@@ -9,8 +9,12 @@
   A widget's metric matches an EMF metric with the same namespace and name whose dimensions
   include the widget's (CloudWatch matches exact dimension sets; locally a superset is allowed so
   that a dashboard that aggregates over an extra dimension still shows its data).
-* AWS service metrics (``AWS/SQS``, ``AWS/States``, ``AWS/Lambda``) are recorded by CloudWatch
-  itself, not printed by the Lambdas, so locally they have no data; the page says so per series.
+* AWS service metrics (``AWS/SQS``, ``AWS/States``, ``AWS/Lambda``) are recorded by the services on
+  AWS, not printed by the Lambdas: locally the emulator records them (gcpipe.local.service_metrics,
+  ``aws-metrics.log`` beside ``lambdas.log``), with the physical names the local deploy gave the
+  resources (gcpipe.local.deploy.physical_name), which is what the widgets' dimensions resolve to.
+* Metric math lines and the alarm widget are evaluated here (gcpipe.local.metric_math): each alarm of
+  the template gets the state it reaches over the periods the run covered.
 
 The page is self-contained (inline CSS and SVG, no script, no CDN): it opens offline.
 """
@@ -25,6 +29,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
+from .deploy import physical_name
+from .metric_math import AlarmState, MetricMathError, evaluate, evaluate_alarm, per_period, periods, statistic
+from .service_metrics import AWS_METRICS_LOG
 from .template import CloudAssembly, Resolver
 
 DASHBOARD_TYPE = "AWS::CloudWatch::Dashboard"
@@ -107,11 +114,42 @@ class Widget:
     height: int
     lines: list[MetricLine] = field(default_factory=list)
     alarms: list[str] = field(default_factory=list)
+    alarm_states: list[AlarmState] = field(default_factory=list)
     text: str | None = None
 
     @property
     def has_data(self) -> bool:
-        return any(line.has_data for line in self.lines)
+        return any(line.has_data for line in self.lines) or any(a.evaluated for a in self.alarm_states)
+
+
+# The property that names a resource of each type (else the local deploy generates the name).
+NAME_PROPERTIES = {"AWS::SQS::Queue": "QueueName", "AWS::Lambda::Function": "FunctionName",
+                   "AWS::StepFunctions::StateMachine": "StateMachineName", "AWS::DynamoDB::Table": "TableName"}
+
+
+def local_resolver(assembly: CloudAssembly, *, region: str = "us-east-1", account_id: str = "123456789012") -> Resolver:
+    """Resolves Ref/GetAtt to the names and ARNs the local deploy gives the resources, which is what the
+    emulator's service metrics carry. An alarm resolves to its logical id (alarms are evaluated here)."""
+    resources = assembly.template.get("Resources") or {}
+
+    def name_of(logical_id: str) -> str:
+        resource = resources.get(logical_id) or {}
+        rtype = str(resource.get("Type", ""))
+        given = ((resource.get("Properties") or {}).get(NAME_PROPERTIES.get(rtype, "")))
+        return given if isinstance(given, str) else physical_name(assembly.stack_name, logical_id, rtype)
+
+    def ref(logical_id: str) -> str:
+        rtype = str((resources.get(logical_id) or {}).get("Type", ""))
+        if rtype == "AWS::StepFunctions::StateMachine":
+            return f"arn:aws:states:{region}:{account_id}:stateMachine:{name_of(logical_id)}"
+        return logical_id if rtype == "AWS::CloudWatch::Alarm" else name_of(logical_id)
+
+    def get_att(logical_id: str, attribute: str) -> str:
+        rtype = str((resources.get(logical_id) or {}).get("Type", ""))
+        return logical_id if rtype == "AWS::CloudWatch::Alarm" else name_of(logical_id)
+
+    return Resolver(stack_name=assembly.stack_name, account_id=account_id, region=region, parameters={},
+                    conditions=assembly.template.get("Conditions") or {}, ref=ref, get_att=get_att)
 
 
 def dashboard_body(assembly: CloudAssembly, *, region: str = "us-east-1", account_id: str = "123456789012") -> dict[str, Any]:
@@ -121,18 +159,7 @@ def dashboard_body(assembly: CloudAssembly, *, region: str = "us-east-1", accoun
     if not found:
         raise DashboardError(f"{assembly.stack_name}: the template has no {DASHBOARD_TYPE}")
     _, resource = found[0]
-
-    def name_of(logical_id: str) -> str:
-        # A label only: locally no AWS service metric has data, whatever the physical name.
-        props = (resources.get(logical_id) or {}).get("Properties") or {}
-        for key in ("QueueName", "FunctionName", "StateMachineName", "AlarmName", "TableName"):
-            if isinstance(props.get(key), str):
-                return props[key]
-        return logical_id
-
-    resolver = Resolver(stack_name=assembly.stack_name, account_id=account_id, region=region, parameters={},
-                        conditions=assembly.template.get("Conditions") or {}, ref=name_of,
-                        get_att=lambda logical_id, attribute: name_of(logical_id))
+    resolver = local_resolver(assembly, region=region, account_id=account_id)
     body = resolver.resolve((resource.get("Properties") or {}).get("DashboardBody"), "DashboardBody")
     try:
         return json.loads(body) if isinstance(body, str) else body
@@ -161,7 +188,8 @@ def _metric_rows(metrics: list[Any]) -> Iterable[tuple[list[Any], dict[str, Any]
         yield expanded, options
 
 
-def widgets_of(body: dict[str, Any], emf: list[EmfSeries]) -> list[Widget]:
+def widgets_of(body: dict[str, Any], emf: list[EmfSeries], alarms: dict[str, AlarmState] | None = None) -> list[Widget]:
+    """The body's widgets, each metric line filled from ``emf``, each alarm with its ``alarms`` state."""
     out = []
     for index, raw in enumerate(body.get("widgets") or []):
         props = raw.get("properties") or {}
@@ -170,14 +198,35 @@ def widgets_of(body: dict[str, Any], emf: list[EmfSeries]) -> list[Widget]:
                         height=int(raw.get("height", 6)))
         if widget.type == "metric":
             default_stat = props.get("stat", "Average")
-            for parts, options in _metric_rows(props.get("metrics") or []):
-                widget.lines.append(_line(parts, options, default_stat, emf))
+            rows = list(_metric_rows(props.get("metrics") or []))
+            widget.lines = [_line(parts, options, default_stat, emf) for parts, options in rows]
+            _fill_expressions(widget.lines, [options for _, options in rows], int(props.get("period", 300)))
         elif widget.type == "alarm":
             widget.alarms = [str(a) for a in props.get("alarms") or []]
+            widget.alarm_states = [alarms[a] for a in widget.alarms if alarms and a in alarms]
         elif widget.type == "text":
             widget.text = str(props.get("markdown") or "")
         out.append(widget)
     return out
+
+
+def _fill_expressions(lines: list[MetricLine], options: list[dict[str, Any]], period_s: int) -> None:
+    """A math line's points: its expression over the widget's other lines (by ``id``), one per period."""
+    by_id = {str(o["id"]): line for line, o in zip(lines, options) if o.get("id") and line.namespace is not None}
+    points = [t for line in by_id.values() for t, _ in line.points]
+    if not points:
+        return
+    covered = periods(min(points), max(points), period_s)
+    inputs = {i: per_period(line.points, line.stat, period_s, covered) for i, line in by_id.items()}
+    for line, o in zip(lines, options):
+        if line.namespace is None and o.get("expression"):
+            try:
+                values = evaluate(str(o["expression"]), inputs)
+            except MetricMathError as exc:
+                line.note = str(exc)
+                continue
+            line.points = [(float(t), v) for t, v in sorted(values.items()) if v is not None]
+            line.note = None if line.points else "no data point in this run"
 
 
 def _line(parts: list[Any], options: dict[str, Any], default_stat: str, emf: list[EmfSeries]) -> MetricLine:
@@ -185,50 +234,28 @@ def _line(parts: list[Any], options: dict[str, Any], default_stat: str, emf: lis
     if not parts:
         return MetricLine(None, str(options.get("id") or "expression"), {}, stat,
                           str(options.get("label") or options.get("expression")),
-                          note="math expression: evaluated by CloudWatch, not locally")
+                          note="math expression with no input data in this run")
     namespace, name, *rest = [str(p) for p in parts]
     dims = dict(zip(rest[0::2], rest[1::2]))
     label = str(options.get("label") or name)
     line = MetricLine(namespace, name, dims, stat, f"{label} ({stat})")
+    line.points = points_of(emf, namespace, name, dims)
+    if not line.points:
+        line.note = "no data point in this run"
+    return line
+
+
+def points_of(emf: list[EmfSeries], namespace: str, name: str, dims: dict[str, str]) -> list[tuple[float, float]]:
+    """The data points of a metric: the series with exactly these dimensions, else every finer one."""
     matching = [s for s in emf if s.namespace == namespace and s.name == name
                 and all(s.dimensions.get(k) == v for k, v in dims.items())]
     # An EMF line may carry a metric under several dimension sets: the exact set when there is one (each value
     # once), else every finer series (e.g. one per topic), whose values together are the coarser metric's.
     exact = [s for s in matching if s.dimensions == dims]
-    for s in exact or matching:
-        line.points.extend(s.points)
-    if not matching and namespace.startswith("AWS/"):
-        line.note = f"{namespace} metric: recorded by CloudWatch on AWS; local Lambdas do not emit it"
-    elif not matching:
-        line.note = "no data point in this run"
-    return line
+    return [p for s in (exact or matching) for p in s.points]
 
 
 # ---------------------------------------------------------------------------- statistics
-
-
-def statistic(values: list[float], stat: str) -> float | None:
-    if not values:
-        return None
-    s = stat.lower()
-    if s == "sum":
-        return sum(values)
-    if s in ("average", "avg"):
-        return sum(values) / len(values)
-    if s in ("maximum", "max"):
-        return max(values)
-    if s in ("minimum", "min"):
-        return min(values)
-    if s == "samplecount":
-        return float(len(values))
-    if s.startswith("p"):
-        try:
-            q = float(s[1:]) / 100
-        except ValueError:
-            return None
-        ordered = sorted(values)
-        return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
-    return None
 
 
 def _buckets(points: list[tuple[float, float]], start: float, end: float, stat: str) -> list[float | None]:
@@ -256,9 +283,11 @@ body{{font-family:system-ui,sans-serif;margin:16px;background:#f4f5f7;color:#161
 .widget h2{{font-size:14px;margin:0 0 6px}} table{{border-collapse:collapse;font-size:12px;width:100%}}
 td{{padding:2px 4px;border-top:1px solid #eee}} .note{{color:#687078;font-style:italic}}
 .swatch{{display:inline-block;width:10px;height:10px;margin-right:4px}} svg{{width:100%;height:120px}}
+.state-ALARM{{color:#d13212;font-weight:bold}} .state-OK{{color:#1d8102}} .state-INSUFFICIENT_DATA{{color:#687078}}
 </style></head><body>
 <h1>{html.escape(stack_name)}: the stack's dashboard, filled by a local run</h1>
-<p>Widgets from {html.escape(source)}; data from the EMF lines in {html.escape(log_file)} ({html.escape(when)}).</p>
+<p>Widgets from {html.escape(source)}; data from the EMF lines in {html.escape(log_file)} ({html.escape(when)}).
+Alarms: the state each reaches over the periods the run covered, evaluated locally.</p>
 <div class="grid">
 {cards}
 </div></body></html>
@@ -280,8 +309,13 @@ def _card(w: Widget, start: float, end: float) -> str:
                else f"<span class='note'>{html.escape(line.note or 'no data')}</span>")
             + "</td></tr>" for i, line in enumerate(w.lines)) + "</table>"
     elif w.type == "alarm":
-        body = "<table>" + "".join(f"<tr><td>{html.escape(a)}</td><td class='note'>evaluated by CloudWatch on AWS"
-                                   "</td></tr>" for a in w.alarms) + "</table>"
+        states = {a.alarm: a for a in w.alarm_states}
+        body = "<table>" + "".join(
+            f"<tr><td>{html.escape(a)}</td>" + (
+                f"<td class='state-{states[a].state}' data-state='{states[a].state}'>{states[a].state}</td>"
+                f"<td class='note'>{html.escape(states[a].reason)}</td>" if a in states
+                else "<td class='note' colspan='2'>not an alarm of this template</td>") + "</tr>"
+            for a in w.alarms) + "</table>"
     elif w.type == "text":
         body = f"<pre>{html.escape(w.text or '')}</pre>"
     points = sum(len(line.points) for line in w.lines)
@@ -322,24 +356,59 @@ def _fmt(value: float | None) -> str:
 class LocalDashboard:
     stack_name: str
     widgets: list[Widget]
+    alarms: dict[str, AlarmState]
     html: str
 
     def as_json(self) -> dict[str, Any]:
         return {"stack": self.stack_name, "widgets": [
             {"title": w.title, "type": w.type, "has_data": w.has_data,
-             "lines": [{"label": ln.label, "points": len(ln.points), "note": ln.note} for ln in w.lines]}
+             "lines": [{"label": ln.label, "points": len(ln.points), "note": ln.note} for ln in w.lines],
+             **({"alarms": [{"alarm": a.alarm, "state": a.state, "reason": a.reason} for a in w.alarm_states]}
+                if w.type == "alarm" else {})}
             for w in self.widgets]}
 
 
-def build(cdk_out: Path, stack_name: str, log_file: Path) -> LocalDashboard:
+def alarm_states(assembly: CloudAssembly, emf: list[EmfSeries]) -> dict[str, AlarmState]:
+    """Every alarm of the template, evaluated over the periods the run's data points cover."""
+    stamps = [t for series in emf for t, _ in series.points]
+    if not stamps:
+        return {}
+    resolver = local_resolver(assembly)
+    states = {}
+    for logical_id, resource in (assembly.template.get("Resources") or {}).items():
+        if resource.get("Type") != "AWS::CloudWatch::Alarm":
+            continue
+        props = resource.get("Properties") or {}
+        try:
+            states[logical_id] = evaluate_alarm(
+                logical_id, props, lambda ns, name, dims: points_of(emf, ns, name, dims),
+                lambda value: resolver.resolve(value, f"{logical_id}.Dimensions"), (min(stamps), max(stamps)))
+        except (MetricMathError, KeyError, ValueError) as exc:
+            states[logical_id] = AlarmState(logical_id, "INSUFFICIENT_DATA", f"not evaluated locally: {exc}", None)
+    return states
+
+
+def build(cdk_out: Path, stack_name: str, log_file: Path, aws_metrics_file: Path | None = None) -> LocalDashboard:
+    """The page for ``log_file`` (the Lambdas' output) and ``aws_metrics_file`` (the emulator's service metrics;
+    default: ``aws-metrics.log`` beside the log; a missing one leaves the AWS widgets empty, each line saying so)."""
     assembly = CloudAssembly.load(cdk_out, stack_name)
     if not log_file.is_file():
         raise DashboardError(f"{log_file} not found: run the pipeline first (gcpipe local run)")
-    with log_file.open(encoding="utf-8", errors="replace") as lines:
-        emf = read_emf(lines)
-    widgets = widgets_of(dashboard_body(assembly), emf)
-    page = render_html(stack_name, widgets, source=str(cdk_out / f"{stack_name}.template.json"), log_file=str(log_file))
-    return LocalDashboard(stack_name, widgets, page)
+    aws_metrics_file = aws_metrics_file or log_file.with_name(AWS_METRICS_LOG)
+    emf: list[EmfSeries] = []
+    for path in (log_file, aws_metrics_file):
+        if path.is_file():
+            with path.open(encoding="utf-8", errors="replace") as lines:
+                emf.extend(read_emf(lines))
+    alarms = alarm_states(assembly, emf)
+    widgets = widgets_of(dashboard_body(assembly), emf, alarms)
+    if not aws_metrics_file.is_file():
+        for line in (ln for w in widgets for ln in w.lines if (ln.namespace or "").startswith("AWS/")):
+            line.note = f"{line.namespace}: recorded by the emulator in {aws_metrics_file.name}, not found"
+    page = render_html(stack_name, widgets, source=str(cdk_out / f"{stack_name}.template.json"),
+                       log_file=f"{log_file} and {aws_metrics_file}")
+    return LocalDashboard(stack_name, widgets, alarms, page)
 
 
-__all__ = ["DashboardError", "LocalDashboard", "build", "dashboard_body", "read_emf", "statistic", "widgets_of"]
+__all__ = ["DashboardError", "LocalDashboard", "alarm_states", "build", "dashboard_body", "local_resolver", "points_of",
+           "read_emf", "statistic", "widgets_of"]

@@ -83,7 +83,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from . import _patching
+from . import _patching, service_metrics
 
 LOG = logging.getLogger(__name__)
 
@@ -413,11 +413,19 @@ class InProcessLambdaRuntime:
 
         Raises FunctionThrottled, before anything runs, when the function's reserved concurrency is in use
         (after ``slot_wait_seconds``)."""
-        self.concurrency.acquire(fn, slot_wait_seconds)
         try:
-            return self._run(fn, payload)
+            self.concurrency.acquire(fn, slot_wait_seconds)
+        except FunctionThrottled:
+            service_metrics.lambda_throttled(fn.function_name)
+            raise
+        started = time.perf_counter()
+        error: str | None = "Unhandled"
+        try:
+            body, error = self._run(fn, payload)
+            return body, error
         finally:
             self.concurrency.release(fn)
+            service_metrics.lambda_invoked(fn.function_name, (time.perf_counter() - started) * 1000, error is not None)
 
     def _run(self, fn: Any, payload: bytes | str | None) -> tuple[bytes, str | None]:
         request_id = str(uuid.uuid4())

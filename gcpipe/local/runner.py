@@ -45,6 +45,7 @@ from .. import PROJECT_ROOT
 from .. import traffic as gen
 from . import write_kinds
 from .progress_watch import ProgressWatch
+from .service_metrics import AWS_METRICS_LOG, ServiceMetricsLog
 from .shutdown import count_in_flight
 from .ledger import (
     OUTCOMES,
@@ -729,6 +730,8 @@ class LocalRun:
             self.pipeline = pipeline
             self.say(f"stack {pipeline.stack_name} deployed from {template_path(cdk_out, opts.env)} "
                      f"({'moto server on ' + pipeline.endpoint_url if pipeline.endpoint_url else 'moto in-process'})")
+            # What CloudWatch records for Lambda, Step Functions and SQS: `gcpipe local dashboard` reads it.
+            stack.enter_context(ServiceMetricsLog(opts.run_dir / AWS_METRICS_LOG, sqs=pipeline.client("sqs")))
             self.integration = seed_integration(sim, pipeline)
             self.say(f"Genesys EventBridge integration {self.integration.integration_id}: its eventFilter drifts from "
                      "cdk.json (see `gcpipe --local genesys sync-filter`)")

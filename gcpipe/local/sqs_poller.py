@@ -55,7 +55,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import _patching
+from . import _patching, service_metrics
 
 LOG = logging.getLogger(__name__)
 
@@ -221,6 +221,8 @@ class SqsEventSourcePoller:
                 self._busy -= 1
 
     def _process(self, messages: list[dict[str, Any]]) -> BatchResult:
+        service_metrics.messages_received(self.config.queue_url.rsplit("/", 1)[-1], [
+            int(m["Attributes"]["SentTimestamp"]) for m in messages if "SentTimestamp" in m.get("Attributes", {})])
         event = sqs_lambda_event(messages, self.config.queue_arn, self._region)
         ids = [m["MessageId"] for m in messages]
         handles = {m["MessageId"]: m["ReceiptHandle"] for m in messages}

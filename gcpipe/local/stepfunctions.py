@@ -28,7 +28,7 @@ import time as _time
 from dataclasses import dataclass
 from typing import Any
 
-from . import _patching
+from . import _patching, service_metrics
 
 LOG = logging.getLogger(__name__)
 
@@ -135,12 +135,19 @@ def _emit_status_change(execution: Any, status: str | None = None) -> None:
         LOG.exception("could not emit the status change event of %s", execution.exec_arn)
 
 
+def _record_end(execution: Any) -> None:
+    started, stopped = _millis(execution.start_date), _millis(execution.stop_date)
+    service_metrics.execution_ended(execution.state_machine_arn, execution.status,
+                                    stopped - started if started is not None and stopped is not None else None)
+
+
 def _make_execution_start(original: Any) -> Any:
     def start(self: Any) -> None:
         with STATUS_EVENTS:
             # Emitted before the worker thread starts, so RUNNING precedes the
             # terminal event. Sync (Express) executions have no status events on AWS.
             if type(self).__name__ == "Execution":
+                service_metrics.execution_started(self.state_machine_arn)
                 _emit_status_change(self, "RUNNING")
             original(self)
 
@@ -152,6 +159,7 @@ def _make_terminated(original: Any) -> Any:
         with STATUS_EVENTS:
             original(self)
             if type(self.execution).__name__ == "Execution":
+                _record_end(self.execution)
                 _emit_status_change(self.execution)
 
     return terminated

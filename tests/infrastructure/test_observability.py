@@ -32,6 +32,17 @@ def test_failed_executions_counts_failed_timed_out_and_aborted(shipped):
     assert names == {"ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted"}
 
 
+def test_failed_executions_alarms_on_one_failure_alone(shipped):
+    # Step Functions publishes ExecutionsTimedOut/Aborted only in periods where they happen: the sum must not
+    # need all three (metric math has no value where an operand has none), hence FILL.
+    from gcpipe.local.metric_math import evaluate_alarm
+
+    [failed] = [a for k, a in alarms(shipped).items() if "FailedExecutions" in k]
+    one_failure = lambda namespace, name, dims: [(1.0, 1.0)] if name == "ExecutionsFailed" else []  # noqa: E731
+    state = evaluate_alarm("FailedExecutions", failed, one_failure, lambda v: v, (0.0, 1.0))
+    assert state.state == "ALARM", state.reason
+
+
 def test_alarm_topic_only_with_an_email_and_encrypted(dev, prod):
     dev.template.resource_count_is("AWS::SNS::Topic", 0)
     assert all("AlarmActions" not in a for a in alarms(dev).values())
