@@ -299,10 +299,9 @@ class SqsEventSourcePoller:
 
     # -- background driving (runner) ------------------------------------------------------
     def start(self) -> None:
-        if self._threads:
-            return
         self._stop.clear()
-        for n in range(max(1, self.config.maximum_concurrency)):
+        self._threads = [t for t in self._threads if t.is_alive()]  # a stopping one goes on: the flag is clear
+        for n in range(len(self._threads), max(1, self.config.maximum_concurrency)):
             t = threading.Thread(target=self._run, name=f"sqs-esm-{n}", daemon=True)
             t.start()
             self._threads.append(t)
@@ -324,7 +323,7 @@ class SqsEventSourcePoller:
         deadline = time.monotonic() + timeout
         for t in self._threads:
             t.join(max(0.0, deadline - time.monotonic()))
-        self._threads = []
+        self._threads = [t for t in self._threads if t.is_alive()]  # still finishing a batch: a later stop waits
 
     @property
     def busy(self) -> bool:

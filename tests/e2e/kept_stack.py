@@ -47,6 +47,12 @@ def environment() -> dict[str, str]:
     return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "PYTHONUNBUFFERED": "1"}
 
 
+def as_in_a_terminal() -> None:
+    """Popen preexec_fn: Ctrl-C (SIGINT) does what it does in a terminal. A test run started in the background
+    by a shell without job control inherits SIGINT ignored, and Python then installs no KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class KeptStack:
     def __init__(self, command: list[str] | str, logs: Path):
         self.command = command

@@ -192,3 +192,33 @@ def test_move_messages_is_the_local_start_message_move_task(aws, queues):
     assert moved == 12
     assert _counts(aws, queues["dlq_url"]) == (0, 0)
     assert _counts(aws, queues["main_url"]) == (12, 0)
+
+
+def test_a_stop_that_times_out_leaves_the_batch_in_progress_for_a_later_stop_to_wait_for(aws, make_function, queues,
+                                                                                        tmp_path):
+    # A shutdown that must see every batch finished (the second Ctrl-C's dropped list) may stop twice:
+    # a quick try, then a wait. The second stop must still wait for the batch the first left running.
+    release = tmp_path / "release"
+    fn = make_function(
+        """
+        import os, time
+        def handler(event, context):
+            while not os.path.exists(os.environ["RELEASE"]):
+                time.sleep(0.02)
+            return {"batchItemFailures": []}
+        """,
+        env={"RELEASE": str(release)},
+    )
+    poller = _poller(aws, queues, fn, BatchSize=1)
+    _send(aws, queues, [{"n": 0}])
+    poller.start()
+    deadline = time.monotonic() + 10
+    while not poller.busy and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+    poller.stop(timeout=0.1)
+    assert poller.busy  # the batch goes on
+    threading.Timer(0.3, release.touch).start()
+    poller.stop(timeout=10)
+
+    assert not poller.busy and _counts(aws, queues["main_url"]) == (0, 0)  # it finished, and its record is deleted
