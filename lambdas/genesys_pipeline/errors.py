@@ -6,6 +6,8 @@ rename here is a change to the ASL too.
 """
 from __future__ import annotations
 
+from typing import Any
+
 
 class InvalidEvent(Exception):
     """The event cannot be processed as sent. Never retried.
@@ -31,7 +33,7 @@ class GenesysError(Exception):
 class GenesysRateLimited(GenesysError):
     """429. Retried by Step Functions with a long, jittered backoff."""
 
-    def __init__(self, message: str, *, retry_after: float, **kwargs):
+    def __init__(self, message: str, *, retry_after: float, **kwargs: Any):
         super().__init__(message, **kwargs)
         self.retry_after = retry_after
 

@@ -118,7 +118,7 @@ def parse_event(raw: Any, *, org_id: str | None = None) -> GenesysEvent:
     body = detail.get("eventBody")
     if not isinstance(body, dict):
         raise InvalidEvent("missing detail.eventBody" if body is None else "detail.eventBody must be a JSON object")
-    conversation_id = _genesys_id(body, "conversationId", required=True)
+    conversation_id = _required_genesys_id(body, "conversationId")
     topic_name = _required_str(detail, "topicName", "detail.topicName")
     expected_topic_name = template.replace("{id}", conversation_id)
     if topic_name != expected_topic_name:
@@ -200,6 +200,12 @@ def _required_str(container: Mapping[str, Any], key: str, path: str) -> str:
         raise InvalidEvent(f"missing {path}")
     if not isinstance(value, str) or not value:
         raise InvalidEvent(f"{path} must be a non-empty string")
+    return value
+
+
+def _required_genesys_id(body: Mapping[str, Any], key: str) -> str:
+    value = _genesys_id(body, key, required=True)
+    assert value is not None  # required: _genesys_id raised
     return value
 
 

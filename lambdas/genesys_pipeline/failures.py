@@ -108,8 +108,9 @@ def build_failure_record(detail: Mapping[str, Any], sfn: StepFunctions) -> Failu
             logger.warning("describe_execution failed; logging the failure from the event alone",
                            extra={"execution_arn": arn, "error": type(exc).__name__})
     execution_input = _json_object(details.get("input"))
-    event = execution_input.get("event") if isinstance(execution_input.get("event"), dict) else execution_input
-    name = details.get("name") or arn.rsplit(":", 1)[-1]
+    nested = execution_input.get("event")
+    event: dict[str, Any] = nested if isinstance(nested, dict) else execution_input
+    name = str(details.get("name") or arn.rsplit(":", 1)[-1])
     return FailureRecord(
         execution_arn=arn,
         execution_name=name,
@@ -136,7 +137,7 @@ def summarize_cause(cause: Any) -> str | None:
     parsed = _json_object(text)
     if parsed.get("errorMessage"):
         text = f"{parsed.get('errorType', 'Error')}: {parsed['errorMessage']}"
-    text = redact(text)
+    text = str(redact(text))
     return text if len(text) <= CAUSE_MAX_CHARS else text[: CAUSE_MAX_CHARS - 1] + "…"
 
 
@@ -232,7 +233,7 @@ def _iso(value: Any) -> str | None:
     if value is None:
         return None
     if hasattr(value, "isoformat"):
-        return value.isoformat()
+        return str(value.isoformat())
     if isinstance(value, (int, float)):  # the status-change event gives epoch milliseconds
         from datetime import datetime, timezone
 

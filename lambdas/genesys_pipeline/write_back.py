@@ -110,7 +110,7 @@ def load_plugin(spec: PluginSpec) -> WriteBackPlugin:
     except Exception as exc:  # noqa: BLE001 - any import-time bug, named once
         raise SettingsError(f"WRITE_BACK_PLUGIN {spec}: importing {name} raised {type(exc).__name__}: {exc}; "
                             "fix the module") from None
-    function = getattr(module, spec.function, None)
+    function: Callable[[WriteBackEvent], WriteBackRequest | None] | None = getattr(module, spec.function, None)
     if not callable(function):
         raise SettingsError(f"WRITE_BACK_PLUGIN {spec}: {name} defines no function {spec.function!r}; "
                             "define it or fix writeBack.plugin in cdk.json")

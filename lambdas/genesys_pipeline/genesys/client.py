@@ -104,11 +104,14 @@ class GenesysClient:
         self._request("PUT", CONVERSATION_TAGS, {"conversationId": conversation_id}, json={"externalTag": external_tag})
 
     def get_integration_config(self, integration_id: str) -> dict[str, Any]:
-        return self._request("GET", INTEGRATION_CONFIG, {"integrationId": integration_id}).json()
+        config: dict[str, Any] = self._request("GET", INTEGRATION_CONFIG, {"integrationId": integration_id}).json()
+        return config
 
     def put_integration_config(self, integration_id: str, config: Mapping[str, Any]) -> dict[str, Any]:
         """PUT carries the version that was read; a concurrent edit makes it GenesysRejected (409)."""
-        return self._request("PUT", INTEGRATION_CONFIG, {"integrationId": integration_id}, json=dict(config)).json()
+        saved: dict[str, Any] = self._request("PUT", INTEGRATION_CONFIG, {"integrationId": integration_id},
+                                              json=dict(config)).json()
+        return saved
 
     def close(self) -> None:
         self._http.clear()
@@ -180,14 +183,15 @@ class GenesysClient:
         correlation_id = response.headers.get("inin-correlation-id")
         code = _error_code(response)
         message = self._message(method, path, status, correlation_id, code)
-        kwargs = {"status": status, "correlation_id": correlation_id}
         if status == 401:
-            return GenesysBadCredentials(message + "; still 401 after a token refresh", **kwargs)
+            return GenesysBadCredentials(message + "; still 401 after a token refresh", status=status,
+                                         correlation_id=correlation_id)
         if status == 403:
-            return GenesysForbidden(message + "; the OAuth client lacks a permission", **kwargs)
+            return GenesysForbidden(message + "; the OAuth client lacks a permission", status=status,
+                                    correlation_id=correlation_id)
         if status == 408 or status >= 500:
-            return GenesysUnavailable(message, **kwargs)
-        return GenesysRejected(message, **kwargs)
+            return GenesysUnavailable(message, status=status, correlation_id=correlation_id)
+        return GenesysRejected(message, status=status, correlation_id=correlation_id)
 
     @staticmethod
     def _log_failure(method: str, path: str, response: urllib3.BaseHTTPResponse, action: str | None) -> None:
