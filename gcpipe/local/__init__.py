@@ -13,6 +13,8 @@ behaviour through it:
   failures, visibility, DLQ redrive, concurrency); StartMessageMoveTask.
 - stepfunctions: skippable Retry sleeps, status-change events, local replay
   in place of RedriveExecution.
+- dynamodb: conditional writes atomic, as DynamoDB's are (moto checks the
+  condition and updates without a lock).
 - deploy / pipeline: the stack from the synthesized CloudFormation template,
   as ``LocalPipeline``.
 """
@@ -32,8 +34,9 @@ MOTO_CONFIG: dict[str, Any] = {
 
 def install_adapters() -> None:
     """Apply every moto patch of this package (idempotent)."""
-    from . import eventbridge, lambda_runtime, sqs_poller, stepfunctions
+    from . import dynamodb, eventbridge, lambda_runtime, sqs_poller, stepfunctions
 
+    dynamodb.install()
     lambda_runtime.install()
     eventbridge.install()
     sqs_poller.install()
