@@ -673,6 +673,13 @@ def _genesys_rate_limit(n: _Node, *, reserved: int, retries: Retries, requests_p
     g.done()
     # Traps (docs/request-budget.md): the budget must never turn into Lambda throttles or spent
     # Step Functions retry budgets.
+    # Admission keeps requestsPerSecond x 60 s minus the burst for each minute of requests
+    # (genesys_pipeline.budget.admission_rate): a burst of half of that would halve the rate.
+    window = limit.requests_per_second * C.BUDGET_LIMIT_WINDOW_SECONDS
+    if limit.burst > window / 2:
+        g.fail("burst", f"{limit.burst} is over half of the {window:g} requests a {C.BUDGET_LIMIT_WINDOW_SECONDS} s "
+                        f"Genesys window holds at requestsPerSecond {limit.requests_per_second:g} (admission "
+                        f"keeps the burst out of every window); expected burst <= {math.floor(window / 2)}")
     events_at_once = math.ceil(limit.burst / requests_per_event)
     if events_at_once > reserved:
         g.fail("burst", f"{limit.burst} lets {events_at_once} executions start at once, over "

@@ -22,6 +22,7 @@ class RequestBudget(Construct):
                  rate_limit: GenesysRateLimit):
         super().__init__(scope, construct_id)
         self.rate_limit = rate_limit
+        self.send_spread_seconds = config.dispatcher.max_batching_window_seconds + C.BUDGET_SEND_SPREAD_BASE_SECONDS
         # AWS::DynamoDB::Table (not TableV2's GlobalTable): one region, and what the local deployer provisions.
         self.table = dynamodb.Table(
             self, "Table",
@@ -44,6 +45,10 @@ class RequestBudget(Construct):
             "REQUEST_BUDGET_RATE": f"{self.rate_limit.requests_per_second:g}",
             "REQUEST_BUDGET_BURST": str(self.rate_limit.burst),
             "REQUEST_BUDGET_PAUSE_CACHE_SECONDS": str(C.BUDGET_PAUSE_CACHE_SECONDS),
+            # Admission runs under the rate by what these take (budget.admission_rate), so that the
+            # requests reaching Genesys fit its per-minute window.
+            "REQUEST_BUDGET_WINDOW_SECONDS": str(C.BUDGET_LIMIT_WINDOW_SECONDS),
+            "REQUEST_BUDGET_SEND_SPREAD_SECONDS": str(self.send_spread_seconds),
         }
 
     def grant_spend(self, role: iam.IRole) -> None:

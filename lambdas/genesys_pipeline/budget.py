@@ -72,6 +72,26 @@ class BucketRate:
         return self.burst * self.interval
 
 
+def admission_rate(limit_per_second: float, burst: int, *, window_seconds: float, send_spread_seconds: float) -> float:
+    """The rate admission schedules at, so that what reaches Genesys fits its window at ``limit_per_second``.
+
+    Genesys counts requests over a window (per minute: "300 requests per minute per token"). A
+    request reaches Genesys between 0 and ``send_spread_seconds`` after its slot: SQS rounds
+    DelaySeconds up to whole seconds, the event source mapping's batching window gathers slots a
+    second apart into one batch, then StartExecution, Step Functions and Lambda start it. So the
+    requests inside any window come from slots spanning ``window + spread``, and GCRA admits at
+    most ``rate x span + burst`` in a span. Solving ``rate x (window + spread) + burst <= limit x
+    window`` gives the rate. Admitting at the limit itself leaves a window that is always full,
+    where any request a little later than the one before it is over the limit (measured: 5% of
+    requests answered 429 at exactly the limit, 0 at this rate).
+    """
+    capacity = limit_per_second * window_seconds - burst
+    if capacity <= 0 or window_seconds <= 0 or send_spread_seconds < 0:
+        raise ValueError(f"no admission rate: burst {burst} fills a {window_seconds:g} s window at "
+                         f"{limit_per_second:g} requests/s")
+    return capacity / (window_seconds + send_spread_seconds)
+
+
 def schedule(state: BudgetState, rate: BucketRate, *, events: int, tokens_per_event: int, now: float,
              horizon: float) -> tuple[float, tuple[float, ...]]:
     """(new tat, slot per admitted event): the first events whose slot is within ``now + horizon``.
@@ -374,5 +394,6 @@ def dynamodb_client() -> Any:
 def budget_from_settings(settings: Any, client: Any | None = None) -> TokenBucketBudget:
     """The DynamoDB-backed budget of ``settings`` (a ``BudgetSettings``)."""
     store = DynamoDBBudgetStore(client or dynamodb_client(), settings.table_name, settings.key)
-    return TokenBucketBudget(store, BucketRate(settings.requests_per_second, settings.burst),
-                             pause_cache_seconds=settings.pause_cache_seconds)
+    rate = admission_rate(settings.requests_per_second, settings.burst, window_seconds=settings.window_seconds,
+                          send_spread_seconds=settings.send_spread_seconds)
+    return TokenBucketBudget(store, BucketRate(rate, settings.burst), pause_cache_seconds=settings.pause_cache_seconds)

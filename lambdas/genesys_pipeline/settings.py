@@ -111,6 +111,10 @@ class BudgetSettings:
     requests_per_second: float  # REQUEST_BUDGET_RATE
     burst: int  # REQUEST_BUDGET_BURST
     pause_cache_seconds: float = 1.0  # REQUEST_BUDGET_PAUSE_CACHE_SECONDS: how stale a container's view of a 429 pause may be
+    # REQUEST_BUDGET_WINDOW_SECONDS: the window Genesys counts its limit over (per minute).
+    window_seconds: float = 60.0
+    # REQUEST_BUDGET_SEND_SPREAD_SECONDS: how much later than its slot a request may reach Genesys.
+    send_spread_seconds: float = 3.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "BudgetSettings | None":
@@ -121,13 +125,20 @@ class BudgetSettings:
         rate = env.get("REQUEST_BUDGET_RATE", "").strip()
         if not rate:
             raise SettingsError("environment variable REQUEST_BUDGET_RATE is required when REQUEST_BUDGET_TABLE is set")
-        return cls(
+        settings = cls(
             table_name=table,
             key=env.get("REQUEST_BUDGET_KEY", "").strip() or "genesys",
             requests_per_second=_float(env, "REQUEST_BUDGET_RATE", 1.0),
             burst=_int(env, "REQUEST_BUDGET_BURST", 1, minimum=1),
             pause_cache_seconds=_float(env, "REQUEST_BUDGET_PAUSE_CACHE_SECONDS", 1.0),
+            window_seconds=_float(env, "REQUEST_BUDGET_WINDOW_SECONDS", 60.0),
+            send_spread_seconds=_float(env, "REQUEST_BUDGET_SEND_SPREAD_SECONDS", 3.0),
         )
+        if settings.burst >= settings.requests_per_second * settings.window_seconds:
+            raise SettingsError(f"environment variable REQUEST_BUDGET_BURST {settings.burst} fills the "
+                                f"{settings.window_seconds:g} s window at REQUEST_BUDGET_RATE "
+                                f"{settings.requests_per_second:g}; expected a smaller burst")
+        return settings
 
 
 @dataclass(frozen=True)

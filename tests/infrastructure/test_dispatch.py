@@ -41,6 +41,8 @@ def test_dispatcher_environment(shipped):
         "REQUEST_BUDGET_RATE": f"{c.genesys_rate_limit.requests_per_second:g}",
         "REQUEST_BUDGET_BURST": str(c.genesys_rate_limit.burst),
         "REQUEST_BUDGET_PAUSE_CACHE_SECONDS": "1",
+        "REQUEST_BUDGET_WINDOW_SECONDS": "60",
+        "REQUEST_BUDGET_SEND_SPREAD_SECONDS": str(c.dispatcher.max_batching_window_seconds + 2),
         "MAIN_QUEUE_URL": {"Ref": main_id},
         "GENESYS_REQUESTS_PER_EVENT": str(c.genesys_requests_per_event),
     }

@@ -45,6 +45,10 @@ def test_every_function_that_calls_genesys_gets_the_same_budget(shipped):
         assert (env["REQUEST_BUDGET_RATE"], env["REQUEST_BUDGET_BURST"]) == (f"{rl.requests_per_second:g}",
                                                                              str(rl.burst)), name
         assert env["REQUEST_BUDGET_KEY"] == C.BUDGET_ITEM_KEY, name
+        # Admission runs under the rate by the window and the send spread (budget.admission_rate).
+        assert env["REQUEST_BUDGET_WINDOW_SECONDS"] == "60", name
+        assert env["REQUEST_BUDGET_SEND_SPREAD_SECONDS"] == str(
+            shipped.config.dispatcher.max_batching_window_seconds + C.BUDGET_SEND_SPREAD_BASE_SECONDS), name
 
 
 def test_only_get_and_update_of_the_budget_item_are_granted(shipped):
@@ -135,6 +139,9 @@ BAD = [
     # prod: processorReservedConcurrency 20 and an external tag (2 requests per event)
     ("burst over reserved concurrency", {"burst": 42},
      f"{P}.genesysRateLimit.burst: 42 lets 21 executions start at once, over processorReservedConcurrency 20"),
+    # Admission keeps the burst out of every minute's requests: half a minute's worth would halve the rate.
+    ("burst over half a minute's requests", {"requestsPerSecond": 0.5, "burst": 20},
+     f"{P}.genesysRateLimit.burst: 20 is over half of the 30 requests a 60 s Genesys window holds"),
     ("rate the processors cannot carry", {"requestsPerSecond": 50},
      f"{P}.genesysRateLimit.requestsPerSecond: 50 keeps about 25 processors busy"),
 ]

@@ -132,6 +132,10 @@ def test_budget_settings_come_from_the_environment_and_are_absent_without_a_tabl
     assert BudgetSettings.from_env(env) == BudgetSettings(table_name="t", key="genesys", requests_per_second=4.5,
                                                           burst=5)
     assert BudgetSettings.from_env({}) is None
+    spread = BudgetSettings.from_env({**env, "REQUEST_BUDGET_WINDOW_SECONDS": "60", "REQUEST_BUDGET_SEND_SPREAD_SECONDS": "4"})
+    assert (spread.window_seconds, spread.send_spread_seconds) == (60.0, 4.0)
+    with pytest.raises(SettingsError, match="REQUEST_BUDGET_BURST 300 fills the 60 s window"):
+        BudgetSettings.from_env({**env, "REQUEST_BUDGET_BURST": "300"})
     with pytest.raises(SettingsError, match="REQUEST_BUDGET_RATE"):
         BudgetSettings.from_env({"REQUEST_BUDGET_TABLE": "t"})
     base = {"STATE_MACHINE_ARN": "arn", "DEAD_LETTER_QUEUE_URL": "dlq", "ALLOWED_TOPICS": "t"}

@@ -13,8 +13,11 @@ from genesys_pipeline.budget import (
     BudgetState,
     InMemoryBudgetStore,
     TokenBucketBudget,
+    admission_rate,
+    budget_from_settings,
     schedule,
 )
+from genesys_pipeline.settings import BudgetSettings
 from genesys_pipeline.errors import GenesysRateLimited
 from genesys_pipeline.outcomes import METRIC_GENESYS_REQUESTS, METRIC_GENESYS_REQUESTS_HELD
 
@@ -78,6 +81,65 @@ def test_at_no_moment_do_more_than_burst_events_start_at_once():
     assert max(per_instant.values()) == RATE.burst
     window = [s for s in slots if T0 + 10 <= s < T0 + 20]
     assert len(window) == 20  # 2 per second after the burst
+
+
+# ---------------------------------------------------------------- what reaches Genesys's window
+
+WINDOW, SPREAD = 60.0, 3.0
+
+
+def _most_in_a_window(sends: list[float], window: float) -> int:
+    """The most requests in any (t - window, t]: what a sliding-window limit counts when it sees the one at t."""
+    ordered = sorted(sends)
+    most, first = 0, 0
+    for last, t in enumerate(ordered):
+        while ordered[first] <= t - window:
+            first += 1
+        most = max(most, last - first + 1)
+    return most
+
+
+def _sends(slots: tuple[float, ...], pattern: str) -> list[float]:
+    """Each slot's request as it reaches Genesys, 0..SPREAD s late (SQS whole-second delays, the
+    batching window, the start): late in runs then on time, the worst case for a window."""
+    if pattern == "alternate":
+        return [s + (SPREAD if i % 2 == 0 else 0.0) for i, s in enumerate(slots)]
+    return [s + (SPREAD if (i // int(pattern)) % 2 == 0 else 0.0) for i, s in enumerate(slots)]
+
+
+@pytest.mark.parametrize("limit, burst", [(1.0, 1), (4.5, 5), (4.5, 10), (20.0, 1)])
+@pytest.mark.parametrize("pattern", ["alternate", "10", "60", "300"])
+def test_requests_late_by_up_to_the_send_spread_still_fit_the_genesys_window(limit, burst, pattern):
+    # The 429s of the first budgeted bench: admission at exactly the limit leaves every window
+    # full, so any request that reaches Genesys a little later than the one before it is one too
+    # many. Admission runs at admission_rate instead: a backlog of 10 minutes, sent up to the
+    # spread late, never puts more than limit x window requests in a window.
+    rate = BucketRate(admission_rate(limit, burst, window_seconds=WINDOW, send_spread_seconds=SPREAD), burst)
+    _, slots = schedule(BudgetState(), rate, events=int(limit * 600), tokens_per_event=1, now=T0,
+                        horizon=MAX_DEFERRAL_SECONDS)
+    assert _most_in_a_window(_sends(slots, pattern), WINDOW) <= limit * WINDOW
+
+
+@pytest.mark.parametrize("limit, burst", [(1.0, 1), (4.5, 5)])
+def test_admission_at_exactly_the_limit_overfills_the_window_once_requests_are_late_unevenly(limit, burst):
+    _, slots = schedule(BudgetState(), BucketRate(limit, burst), events=int(limit * 600), tokens_per_event=1,
+                        now=T0, horizon=MAX_DEFERRAL_SECONDS)
+    assert _most_in_a_window(slots, WINDOW) <= limit * WINDOW + burst  # on time, it (nearly) fits...
+    assert _most_in_a_window(_sends(slots, "60"), WINDOW) > limit * WINDOW  # ...a few seconds late, it does not
+
+
+def test_the_admission_rate_keeps_the_burst_and_the_spread_out_of_the_window():
+    assert admission_rate(1.0, 1, window_seconds=60, send_spread_seconds=3) == pytest.approx(59 / 63)
+    assert admission_rate(4.5, 5, window_seconds=60, send_spread_seconds=3) == pytest.approx(265 / 63)
+    with pytest.raises(ValueError):
+        admission_rate(0.1, 6, window_seconds=60, send_spread_seconds=3)  # the burst fills the window
+
+
+def test_the_deployed_budget_schedules_at_the_admission_rate_not_the_configured_one():
+    settings = BudgetSettings(table_name="t", key="genesys", requests_per_second=4.5, burst=5,
+                              window_seconds=60.0, send_spread_seconds=4.0)
+    budget = budget_from_settings(settings, client=object())
+    assert budget.rate == BucketRate(265 / 64, 5)
 
 
 # ---------------------------------------------------------------- the shared budget
