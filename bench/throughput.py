@@ -105,7 +105,7 @@ def _settled(pipeline: Any) -> bool:
 
 
 def measure(*, design: str, workload: str, cdk_out: Path, limit: float, events: int, arrival_rate: float,
-            org_window: float, org_window_kind: str, retry_time_scale: float, deadline_s: float, log_path: Path) -> dict[str, Any]:
+            admission: float | None, org_window: float, org_window_kind: str, retry_time_scale: float, deadline_s: float, log_path: Path) -> dict[str, Any]:
     """One (design, workload) on a fresh stack and simulator."""
     from gcpipe.local.lambda_runtime import RUNTIME
 
@@ -208,6 +208,7 @@ def measure(*, design: str, workload: str, cdk_out: Path, limit: float, events: 
             "seconds_to_last_write": _round(span),
             "applied_per_second": round(rate, 3),
             "ideal_seconds": round(events / limit, 1),
+            "budget_admission_per_second": admission,
             "wall_seconds": round(t_end - t_first, 1),
             "genesys_peak_requests_per_second": peak,
             "max_running_executions": sampler.max_running,
@@ -216,6 +217,23 @@ def measure(*, design: str, workload: str, cdk_out: Path, limit: float, events: 
             "aws_calls": calls.summary(names),
             "genesys_per_second": [[r.second - int(t_first), r.requests, r.http_429] for r in per_second],
         }
+
+
+def _admission_rate(cdk_out: Path) -> float | None:
+    """The rate the synthesized dispatcher's budget admits at (under requestsPerSecond); None without a budget.
+
+    Read before any stack runs: the local runtime owns the handlers' modules while one does."""
+    template = c.load_template(cdk_out)
+    env = next(r["Properties"]["Environment"]["Variables"] for k, r in template["Resources"].items()
+               if r["Type"] == "AWS::Lambda::Function" and "Dispatcher" in k)
+    if "REQUEST_BUDGET_TABLE" not in env:
+        return None
+    from genesys_pipeline.budget import admission_rate
+    from genesys_pipeline.settings import BudgetSettings
+
+    s = BudgetSettings.from_env({k: v for k, v in env.items() if isinstance(v, str)} | {"REQUEST_BUDGET_TABLE": "t"})
+    return round(admission_rate(s.requests_per_second, s.burst, window_seconds=s.window_seconds,
+                                send_spread_seconds=s.send_spread_seconds), 4)
 
 
 def _round(v: float | None) -> float | None:
@@ -254,6 +272,7 @@ def run(smoke: bool = False, limit: float | None = None, designs: str = ",".join
             assemblies[name] = c.synth_with({"genesysRateLimit": budget_setting(name, limit, budget_burst, 0.02)}, out)
         except RunnerError as exc:
             unavailable[name] = str(exc).splitlines()[-1]
+    admissions = {name: _admission_rate(cdk_out) for name, cdk_out in assemblies.items()}
     results: dict[str, dict[str, Any]] = {name: {} for name in assemblies}
     # Interleaved (burst of each design, then sustained of each) so machine drift falls on both.
     for workload in kinds:
@@ -261,7 +280,7 @@ def run(smoke: bool = False, limit: float | None = None, designs: str = ",".join
             c.console().print(f"[dim]{name} / {workload}: {sizes[workload]} events, deadline {max(MIN_DEADLINE_S, deadline_factor * ideal[workload]):.0f} s[/dim]")
             results[name][workload] = measure(
                 design=name, workload=workload, cdk_out=cdk_out, limit=limit, events=sizes[workload],
-                arrival_rate=arrival_multiple * limit, org_window=org_window, org_window_kind=org_window_kind,
+                arrival_rate=arrival_multiple * limit, admission=admissions[name], org_window=org_window, org_window_kind=org_window_kind,
                 retry_time_scale=retry_time_scale,
                 deadline_s=max(MIN_DEADLINE_S, deadline_factor * ideal[workload]), log_path=c.RESULTS_DIR / "throughput-lambdas.log.tmp")
     params = {
@@ -279,7 +298,11 @@ def run(smoke: bool = False, limit: float | None = None, designs: str = ",".join
         f"Simulator: org-wide limit of L x {org_window:g} API requests per {org_window:g} s ({org_window_kind} window; "
         "Genesys does not document which, sliding is the stricter; rejected requests spend no quota), per-token limit "
         "300/min; 429 with Retry-After and too.many.requests.retry.after.",
-        "Budgeted: genesysRateLimit = L with the burst in params.budget; baseline: genesysRateLimit = null (no budget).",
+        "Budgeted: genesysRateLimit = L with the burst in params.budget; baseline: genesysRateLimit = null (no budget). "
+        "The budget admits at budget_admission_per_second = (L x 60 - burst) / (60 + send spread), under L, so that "
+        "requests reaching Genesys up to the spread after their slot still fit its 60 s window (docs/request-budget.md).",
+        "DynamoDB conditional writes are atomic locally as on AWS (gcpipe.local.dynamodb; moto's are not: two dispatchers "
+        "were handed the same budget slots, which the measurements before 2026-12-02 include).",
         "Reserved concurrency is enforced by the local Lambda runtime (processor: the template's), so throttles are "
         "Lambda.TooManyRequestsException in the state machine, as on AWS.",
         f"ASL Retry waits at {retry_time_scale:g} x real time; the processor's inline Retry-After waits are real time. "
