@@ -1,7 +1,7 @@
 """Validate events with the very parser the dispatcher uses.
 
-``genesys_pipeline.events`` (the Lambda asset's domain package, on sys.path via
-``import gcpipe``) parses an EventBridge envelope, dict or JSON string, into a
+``genesys_pipeline.events`` (the Lambda asset's domain package, installed with
+gcpipe: pyproject.toml maps it from ``lambdas/``) parses an EventBridge envelope, dict or JSON string, into a
 ``GenesysEvent`` (whose ``dedup_key`` is the execution name) or raises
 ``InvalidEvent(reason)``. The CLI calls exactly that, so an event ``gcpipe send``
 accepts is one the dispatcher accepts, with the same dedup key.

@@ -70,6 +70,27 @@ def test_gcpipe_and_genesys_pipeline_come_from_the_install_not_the_checkout(inst
         assert Path(line).is_relative_to(installed) and not Path(line).is_relative_to(ROOT), line
 
 
+def test_importing_gcpipe_changes_no_path_and_finds_the_domain_package_installed(tmp_path):
+    # Given the checkout's venv (its editable install), outside the checkout and without PYTHONPATH
+    code = ("import sys; before = list(sys.path)\n"
+            "import gcpipe, gcpipe.cli, gcpipe.local.runner, gcpipe.local.pipeline\n"
+            "import genesys_pipeline.events\n"
+            "import importlib.util\n"
+            "assert sys.path == before, set(sys.path) ^ set(before)\n"
+            "print(genesys_pipeline.__file__)\n"
+            "print([m for m in ('dispatcher', 'processor', 'error_logger', 'extensions') if importlib.util.find_spec(m)])")
+
+    # When gcpipe and the domain package are imported
+    result = run([sys.executable, "-c", code], cwd=tmp_path)
+
+    # Then no path was inserted, genesys_pipeline is the installed mapping of lambdas/, and the handlers and
+    # extensions are not importable (only a function's code directory holds them)
+    assert result.returncode == 0, result.stderr
+    module_file, handlers = result.stdout.splitlines()
+    assert Path(module_file) == ROOT / "lambdas" / "genesys_pipeline" / "__init__.py"
+    assert handlers == "[]"
+
+
 def test_declared_dependencies_are_met_by_the_pinned_versions(installed, tmp_path):
     code = ("import json; from importlib.metadata import requires, version; from packaging.requirements import Requirement\n"
             "out = {}\n"
