@@ -1,12 +1,12 @@
 """Accounting of a local run: every event sent, matched to the one outcome the pipeline gave it.
 
 The evidence is the pipeline's own:
-- the outcome log lines (``observability.record_outcome``: one line with
-  ``outcome``, ``dedup_key``, ``reason`` per event outcome) captured by
-  ``OutcomeCapture``, a ``logging.Handler`` on the Powertools logger
-  ``genesys-event-pipeline`` (the handlers run in this process);
+- the outcome records (``genesys_pipeline.outcomes.OutcomeRecord``: one per event outcome, built by
+  ``observability.record_outcome``), which every function hands to its outcome sink; the local
+  runtime delivers them to ``outcome_sink.FEED``, where ``OutcomeCapture`` collects them. Only their
+  typed fields are read (outcome, dedup key, reason, event id, message id, execution), never a log line;
 - the main queue's dead-letter queue (a record SQS redrove after
-  maxReceiveCount leaves no log line; its body is the envelope, so its ``id``
+  maxReceiveCount has no outcome record; its body is the envelope, so its ``id``
   names the event);
 - "filtered by the rule": the deployed rule's pattern evaluated on the envelope
   EventBridge delivered (``gcpipe.ops.rule.RuleMatcher``, moto's matcher, as
@@ -22,87 +22,81 @@ counted apart (``foreign``), not matched.
 from __future__ import annotations
 
 import json
-import logging
 import threading
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from genesys_pipeline.outcomes import OutcomeRecord
+
+from .outcome_sink import FEED, OutcomeFeed
 from .stepfunctions import REPLAY_MARK
 
-SERVICE_LOGGER = "genesys-event-pipeline"  # observability.SERVICE: the Powertools logger of every handler
 OUTCOMES = ("applied", "duplicate", "filtered", "stale", "dead_lettered", "failed", "skipped")
 DLQ_REDRIVE_REASON = "exceeded the main queue's maxReceiveCount (SQS redrive to the DLQ)"
 
-# Attributes every LogRecord has; the rest of a record's __dict__ is the ``extra`` of the call.
-_STANDARD_RECORD_ATTRS = frozenset(logging.LogRecord("x", 0, "x", 0, "", None, None).__dict__) | {"message", "asctime"}
-
 
 @dataclass(frozen=True)
-class OutcomeLine:
-    """One outcome log line, as the pipeline emitted it."""
+class CapturedOutcome:
+    """One outcome record, as a function of the pipeline recorded it, in arrival order (``seq``)."""
 
     seq: int
-    outcome: str
-    dedup_key: str | None
-    reason: str | None
-    fields: dict[str, Any]
-    logger_function: str | None = None
+    record: OutcomeRecord
+    function: str | None = None  # the function that recorded it, when the runtime knows
+
+    @property
+    def outcome(self) -> str:
+        return self.record.outcome.value
+
+    @property
+    def dedup_key(self) -> str | None:
+        return self.record.dedup_key
+
+    @property
+    def reason(self) -> str | None:
+        return self.record.reason
 
     @property
     def execution_name(self) -> str | None:
-        written_by = self.fields.get("written_by")
-        if isinstance(written_by, dict) and isinstance(written_by.get("executionName"), str):
-            return written_by["executionName"]
-        name = self.fields.get("execution_name")
-        return name if isinstance(name, str) else None
+        return self.record.execution_name
 
     @property
-    def event_ids(self) -> set[str]:
-        ids = set()
-        for key in ("event_id", "eventId", "envelope_id", "id"):
-            value = self.fields.get(key)
-            if isinstance(value, str) and value:
-                ids.add(value)
-        return ids
-
-
-class OutcomeCapture(logging.Handler):
-    """Collects every outcome line of the pipeline's logger (thread-safe)."""
-
-    def __init__(self) -> None:
-        super().__init__(level=logging.DEBUG)
-        self._lines: list[OutcomeLine] = []
-        self._lock_lines = threading.Lock()
-        self._logger: logging.Logger | None = None
-
-    def emit(self, record: logging.LogRecord) -> None:
-        outcome = getattr(record, "outcome", None)
-        if not isinstance(outcome, str):
-            return
-        extra = {k: v for k, v in record.__dict__.items() if k not in _STANDARD_RECORD_ATTRS}
-        dedup_key = extra.pop("dedup_key", None)
-        reason = extra.pop("reason", None)
-        extra.pop("outcome", None)
-        function = extra.get("function_name") or None
-        with self._lock_lines:
-            self._lines.append(OutcomeLine(len(self._lines), outcome, dedup_key if isinstance(dedup_key, str) else None,
-                                           reason if reason is None else str(reason), extra, function))
+    def event_id(self) -> str | None:
+        return self.record.event_id
 
     @property
-    def lines(self) -> list[OutcomeLine]:
-        with self._lock_lines:
-            return list(self._lines)
+    def message_id(self) -> str | None:
+        return self.record.message_id
+
+
+class OutcomeCapture:
+    """Collects every outcome record the pipeline's functions send (thread-safe)."""
+
+    def __init__(self, feed: OutcomeFeed = FEED) -> None:
+        self._feed = feed
+        self._records: list[CapturedOutcome] = []
+        self._lock = threading.Lock()
+        self._attached = False
+
+    def __call__(self, record: OutcomeRecord, function: str | None = None) -> None:
+        with self._lock:
+            self._records.append(CapturedOutcome(len(self._records), record, function))
+
+    @property
+    def lines(self) -> list[CapturedOutcome]:
+        with self._lock:
+            return list(self._records)
 
     def attach(self) -> "OutcomeCapture":
-        self._logger = logging.getLogger(SERVICE_LOGGER)
-        self._logger.addHandler(self)
+        if not self._attached:
+            self._feed.subscribe(self)
+            self._attached = True
         return self
 
     def detach(self) -> None:
-        if self._logger is not None:
-            self._logger.removeHandler(self)
-            self._logger = None
+        if self._attached:
+            self._feed.unsubscribe(self)
+            self._attached = False
 
     def __enter__(self) -> "OutcomeCapture":
         return self.attach()
@@ -207,7 +201,7 @@ class Ledger:
     def sent(self) -> list[TrackedEvent]:
         return [e for e in self.events if e.sent]
 
-    def resolve(self, lines: Iterable[OutcomeLine], dead_letters: Iterable[DeadLetter] = ()) -> Accounting:
+    def resolve(self, lines: Iterable[CapturedOutcome], dead_letters: Iterable[DeadLetter] = ()) -> Accounting:
         sent = self.sent
         for e in sent:
             e.outcome, e.reason, e.execution = None, None, None
@@ -230,13 +224,13 @@ class Ledger:
         dead_letters = list(dead_letters)
         event_of_message = {m.original_message_id: m.event_id for m in dead_letters if m.original_message_id and m.event_id}
         dl_reasons: dict[str, str] = {}
-        dl_lines_by_key: dict[str, list[OutcomeLine]] = defaultdict(list)
+        dl_lines_by_key: dict[str, list[CapturedOutcome]] = defaultdict(list)
         for ln in lines:
             if ln.outcome != "dead_lettered":
                 continue
-            ids = set(ln.event_ids)
-            if isinstance(ln.fields.get("message_id"), str) and ln.fields["message_id"] in event_of_message:
-                ids.add(event_of_message[ln.fields["message_id"]])
+            ids = {ln.event_id} if ln.event_id else set()
+            if ln.message_id in event_of_message:
+                ids.add(event_of_message[ln.message_id])
             ids &= set(by_id)
             if ids:
                 for i in ids:
@@ -264,7 +258,7 @@ class Ledger:
                 over.append(f"dedup key {key}: {len(dl) - len(pending)} dead-letter line(s) beyond its events")
 
         # 2. the other outcomes, per dedup key.
-        per_key: dict[str, list[OutcomeLine]] = defaultdict(list)
+        per_key: dict[str, list[CapturedOutcome]] = defaultdict(list)
         for ln in lines:
             if ln.outcome == "dead_lettered":
                 continue
@@ -369,6 +363,6 @@ def peek_queue(sqs: Any, queue_url: str, *, hold_seconds: int = 20) -> list[dict
 
 
 __all__ = [
-    "Accounting", "DeadLetter", "Ledger", "OUTCOMES", "OutcomeCapture", "OutcomeLine", "SERVICE_LOGGER", "TrackedEvent",
+    "Accounting", "CapturedOutcome", "DeadLetter", "Ledger", "OUTCOMES", "OutcomeCapture", "TrackedEvent",
     "dead_letter_from_message", "peek_queue",
 ]

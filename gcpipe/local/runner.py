@@ -49,7 +49,6 @@ from .service_metrics import AWS_METRICS_LOG, ServiceMetricsLog
 from .shutdown import count_in_flight
 from .ledger import (
     OUTCOMES,
-    SERVICE_LOGGER,
     Accounting,
     DeadLetter,
     Ledger,
@@ -62,6 +61,7 @@ from .ledger import (
 LOG = logging.getLogger(__name__)
 
 STACK_PREFIX = "GenesysEvents-"
+SERVICE_LOGGER = "genesys-event-pipeline"  # genesys_pipeline.observability.SERVICE: the handlers' Powertools logger
 RUN_DIR = PROJECT_ROOT / ".local-run"
 # What the synthesized stack is made of: a newer file here makes the template stale.
 SYNTH_SOURCES = ("app.py", "cdk.json", "infra", "statemachines", "lambdas")
@@ -807,12 +807,12 @@ class LocalRun:
         replay_hint = "local: gcpipe --local redrive {arn} (a new execution with the same input; moto has no " \
                       "RedriveExecution). On AWS: the console's Redrive button, or gcpipe --env ENV redrive {arn}"
         for ex in p.executions("FAILED") + p.executions("TIMED_OUT") + p.executions("ABORTED"):
-            line = next((ln for ln in self.capture.lines if ln.outcome == "failed"
-                         and ln.fields.get("execution_arn") == ex["executionArn"]), None)
+            record = next((ln.record for ln in self.capture.lines if ln.outcome == "failed"
+                           and ln.record.execution_arn == ex["executionArn"]), None)
             failed.append(FailedExecution(
                 arn=ex["executionArn"], name=ex["name"], error=ex.get("error"),
-                cause=(line.fields.get("cause") if line else None) or _short_cause(ex.get("cause")),
-                failed_state=line.fields.get("failed_state") if line else None,
+                cause=(record.cause if record else None) or _short_cause(ex.get("cause")),
+                failed_state=record.failed_state if record else None,
                 replay=replay_hint.format(arn=ex["executionArn"]),
             ))
         notes = list(self.notes)

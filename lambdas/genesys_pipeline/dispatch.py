@@ -427,8 +427,7 @@ class Dispatcher:
 
     def _report(self, plan: RecordPlan, result: RecordResult) -> None:
         event = plan.event
-        # Identity on every line (not via append_keys): the local runner's ledger matches
-        # outcome lines to sent events by these fields of the log record.
+        # Identity on every line of this record; record_outcome also puts it in the typed OutcomeRecord.
         where: dict[str, Any] = {"message_id": plan.message_id}
         if event is not None:
             where.update(event_id=event.event_id, conversation_id=event.conversation_id, topic=event.topic)

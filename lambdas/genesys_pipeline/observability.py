@@ -31,7 +31,7 @@ from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 
-from .outcomes import METRIC_END_TO_END_LAG, Outcome, topic_dimension
+from .outcomes import METRIC_END_TO_END_LAG, Outcome, OutcomeRecord, emit_outcome, topic_dimension
 from .redaction import redact
 from .settings import metrics_environment
 
@@ -98,19 +98,21 @@ metrics.set_default_dimensions(environment=metrics_environment())
 
 
 def record_outcome(outcome: Outcome, *, dedup_key: str | None, reason: str | None = None, topic: str | None = None,
-                   **fields: Any) -> None:
-    """The one place an event's outcome is counted and logged. ``topic``: the event's topic template, if known."""
+                   event_id: str | None = None, message_id: str | None = None, execution_name: str | None = None,
+                   execution_arn: str | None = None, failed_state: str | None = None, cause: str | None = None,
+                   **fields: Any) -> OutcomeRecord:
+    """The one place an event's outcome is counted, logged and recorded (``outcomes.OutcomeRecord``, handed to
+    the outcome sink). ``topic``: the event's topic template, if known; ``fields``: more fields for the log line."""
+    record = OutcomeRecord(outcome, dedup_key, reason or None, topic, event_id, message_id, execution_name,
+                           execution_arn, failed_state, cause, fields)
     metrics.add_metric(name=outcome.metric_name, unit=MetricUnit.Count, value=1)
     with single_metric(name=outcome.metric_name, unit=MetricUnit.Count, value=1, namespace=NAMESPACE,
                        default_dimensions={"service": SERVICE, **metrics.default_dimensions}) as per_topic:
         per_topic.add_dimension(name="topic", value=topic_dimension(topic))
-    extra = {"outcome": outcome.value, "dedup_key": dedup_key, **fields}
-    if topic is not None:
-        extra["topic"] = topic
-    if reason:
-        extra["reason"] = reason
     log = logger.warning if outcome in (Outcome.DEAD_LETTERED, Outcome.FAILED) else logger.info
-    log(f"event {outcome.value}", extra=extra)
+    log(f"event {outcome.value}", extra=record.log_fields())
+    emit_outcome(record)
+    return record
 
 
 def record_end_to_end_lag(event_time: datetime, written_at: datetime) -> None:

@@ -343,6 +343,7 @@ class Processor:
             reason = f"write-back plugin {self.policy.spec} returned None"
         if outcome is Outcome.APPLIED:
             record_end_to_end_lag(datetime.fromisoformat(event.event_time), self._now())
+        written_by = result.get("writtenBy")
         record_outcome(
             outcome,
             dedup_key=event.dedup_key,
@@ -351,7 +352,9 @@ class Processor:
             conversation_id=event.conversation_id,
             participant_id=event.participant_id,
             attributes=result["attributes"],
-            written_by=result.get("writtenBy"),
+            written_by=written_by,
+            # the execution that wrote it (a redrive's cached result names the first one)
+            execution_name=written_by.get("executionName") if isinstance(written_by, dict) else None,
         )
         return result
 

@@ -77,7 +77,7 @@ def test_an_idempotency_table_access_denial_fails_at_process_at_once(e2e, monkey
     assert failed["error"] == "IdempotencyPersistenceLayerError"
     assert _task_errors(e2e, failed["executionArn"]) == ["IdempotencyPersistenceLayerError"]
     [line] = [ln for ln in e2e.capture.lines if ln.outcome == "failed"]
-    assert line.dedup_key == sent.dedup_key and line.fields["failed_state"] == "Process"
+    assert line.dedup_key == sent.dedup_key and line.record.failed_state == "Process"
     assert e2e.processor_writes() == []
     assert e2e.assert_accounted().counts["failed"] == 1
 

@@ -159,8 +159,8 @@ def test_5xx_beyond_the_retry_budget_fails_at_process_is_logged_and_a_replay_app
     assert failed["error"] == "GenesysUnavailable"
     [line] = [ln for ln in e2e.capture.lines if ln.outcome == "failed"]
     assert line.dedup_key == sent.dedup_key
-    assert line.fields["failed_state"] == "Process"  # failed AT the Process state: redrive resumes there
-    assert line.fields["execution_arn"] == failed["executionArn"]
+    assert line.record.failed_state == "Process"  # failed AT the Process state: redrive resumes there
+    assert line.record.execution_arn == failed["executionArn"]
     assert e2e.sim.request_count("/api/", status=503) == attempts
     assert e2e.processor_writes(conversation) == []
     acc = e2e.assert_accounted()
