@@ -140,11 +140,20 @@ def test_records_that_keep_failing_are_redriven_to_the_dlq_after_max_receive_cou
 def test_the_batching_window_collects_records_that_arrive_within_it(aws, make_function, queues):
     poller = _poller(aws, queues, make_function(PARTIAL), BatchSize=5, MaximumBatchingWindowInSeconds=1)
     _send(aws, queues, [{"n": 0}, {"n": 1}])
-    later = threading.Timer(0.2, _send, args=(aws, queues, [{"n": 2}, {"n": 3}, {"n": 4}]))
-    later.start()
+    # The others arrive inside the window: right after the window's first receive (not after a wall-clock
+    # delay, which a loaded machine can stretch past the window)
+    receive, receives = poller._receive, []
+
+    def receive_then_more_arrive(*args):
+        got = receive(*args)
+        receives.append(len(got))
+        if len(receives) == 1:
+            _send(aws, queues, [{"n": 2}, {"n": 3}, {"n": 4}])
+        return got
+
+    poller._receive = receive_then_more_arrive
 
     result = poller.poll_once(cut_window_when_empty=False)
-    later.join()
 
     assert len(result.message_ids) == 5
 
