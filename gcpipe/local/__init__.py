@@ -6,7 +6,8 @@ one small adapter in this package closes the gap, each documented with the
 gap it closes and covered by a test in tests/local/ that runs moto's real
 behaviour through it:
 
-- lambda_runtime: invoke runs the real handler in-process (moto only echoes).
+- lambda_runtime: invoke runs the real handler in the function's own worker
+  process, with AWS's limits (moto only echoes).
 - eventbridge: partner bus names, full envelopes, partner events routing,
   Lambda targets, TestEventPattern.
 - sqs_poller: Lambda's SQS event source mapping (batches, partial batch
@@ -24,7 +25,7 @@ from typing import Any
 
 from . import _patching
 
-# moto configuration every local run needs: in-process Lambdas (no Docker) and
+# moto configuration every local run needs: Lambdas without Docker (lambda_runtime's workers) and
 # Step Functions that really execute.
 MOTO_CONFIG: dict[str, Any] = {
     "lambda": {"use_docker": False},

@@ -26,7 +26,7 @@ The local overrides, and nothing else:
 - the partner event source is created first, as Genesys does when a customer
   sets up the integration;
 - file assets are zipped from cdk.out and put in the bootstrap bucket named by
-  the template, as ``cdk deploy`` publishes them; the in-process runtime runs
+  the template, as ``cdk deploy`` publishes them; the local runtime runs
   the code from the asset directory itself.
 
 Types provisioned: IAM Role/Policy, SQS Queue/QueuePolicy, Events

@@ -14,7 +14,7 @@
    created from the event source. Patched to do that and return EventIds.
 4. A rule with a Lambda target raises ``NotImplementedError`` in put_events.
    Patched: Lambda targets get an asynchronous (Event) invocation, as
-   EventBridge does; the in-process runtime runs the real handler.
+   EventBridge does; the local runtime runs the real handler in its worker process.
 5. ``TestEventPattern`` answers nothing. ``event_pattern_matches`` exposes
    moto's own matcher (``moto.events.models.EventPattern``), and the API call is
    patched to answer ``{"Result": ...}`` with it.

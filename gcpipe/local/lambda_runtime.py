@@ -1,93 +1,83 @@
-"""Run Lambda functions in this process, as moto's Lambda backend sees them.
+"""Run Lambda functions as Lambda does: every function instance in its own process.
 
 Gap closed (moto 5.2.5): without Docker (``{"lambda": {"use_docker": False}}``)
-``LambdaSimpleBackend.invoke`` only echoes its input. ``install()`` replaces
-that method: it resolves the function's configured handler
-(``dispatcher.handler.lambda_handler``), imports it from the function's code
-directory and calls it with a Lambda-like context, the function's configured
-environment variables applied for the duration of the call.
+``LambdaSimpleBackend.invoke`` only echoes its input. ``install()`` replaces that method: the invocation
+goes to a worker process of the function (``worker.py``; the runtime's handle is ``worker_process.py``),
+which imported the function's configured handler (``dispatcher.handler.lambda_handler``) from the
+function's code directory and runs it with a Lambda-like context.
 
-Errors come back as Lambda returns them: header ``x-amz-function-error:
-Unhandled`` and payload ``{"errorType": <exception class name>,
-"errorMessage": ..., "stackTrace": [...]}``. moto's Step Functions interpreter
-reads ``errorType`` from that payload, so ASL ``Retry``/``Catch`` by error name
-and the execution's ``error`` work as on AWS.
+Each function has a warm pool of workers, started lazily (a cold start: the first invocation that finds
+no idle worker starts one) and reused like Lambda's execution environments. Each worker has exactly the
+function's configured environment (``environment_for``: the template's variables, the variables the
+Lambda runtime sets, credentials, and ``AWS_ENDPOINT_URL``: workers reach the emulator over moto's server
+endpoint, ``aws_endpoint``, or one this runtime starts in this process when none is set) and its own
+module state (token cache, boto3 clients, Powertools' caches). Nothing is shared between functions, or
+between two instances of one function.
 
-Environment variables are process-global, and the dispatcher, processor and
-error logger have different ones. Invocations can come from several threads
-at once (the SQS poller's workers, every Step Functions execution runs in its
-own thread, asynchronous EventBridge deliveries). ``EnvironmentGate`` lets
-invocations that need the *same* environment run concurrently and makes an
-invocation that needs a different one wait until they are done (first come,
-first served). A single global lock would be simpler but would also serialize
-the processor with itself, hiding the concurrency the pipeline must survive;
-a per-thread ``os.environ`` overlay would not reach the thread pools a handler
-starts itself (the dispatcher's parallel StartExecution), nor C code.
-Consequence: a handler that synchronously waits, in another thread, for a
-function with a different environment would deadlock. None of ours does:
-EventBridge→Lambda deliveries are asynchronous here, as on AWS.
+Errors come back as Lambda returns them: header ``x-amz-function-error: Unhandled`` and payload
+``{"errorType", "errorMessage", "stackTrace"}``; moto's Step Functions interpreter reads ``errorType``,
+so ASL ``Retry`` by error name works as on AWS. Limits, as AWS enforces them:
 
-Where the code comes from: ``register_code_dir(function_name, path)`` (the
-deployer registers the template's asset directory), else the function's own
-zip (``Code.ZipFile`` or the S3 object), extracted once into a temporary
-directory. The directory goes on ``sys.path`` as Lambda's ``/var/task`` does.
-Modules are shared by every function of the process (``sys.modules``), so two
-functions whose code defines the same top-level module with different content
-cannot both run in one process; ours share one asset (``lambdas/``), which is
-exactly that case without conflict.
+- **Timeout**: a worker running past the function's timeout is killed, and the caller gets
+  ``Sandbox.Timedout`` (memory beyond the function's size: ``Runtime.OutOfMemory``; a process that ends
+  mid-invocation, ``os._exit`` or a signal: ``Runtime.ExitError``). The pool replaces the worker.
+- **Reserved concurrency** (``ReservedConcurrentExecutions``, PutFunctionConcurrency): the pool never runs
+  more processes than that, and a synchronous invoke that finds them all busy fails with the Invoke API's
+  own error, HTTP 429 ``TooManyRequestsException`` (Reason
+  ``ReservedFunctionConcurrentInvocationLimitExceeded``), not a function error: Step Functions sees
+  ``Lambda.TooManyRequestsException`` (its Retry applies), the SQS poller leaves the batch to the
+  visibility timeout, as Lambda's event source mapping does. An asynchronous (Event) invocation waits for
+  a slot (Lambda retries throttled events for up to the maximum event age, 6 h by default: here until a
+  slot frees, or ``ASYNC_MAX_EVENT_AGE_SECONDS``). Time compression: while the state machine's Retry waits
+  are scaled down (``RETRY_CLOCK.scale`` < 1: tests, the demo) a synchronous invoke first waits up to
+  ``compressed_slot_wait_seconds`` (30 s) for a slot; at scale 1 it is refused at once. A function without
+  reserved concurrency gets up to ``max_workers_per_function`` processes (invocations beyond wait for one:
+  a local limit, not Lambda's account concurrency, which is not emulated).
+- **IAM**: with the function role's policy registered (``set_role_policy``: the deployer's resolved
+  template), every AWS call the function makes is checked (``iam``, ``iam_guard``); a denied call fails
+  with AccessDenied as on AWS. ``permissions`` collects the decisions (granted-but-unused per role).
 
-Reserved concurrency is enforced as Lambda does (``ReservedConcurrency``): a
-function with ``ReservedConcurrentExecutions`` (PutFunctionConcurrency; the
-deployer applies the template's) runs at most that many invocations at once.
-A synchronous invoke beyond it fails with the Invoke API's own error, HTTP 429
-``TooManyRequestsException`` (Reason
-``ReservedFunctionConcurrentInvocationLimitExceeded``), not a function error:
-moto's Step Functions interpreter turns that client error into
-``Lambda.TooManyRequestsException``, the name the ASL's Retry matches, and the
-SQS poller leaves the batch to the visibility timeout, as Lambda's event source
-mapping does. An asynchronous (Event) invocation that finds no free slot waits
-for one (Lambda queues the event and retries throttles for up to the
-function's maximum event age, 6 h by default; here: until a slot frees, or
-``ASYNC_MAX_EVENT_AGE_SECONDS``, then the event is dropped with a log line).
-Unreserved functions are not limited (the account's 1,000 is not emulated).
-Time compression: when the state machine's Retry waits are scaled down
-(``RETRY_CLOCK.scale`` < 1: tests, the demo), a throttled invoke that Lambda's
-retrier would have repeated seconds later would exhaust its attempts at once;
-so then a synchronous invoke first waits up to ``compressed_slot_wait_seconds``
-(30 s, about the lambdaService retrier's real waits) for a slot. At scale 1
-(the throughput benchmark) an invoke beyond the limit is refused at once.
+Hooks: ``worker_hooks`` (``module`` or ``module:function``) and ``worker_environment`` (variables) go to
+every worker started from then on; the worker calls each hook (default ``install()``) before it imports
+the handler (``worker.py``: the fault-injection seam). Lambda output (stdout and stderr of every worker, line by
+line) goes to ``output`` (default: this process's ``sys.stdout`` at the time of the line).
 
-Not emulated: the function timeout (a Python thread cannot be killed; the
-context's remaining time is reported correctly), the account concurrency
-limit, Event-invocation retries of function errors, and destinations.
+Where the code comes from: ``register_code_dir(function_name, path)`` (the deployer registers the
+template's asset directory), else the function's own zip (``Code.ZipFile`` or the S3 object), extracted
+once into a temporary directory. It is the worker's working directory and first path entry (``/var/task``).
+
+Not emulated: the account concurrency limit, Event-invocation retries of function errors, destinations.
 """
 from __future__ import annotations
 
-import contextlib
+import atexit
 import functools
 import hashlib
-import importlib
 import io
 import json
 import logging
-import os
 import sys
 import tempfile
 import threading
 import time
-import traceback
 import uuid
 import zipfile
-from collections import Counter, deque
-from dataclasses import dataclass, field
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from . import _patching, outcome_sink, service_metrics
+from . import _patching, service_metrics
+from .iam import Decision, PermissionUse, RolePolicy
+from .outcome_sink import FEED
+from .worker_process import SPAWNER, InvokeOutcome, WorkerProcess, WorkerSpec
 
 LOG = logging.getLogger(__name__)
 
 ASYNC_MAX_EVENT_AGE_SECONDS = 6 * 3600  # Lambda's default MaximumEventAgeInSeconds for asynchronous invocations
+DEFAULT_MAX_WORKERS = 4  # processes per function without reserved concurrency
+# Worker credentials: the emulator accepts any; a real profile never reaches a worker.
+WORKER_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_SESSION_TOKEN": "local"}
 
 
 class FunctionThrottled(Exception):
@@ -155,139 +145,97 @@ class ReservedConcurrency:
             self._throttled.clear()
 
 
-@dataclass
-class LambdaContext:
-    """The attributes of the Python runtime's context object that handlers and Powertools use."""
+class FunctionPool:
+    """The warm workers of one function: idle ones are reused, new ones started up to ``size``."""
 
-    function_name: str
-    function_version: str
-    invoked_function_arn: str
-    memory_limit_in_mb: int
-    aws_request_id: str
-    log_group_name: str
-    log_stream_name: str
-    timeout_seconds: float
-    identity: Any = None
-    client_context: Any = None
-    _deadline: float = field(default=0.0, repr=False)
-
-    def __post_init__(self) -> None:
-        self._deadline = time.monotonic() + self.timeout_seconds
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
-
-
-class EnvironmentGate:
-    """A lock shared by holders that need the same environment, exclusive across environments.
-
-    ``with gate.applied(env): ...`` sets ``env`` in ``os.environ`` (restoring the
-    previous values when the last holder leaves). Arrivals are served in order:
-    once someone waits for a different environment, newcomers for the current
-    one queue behind it, so no function starves another.
-    """
-
-    def __init__(self) -> None:
+    def __init__(self, name: str, size: int):
+        self.name = name
+        self.size = size
         self._cond = threading.Condition()
-        self._current: frozenset | None = None
-        self._holders = 0
-        self._holder_threads: dict[int, int] = {}
-        self._queue: deque[object] = deque()
-        self._saved: dict[str, str | None] = {}
-        self._blanked: set[str] = set()
+        self._idle: list[WorkerProcess] = []
+        self._all: list[WorkerProcess] = []
+        self._starting = 0
+        self.started = 0  # workers started (cold starts)
 
-    def applied(self, env: Mapping[str, str]) -> "_GateEntry":
-        return _GateEntry(self, dict(env))
-
-    def _enter(self, env: dict[str, str]) -> None:
-        key = frozenset(env.items())
-        me = threading.get_ident()
+    def acquire(self, start: Callable[[], WorkerProcess]) -> WorkerProcess:
         with self._cond:
-            if self._holder_threads.get(me):
-                if key != self._current:
-                    raise RuntimeError(
-                        "a Lambda invoked, in the same thread, a function with a different environment; "
-                        "the in-process runtime cannot apply two environments at once"
-                    )
-                self._enter_as_holder(me)
-                return
-            ticket = object()
-            self._queue.append(ticket)
-            while not (
-                self._queue[0] is ticket
-                and (self._holders == 0 or self._current == key)
-            ):
+            while True:
+                while self._idle:
+                    worker = self._idle.pop()
+                    if worker.process.poll() is None:
+                        return worker
+                    self._all.remove(worker)  # ended while idle
+                if len(self._all) + self._starting < self.size:
+                    self._starting += 1
+                    break
                 self._cond.wait()
-            self._queue.popleft()
-            if self._holders == 0:
-                self._current = key
-                self._saved = {k: os.environ.get(k) for k in env}
-                os.environ.update(env)
-            self._enter_as_holder(me)
+        try:
+            worker = start()
+        except BaseException:
+            with self._cond:
+                self._starting -= 1
+                self._cond.notify_all()
+            raise
+        with self._cond:
+            self._starting -= 1
+            self._all.append(worker)
+            self.started += 1
+        return worker
+
+    def release(self, worker: WorkerProcess) -> None:
+        with self._cond:
+            if worker.ended:
+                if worker in self._all:
+                    self._all.remove(worker)
+            else:
+                self._idle.append(worker)
             self._cond.notify_all()
 
-    def _enter_as_holder(self, me: int) -> None:
-        self._holders += 1
-        self._holder_threads[me] = self._holder_threads.get(me, 0) + 1
-
-    def _exit(self) -> None:
-        me = threading.get_ident()
+    @property
+    def pids(self) -> list[int]:
         with self._cond:
-            self._holders -= 1
-            self._holder_threads[me] -= 1
-            if not self._holder_threads[me]:
-                del self._holder_threads[me]
-            if self._holders == 0:
-                for k, v in self._saved.items():
-                    if v is None:
-                        # Left set, not deleted: another thread copying os.environ (botocore, moto)
-                        # gets a KeyError if a key vanishes mid-copy. Every function sets all the
-                        # variables it reads on entry; scrub() deletes these once no function runs.
-                        self._blanked.add(k)
-                    else:
-                        os.environ[k] = v
-                self._saved = {}
-                self._current = None
+            return [w.pid for w in self._all]
+
+    def close(self) -> None:
+        with self._cond:
+            workers, self._all, self._idle = list(self._all), [], []
             self._cond.notify_all()
+        for w in workers:  # all at once: a busy worker is not waited for before the idle ones are told
+            w.shut_channel()
+        for w in workers:
+            w.close()
 
 
-    def scrub(self) -> None:
-        """Delete the variables blanked by _exit (call only when no function runs)."""
-        with self._cond:
-            if self._holders == 0:
-                for k in self._blanked:
-                    os.environ.pop(k, None)
-                self._blanked.clear()
+@dataclass(frozen=True)
+class WorkerSnapshot:
+    """Per function: worker processes alive now, and how many were ever started (cold starts)."""
+
+    alive: dict[str, list[int]]
+    started: dict[str, int]
 
 
-class _GateEntry:
-    def __init__(self, gate: EnvironmentGate, env: dict[str, str]):
-        self._gate, self._env = gate, env
-
-    def __enter__(self) -> None:
-        self._gate._enter(self._env)
-
-    def __exit__(self, *exc: Any) -> None:
-        self._gate._exit()
-
-
-class InProcessLambdaRuntime:
-    """Code locations, handler cache and in-flight accounting for in-process invocations."""
+class LambdaRuntime:
+    """The functions' worker pools, their code, environments, role policies and limits."""
 
     def __init__(self) -> None:
-        self.gate = EnvironmentGate()
         self._code_dirs: dict[str, Path] = {}
         self._env_overrides: dict[str, dict[str, str]] = {}
-        self._handlers: dict[tuple[str, str], Callable[..., Any]] = {}
+        self._policies: dict[str, Path] = {}
         self._extracted: dict[str, Path] = {}
-        self._inserted_paths: list[str] = []
-        self._set_aside: dict[str, Any] | None = None  # the process's own copies of asset modules, while a stack runs
         self._tmp = tempfile.TemporaryDirectory(prefix="gcpipe-lambda-code-")
         self._lock = threading.Lock()
+        self._pools: dict[str, FunctionPool] = {}
         self._async_in_flight = 0
         self._async_cond = threading.Condition()
+        self._server: Any = None
+        self.aws_endpoint: str | None = None
         self.concurrency = ReservedConcurrency()
+        self.permissions = PermissionUse()
         self.compressed_slot_wait_seconds = 30.0
+        self.max_workers_per_function = DEFAULT_MAX_WORKERS
+        self.worker_hooks: list[str] = []
+        self.worker_environment: dict[str, str] = {}
+        self.output: Callable[[str], None] = lambda line: sys.stdout.write(line)
         self.invocations: list[dict[str, Any]] = []  # (function, request id, error type) of every invocation
 
     # -- configuration -------------------------------------------------------------------
@@ -298,56 +246,59 @@ class InProcessLambdaRuntime:
         """Variables that replace the configured ones at invocation (none, unless a caller says so)."""
         self._env_overrides[function_name] = dict(overrides)
 
-    def reset(self) -> None:
-        """Forget every function: the next invocations are cold starts.
+    def set_role_policy(self, function_name: str, policy: RolePolicy) -> None:
+        """Check every AWS call of the function's workers against its role's policy (from now on)."""
+        path = Path(self._tmp.name) / f"policy-{hashlib.sha256(function_name.encode()).hexdigest()[:12]}.json"
+        self._policies[function_name] = policy.write(path)
+        self.permissions.register(policy)
 
-        The stack's own copies of the modules the code directories define
-        (``dispatcher``, ``genesys_pipeline``, ...) are dropped from
-        ``sys.modules``: module-level state (boto3 clients bound to the previous
-        emulator, token and secret caches) must not outlive the stack it was
-        created for, as no Lambda container outlives its function. Copies the
-        process imported before the stack's first invocation were set aside
-        then (``_isolate``) and are put back.
-        """
-        if self._set_aside is not None:  # the stack imported its own copies: drop them
-            names = self._asset_module_names()
-            for mod in list(sys.modules):
-                if mod.split(".", 1)[0] in names:
-                    del sys.modules[mod]
-        # Give back the modules the process had imported itself before the stack ran (the CLI,
-        # tests): their classes (InvalidEvent, ...) must keep their identity for them.
-        sys.modules.update(self._set_aside or {})
-        self._set_aside = None
-        for d in self._inserted_paths:  # only what this runtime put there (lambdas/ may be on sys.path for the CLI)
-            while d in sys.path:
-                sys.path.remove(d)
-        self._inserted_paths.clear()
-        _clear_powertools_parameter_caches()
-        self.gate.scrub()
+    def reset(self) -> None:
+        """End every worker and forget every function: the next invocations are cold starts."""
+        self.stop_workers()
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+        self.aws_endpoint = None
         self._code_dirs.clear()
         self._env_overrides.clear()
-        self._handlers.clear()
+        self._policies.clear()
         self._extracted.clear()
         self.concurrency.reset()
+        self.permissions.reset()
         self.invocations.clear()
+        self.worker_hooks = []
+        self.worker_environment = {}
 
-    def _asset_module_names(self) -> set[str]:
-        names: set[str] = set()
-        for d in set(self._code_dirs.values()) | set(self._extracted.values()):
-            if d.is_dir():
-                names |= {p.stem if p.suffix == ".py" else p.name for p in d.iterdir()
-                          if p.suffix == ".py" or (p.is_dir() and not p.name.endswith((".dist-info", "__pycache__")))}
-        return names
+    def stop_workers(self) -> None:
+        """End every worker process (each pool's idle and busy ones); the next invocations start new ones."""
+        with self._lock:
+            pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            pool.close()
+        SPAWNER.stop()  # no worker left: its thread may end (the next worker starts it again)
 
-    def _isolate(self) -> None:
-        """Before the first handler import: set aside the process's own copies of asset modules,
-        so the stack's functions start cold with their own (a Lambda container shares nothing)."""
-        if self._set_aside is not None:
-            return
-        names = self._asset_module_names()
-        self._set_aside = {m: sys.modules.pop(m) for m in list(sys.modules) if m.split(".", 1)[0] in names}
+    def workers(self) -> WorkerSnapshot:
+        with self._lock:
+            pools = dict(self._pools)
+        return WorkerSnapshot({n: p.pids for n, p in pools.items()}, {n: p.started for n, p in pools.items()})
 
-    # -- invocation -----------------------------------------------------------------------
+    def endpoint(self) -> str:
+        """Where workers reach the emulator: ``aws_endpoint``, else a moto server started here (it serves the
+        same backends as ``mock_aws`` in this process)."""
+        with self._lock:
+            if self.aws_endpoint:
+                return self.aws_endpoint
+            if self._server is None:
+                from moto.server import ThreadedMotoServer  # noqa: PLC0415
+
+                logging.getLogger("werkzeug").setLevel(logging.ERROR)
+                server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+                server.start()
+                self._server = server
+            host, port = self._server.get_host_and_port()
+            return f"http://{host}:{port}"
+
+    # -- code and environment -------------------------------------------------------------
     def code_dir_for(self, fn: Any) -> Path:
         registered = self._code_dirs.get(fn.function_name)
         if registered is not None:
@@ -356,7 +307,7 @@ class InProcessLambdaRuntime:
         if not code_bytes:
             raise RuntimeError(
                 f"no code for function {fn.function_name}: register its code directory "
-                "(InProcessLambdaRuntime.register_code_dir) or give it a zip"
+                "(LambdaRuntime.register_code_dir) or give it a zip"
             )
         digest = hashlib.sha256(code_bytes).hexdigest()[:16]
         with self._lock:
@@ -368,38 +319,20 @@ class InProcessLambdaRuntime:
                 self._extracted[digest] = path
         return path
 
-    def _load_handler(self, code_dir: Path, handler: str) -> Callable[..., Any]:
-        key = (str(code_dir), handler)
-        cached = self._handlers.get(key)
-        if cached is not None:
-            return cached
-        module_name, _, attr = handler.rpartition(".")
-        if not module_name:
-            raise RuntimeError(f"bad handler {handler!r}: expected <module>.<function>")
-        with self._lock:
-            self._isolate()
-            if str(code_dir) not in sys.path:
-                sys.path.insert(0, str(code_dir))
-                self._inserted_paths.append(str(code_dir))
-        importlib.invalidate_caches()
-        module = importlib.import_module(module_name)
-        func = getattr(module, attr)
-        # The function's own genesys_pipeline (imported by its handler) hands its outcome records to the harness.
-        outcome_sink.install(outcome_sink.FEED.publish)
-        self._handlers[key] = func
-        return func
-
     def environment_for(self, fn: Any, code_dir: Path) -> dict[str, str]:
         """The function's configured variables on top of the variables the Lambda runtime sets."""
         region = fn.region
         env = {
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "LANG": "en_US.UTF-8",
+            "TZ": ":UTC",
             "AWS_LAMBDA_FUNCTION_NAME": fn.function_name,
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory_size),
             "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{fn.function_name}",
             "AWS_REGION": region,
             "AWS_DEFAULT_REGION": region,
-            "AWS_EXECUTION_ENV": f"AWS_Lambda_{fn.run_time or 'python3.11'}",
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_{fn.run_time or 'python3.12'}",
             "LAMBDA_TASK_ROOT": str(code_dir),
             "_HANDLER": fn.handler or "",
             # There is no X-Ray daemon locally. SAM CLI sets this too; Powertools
@@ -410,8 +343,33 @@ class InProcessLambdaRuntime:
         env.update(self._env_overrides.get(fn.function_name, {}))
         return env
 
+    def _worker_spec(self, fn: Any) -> WorkerSpec:
+        code_dir = self.code_dir_for(fn)
+        env = self.environment_for(fn, code_dir)
+        env.update(WORKER_CREDENTIALS)
+        env["AWS_ENDPOINT_URL"] = self.endpoint()
+        env["PYTHONUNBUFFERED"] = "1"  # log lines reach the runtime's output as they are written
+        policy = self._policies.get(fn.function_name)
+        if policy is not None:
+            env["GCPIPE_LOCAL_IAM_POLICY"] = str(policy)
+        if self.worker_hooks:
+            env["GCPIPE_LOCAL_HOOKS"] = ",".join(self.worker_hooks)
+        env.update(self.worker_environment)
+        return WorkerSpec(fn.function_name, str(code_dir), env)
+
+    def _pool(self, fn: Any) -> FunctionPool:
+        with self._lock:
+            pool = self._pools.get(fn.function_name)
+            limit = ReservedConcurrency.limit_of(fn)
+            size = limit if limit is not None else self.max_workers_per_function
+            if pool is None:
+                pool = self._pools[fn.function_name] = FunctionPool(fn.function_name, size)
+            pool.size = size  # PutFunctionConcurrency may have changed it
+            return pool
+
+    # -- invocation -----------------------------------------------------------------------
     def invoke(self, fn: Any, payload: bytes | str | None, *, slot_wait_seconds: float = 0.0) -> tuple[bytes, str | None]:
-        """Run the function once. Returns (response payload, function error or None).
+        """Run the function once in one of its workers. Returns (response payload, function error or None).
 
         Raises FunctionThrottled, before anything runs, when the function's reserved concurrency is in use
         (after ``slot_wait_seconds``)."""
@@ -431,39 +389,42 @@ class InProcessLambdaRuntime:
 
     def _run(self, fn: Any, payload: bytes | str | None) -> tuple[bytes, str | None]:
         request_id = str(uuid.uuid4())
-        event = json.loads(payload) if payload else {}
         record: dict[str, Any] = {"function": fn.function_name, "request_id": request_id, "error_type": None}
         try:
-            code_dir = self.code_dir_for(fn)
-            env = self.environment_for(fn, code_dir)
-            context = LambdaContext(
-                function_name=fn.function_name,
-                function_version="$LATEST",
-                invoked_function_arn=fn.function_arn,
-                memory_limit_in_mb=int(fn.memory_size),
-                aws_request_id=request_id,
-                log_group_name=f"/aws/lambda/{fn.function_name}",
-                log_stream_name=f"{time.strftime('%Y/%m/%d')}/[$LATEST]{request_id.replace('-', '')}",
-                timeout_seconds=float(fn.timeout or 3),
-            )
-            with self.gate.applied(env):
-                handler = self._load_handler(code_dir, fn.handler or "")
-                result = handler(event, context)
-            body = json.dumps(result).encode() if result is not None else b"null"
-            return body, None
-        except Exception as exc:  # noqa: BLE001 - Lambda reports any exception the same way
-            record["error_type"] = type(exc).__name__
-            error = {
-                "errorMessage": str(exc),
-                "errorType": type(exc).__name__,
-                "requestId": request_id,
-                # the handler's frames only, as the Lambda runtime reports them
-                "stackTrace": traceback.format_list(traceback.extract_tb(exc.__traceback__)[1:]),
-            }
-            LOG.info("%s failed: %s: %s", fn.function_name, type(exc).__name__, exc)
-            return json.dumps(error).encode(), "Unhandled"
-        finally:
-            self.invocations.append(record)
+            event = json.loads(payload) if payload else {}
+            pool = self._pool(fn)
+            spec = self._worker_spec(fn)
+            worker = pool.acquire(lambda: WorkerProcess(spec, self._write_output))
+            try:
+                outcome: InvokeOutcome = worker.invoke(
+                    event, request_id=request_id, function_arn=fn.function_arn, timeout_seconds=float(fn.timeout or 3),
+                    memory_mb=int(fn.memory_size or 128), on_message=functools.partial(self._on_message, fn.function_name))
+            finally:
+                pool.release(worker)
+        except Exception as exc:  # noqa: BLE001 - the runtime's own failure, reported as Lambda's service error
+            LOG.exception("%s: the local runtime could not run the invocation", fn.function_name)
+            outcome = InvokeOutcome(json.dumps({"errorType": "Runtime.Unknown", "errorMessage": str(exc)}).encode(),
+                                    "Unhandled", "Runtime.Unknown", True)
+        record["error_type"] = outcome.error_type
+        if outcome.function_error:
+            LOG.info("%s failed: %s", fn.function_name, outcome.error_type)
+        self.invocations.append(record)
+        return outcome.payload, outcome.function_error
+
+    def _write_output(self, line: str) -> None:
+        try:
+            self.output(line)
+        except Exception:  # noqa: BLE001 - a closed log file must not stop a worker's output thread
+            pass
+
+    def _on_message(self, function_name: str, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if kind == "outcome":
+            FEED.publish(message.get("record") or {}, function_name)
+        elif kind == "api":
+            self.permissions.record(str(message.get("role")), Decision(
+                bool(message.get("allowed")), str(message.get("action")), str(message.get("resource")),
+                message.get("statement")))
 
     def invoke_async(self, fn: Any, payload: bytes | str | None) -> None:
         """An Event invocation: accepted at once, run on its own thread."""
@@ -492,18 +453,8 @@ class InProcessLambdaRuntime:
             return self._async_cond.wait_for(lambda: self._async_in_flight == 0, timeout)
 
 
-def _clear_powertools_parameter_caches() -> None:
-    """Powertools parameters keeps providers (a boto3 client bound to the previous emulator, and the
-    cached secret values) in its own module, which ``reset`` does not drop: clear them too."""
-    base = sys.modules.get("aws_lambda_powertools.utilities.parameters.base")
-    if base is not None:
-        for provider in getattr(base, "DEFAULT_PROVIDERS", {}).values():
-            with contextlib.suppress(Exception):
-                provider.clear_cache()
-        getattr(base, "DEFAULT_PROVIDERS", {}).clear()
-
-
-RUNTIME = InProcessLambdaRuntime()
+RUNTIME = LambdaRuntime()
+atexit.register(RUNTIME.stop_workers)
 
 
 def _header(headers: Any, name: str) -> str | None:
@@ -557,8 +508,8 @@ def _too_many_requests_class() -> type:
     return TooManyRequests
 
 
-def install() -> InProcessLambdaRuntime:
-    """Make moto's Docker-less Lambda backend run the real handlers. Idempotent."""
+def install() -> "LambdaRuntime":
+    """Make moto's Docker-less Lambda backend run the real handlers, each in its worker processes. Idempotent."""
     from moto.awslambda_simple.models import LambdaSimpleBackend
 
     _patching.replace(LambdaSimpleBackend, "invoke", _invoke)

@@ -10,19 +10,20 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from genesys_pipeline.outcomes import OutcomeRecord
+if TYPE_CHECKING:
+    from genesys_pipeline.outcomes import OutcomeRecord
 
 LOG = logging.getLogger(__name__)
 
 Send = Callable[[dict[str, Any]], None]
-Subscriber = Callable[[OutcomeRecord, str | None], None]  # (record, function name)
+Subscriber = Callable[["OutcomeRecord", "str | None"], None]  # (record, function name)
 
 
 def install(send: Send) -> bool:
-    """Set the outcome sink of the function's own ``genesys_pipeline`` (the copy its code directory holds,
-    already imported by the handler) to ``send``. False when the function has no such package."""
+    """In a function's process: set the outcome sink of its own ``genesys_pipeline`` (the copy its code
+    directory holds) to ``send``. False when the function has no such package."""
     try:
         from genesys_pipeline.outcomes import set_outcome_sink  # noqa: PLC0415 - the function's copy, at install
     except ImportError:
@@ -48,6 +49,8 @@ class OutcomeFeed:
                 self._subscribers.remove(subscriber)
 
     def publish(self, data: dict[str, Any], function: str | None = None) -> None:
+        from genesys_pipeline.outcomes import OutcomeRecord  # noqa: PLC0415 - the harness's copy
+
         try:
             record = OutcomeRecord.from_json(data)
         except (KeyError, ValueError, TypeError) as exc:

@@ -20,13 +20,15 @@ Modes:
   handlers' too) talks to moto.
 - ``server``: moto's ``ThreadedMotoServer`` on 127.0.0.1 (ephemeral port),
   ``MOTO_PORT`` set to it (moto's Step Functions interpreter calls Lambda
-  there), and ``AWS_ENDPOINT_URL`` set so the handlers' boto3 clients, which
-  run in this process, reach it too. Other processes (the CLI with
-  ``--local``) use ``endpoint_url`` / the state file (``write_state_file``).
+  there), and ``AWS_ENDPOINT_URL`` set so this process's own boto3 clients
+  reach it too. Other processes (the CLI with ``--local``) use
+  ``endpoint_url`` / the state file (``write_state_file``).
 
-Both modes share the process: the adapters patch moto's classes, and the
-Lambda handlers run in-process (lambda_runtime). One LocalPipeline per
-process at a time.
+In both modes the functions run in their own worker processes (lambda_runtime), which reach the
+emulator over HTTP: the server's endpoint, or (in-process) a moto server the runtime starts in this
+process over the same backends. Each function's role policy from the template is registered with the
+runtime, which checks every AWS call of its workers against it. The adapters patch moto's classes in
+this process: one LocalPipeline per process at a time.
 """
 from __future__ import annotations
 
@@ -44,6 +46,7 @@ import boto3
 from .. import PROJECT_ROOT
 from . import MOTO_CONFIG, install_adapters, remove_adapters
 from .deploy import DeployedStack, GenesysEndpoint, TemplateDeployer, ensure_secret
+from .iam import PermissionUse, RolePolicy
 from .lambda_runtime import RUNTIME
 from .sqs_poller import SqsEventSourcePoller, SqsMappingConfig, move_messages
 from .stepfunctions import RETRY_CLOCK, STATUS_EVENTS, LocalReplay, replay_execution
@@ -173,7 +176,19 @@ class LocalPipeline:
                 ):
                     ensure_secret(self.session, self.region, name, self.genesys, self.endpoint_url)
         self.stack = deployer.deploy()
+        if self.endpoint_url:
+            RUNTIME.aws_endpoint = self.endpoint_url
+        self._register_role_policies()
         self.pollers = self._make_pollers()
+
+    def _register_role_policies(self) -> None:
+        """Every function's calls are checked against its role's policy, as the template grants it."""
+        assert self.stack is not None
+        secrets = {s["Name"]: s["ARN"] for page in self.client("secretsmanager").get_paginator("list_secrets").paginate()
+                   for s in page.get("SecretList", [])}
+        for fn in self.stack.of_type("AWS::Lambda::Function"):
+            RUNTIME.set_role_policy(fn.ref, RolePolicy.for_function(
+                self.stack, fn.ref, account_id=self.account_id, region=self.region, secret_arns=secrets))
 
     def _named_secret(self) -> str | None:
         out = (self.assembly.template.get("Outputs") or {}).get("GenesysSecretName", {}).get("Value")
@@ -246,6 +261,11 @@ class LocalPipeline:
             for key, name in self.outputs.items()
             if key.endswith("FunctionName")
         }
+
+    @property
+    def permissions(self) -> PermissionUse:
+        """The IAM decisions the functions' AWS calls got, per role (denied calls, grants never used)."""
+        return RUNTIME.permissions
 
     @property
     def poller(self) -> SqsEventSourcePoller:

@@ -10,6 +10,7 @@ dead-lettered + failed, each event with exactly one outcome.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -105,15 +106,22 @@ class Harness:
         return self.pipeline.executions(status)
 
 
-@pytest.fixture
-def e2e(synthesized: Path) -> Iterator[Harness]:
+@contextlib.contextmanager
+def running_harness(cdk_out: Path) -> Iterator[Harness]:
+    """The stack of ``cdk_out`` on moto with the simulator, the outcome capture attached."""
     from gcpipe.local.pipeline import LocalPipeline
 
     with GenesysSimulator(client_id=CLIENT_ID, client_secret=CLIENT_SECRET) as sim:
         genesys = GenesysEndpoint(sim.base_url, CLIENT_ID, CLIENT_SECRET)
-        with LocalPipeline(ENV, cdk_out=synthesized, genesys=genesys, mode="in-process", retry_time_scale=0.0) as pipeline:
+        with LocalPipeline(ENV, cdk_out=cdk_out, genesys=genesys, mode="in-process", retry_time_scale=0.0) as pipeline:
             with OutcomeCapture() as capture:
                 yield Harness(pipeline, sim, capture)
+
+
+@pytest.fixture
+def e2e(synthesized: Path) -> Iterator[Harness]:
+    with running_harness(synthesized) as harness:
+        yield harness
 
 
 def wait_until(predicate: Any, timeout: float = 10.0) -> None:

@@ -38,6 +38,7 @@ def aws() -> Any:
         try:
             yield boto3.Session(region_name=REGION)
         finally:
+            RUNTIME.reset()  # every worker ends with its emulator
             remove_adapters()
 
 
@@ -45,8 +46,7 @@ def aws() -> Any:
 def make_function(aws) -> Callable[..., str]:
     """Create a Lambda function from Python source; returns its ARN.
 
-    The module name is unique per call: every function of the process shares
-    sys.modules, as documented in lambda_runtime.
+    Each function runs in its own worker processes (lambda_runtime), from its zip's files.
     """
     lam = aws.client("lambda")
     aws.client("iam").create_role(
@@ -55,11 +55,14 @@ def make_function(aws) -> Callable[..., str]:
         '"Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}',
     )
 
-    def make(source: str, *, env: dict[str, str] | None = None, name: str | None = None, timeout: int = 30) -> str:
+    def make(source: str, *, env: dict[str, str] | None = None, name: str | None = None, timeout: int = 30,
+             extra_files: dict[str, str] | None = None) -> str:
         module = f"fn_{uuid.uuid4().hex[:10]}"
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w") as zf:
             zf.writestr(f"{module}.py", textwrap.dedent(source))
+            for path, text in (extra_files or {}).items():
+                zf.writestr(path, textwrap.dedent(text))
         resp = lam.create_function(
             FunctionName=name or module,
             Runtime="python3.11",

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-import threading
 import time
+from pathlib import Path
 from typing import Any
 
 
@@ -16,8 +16,19 @@ def wait_for_execution(sfn: Any, execution_arn: str, timeout: float = 10.0) -> d
         time.sleep(0.02)
 
 
-# A gate the in-process test functions can wait on (they share this process's modules).
-HOLD = threading.Event()
+class FileGate:
+    """A gate test functions wait on from their own worker processes: open once its file exists.
+
+    A function waits with ``while not os.path.exists(os.environ["GATE"]): time.sleep(0.01)``."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def open(self) -> None:
+        self.path.touch()
+
+    def close(self) -> None:
+        self.path.unlink(missing_ok=True)
 
 
 def wait_until(predicate: Any, timeout: float = 10.0) -> bool:

@@ -93,6 +93,11 @@ def write_assembly(root: Path, out_file: Path) -> Path:
                 "Targets": [{"Id": "Target0", "Arn": {"Fn::GetAtt": ["Main", "Arn"]}}]}},
             "ProcessorRole": _role("p"), "DispatcherRole": _role("d"), "LoggerRole": _role("l"),
             "MachineRole": _role("m"),
+            # What the stub dispatcher's calls need (the local runtime checks every call against the role)
+            "DispatcherPolicy": {"Type": "AWS::IAM::Policy", "Properties": {
+                "PolicyName": "DispatcherPolicy", "Roles": [{"Ref": "DispatcherRole"}],
+                "PolicyDocument": {"Version": "2012-10-17", "Statement": [
+                    {"Effect": "Allow", "Action": "states:StartExecution", "Resource": {"Ref": "Machine"}}]}}},
             "Processor": _function("local_stub.processor.lambda_handler", "ProcessorRole",
                                    {"GENESYS_DOMAIN": "mypurecloud.com", "GENESYS_SECRET_NAME": "genesys/test/client"}),
             "Machine": {"Type": "AWS::StepFunctions::StateMachine", "Properties": {

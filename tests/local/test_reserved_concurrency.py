@@ -16,12 +16,13 @@ from tests.local import helpers
 from tests.local.conftest import ROLE_ARN
 from tests.local.helpers import wait_for_execution
 
-# Holds its slot until the test opens the gate (an in-process function can import the test's helpers).
+# Holds its slot (its worker process) until the test opens the gate.
 HOLDS = """
-import json, os
-from tests.local import helpers
+import json, os, time
 def handler(event, context):
-    helpers.HOLD.wait(20)
+    deadline = time.time() + 20
+    while not os.path.exists(os.environ["GATE"]) and time.time() < deadline:
+        time.sleep(0.01)
     with open(os.environ["OUT"], "a") as f:
         f.write(json.dumps(event) + "\\n")
     return {"ran": True}
@@ -36,12 +37,12 @@ def handler(event, context):
 
 
 @pytest.fixture(autouse=True)
-def _hold_gate(monkeypatch):
-    helpers.HOLD.clear()
+def gate(monkeypatch, tmp_path):
+    gate = helpers.FileGate(tmp_path / "gate-open")
     # Lambda's own behaviour: refused at once (not the grace the runtime gives when Retry waits are compressed)
     monkeypatch.setattr(RUNTIME, "compressed_slot_wait_seconds", 0.0)
-    yield
-    helpers.HOLD.set()  # never leave a function thread waiting
+    yield gate
+    gate.open()  # never leave a worker waiting
 
 
 def no_retry_lambda(aws):
@@ -60,9 +61,9 @@ def hold_one_slot(aws, name: str) -> threading.Thread:
     return t
 
 
-def test_an_invoke_beyond_reserved_concurrency_gets_429_too_many_requests_and_does_not_run(aws, make_function, tmp_path):
+def test_an_invoke_beyond_reserved_concurrency_gets_429_too_many_requests_and_does_not_run(aws, gate, make_function, tmp_path):
     out = tmp_path / "out"
-    make_function(HOLDS, name="capped", env={"OUT": str(out)})
+    make_function(HOLDS, name="capped", env={"OUT": str(out), "GATE": str(gate.path)})
     aws.client("lambda").put_function_concurrency(FunctionName="capped", ReservedConcurrentExecutions=1)
     holder = hold_one_slot(aws, "capped")
 
@@ -73,7 +74,7 @@ def test_an_invoke_beyond_reserved_concurrency_gets_429_too_many_requests_and_do
     assert error["Error"]["Code"] == "TooManyRequestsException"
     assert error["ResponseMetadata"]["HTTPStatusCode"] == 429
     assert error["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded"
-    helpers.HOLD.set()
+    gate.open()
     holder.join(10)
     assert [e["n"] for e in ran(out)] == ["holder"]  # the refused invoke never ran
     # the slot is free again
@@ -82,13 +83,13 @@ def test_an_invoke_beyond_reserved_concurrency_gets_429_too_many_requests_and_do
     assert snap.throttled == {"capped": 1} and snap.peak["capped"] == 1 and snap.running == {}
 
 
-def test_a_function_without_reserved_concurrency_is_not_capped(aws, make_function, tmp_path):
-    make_function(HOLDS, name="open", env={"OUT": str(tmp_path / "out")})
+def test_a_function_without_reserved_concurrency_is_not_capped(aws, gate, make_function, tmp_path):
+    make_function(HOLDS, name="open", env={"OUT": str(tmp_path / "out"), "GATE": str(gate.path)})
     threads = [threading.Thread(target=lambda: aws.client("lambda").invoke(FunctionName="open", Payload=b"{}")) for _ in range(3)]
     for t in threads:
         t.start()
     assert helpers.wait_until(lambda: RUNTIME.concurrency.snapshot().running.get("open") == 3)
-    helpers.HOLD.set()
+    gate.open()
     for t in threads:
         t.join(10)
     assert RUNTIME.concurrency.snapshot().throttled == {}
@@ -154,9 +155,9 @@ def test_a_throttled_sqs_batch_returns_to_the_queue_after_the_visibility_timeout
     assert event["Records"][0]["attributes"]["ApproximateReceiveCount"] == "2"
 
 
-def test_an_asynchronous_invocation_waits_for_a_free_slot_instead_of_failing(aws, make_function, tmp_path):
+def test_an_asynchronous_invocation_waits_for_a_free_slot_instead_of_failing(aws, gate, make_function, tmp_path):
     out = tmp_path / "out"
-    make_function(HOLDS, name="logger", env={"OUT": str(out)})
+    make_function(HOLDS, name="logger", env={"OUT": str(out), "GATE": str(gate.path)})
     aws.client("lambda").put_function_concurrency(FunctionName="logger", ReservedConcurrentExecutions=1)
     holder = hold_one_slot(aws, "logger")
 
@@ -164,17 +165,17 @@ def test_an_asynchronous_invocation_waits_for_a_free_slot_instead_of_failing(aws
 
     assert RUNTIME.async_in_flight == 1  # accepted (202), queued behind the slot
     assert ran(out) == []  # cannot have run: the only slot is held
-    helpers.HOLD.set()
+    gate.open()
     holder.join(10)
     assert RUNTIME.wait_for_async(10)
     assert sorted(e["n"] for e in ran(out)) == ["event", "holder"]
     assert RUNTIME.concurrency.snapshot().throttled == {}
 
 
-def test_with_retry_waits_compressed_a_throttled_invoke_waits_for_a_slot_rather_than_fail(aws, make_function, tmp_path, monkeypatch):
+def test_with_retry_waits_compressed_a_throttled_invoke_waits_for_a_slot_rather_than_fail(aws, gate, make_function, tmp_path, monkeypatch):
     # Given Retry waits skipped (scale 0), where a real retrier would have tried again seconds later
     out = tmp_path / "out"
-    make_function(HOLDS, name="graced", env={"OUT": str(out)})
+    make_function(HOLDS, name="graced", env={"OUT": str(out), "GATE": str(gate.path)})
     aws.client("lambda").put_function_concurrency(FunctionName="graced", ReservedConcurrentExecutions=1)
     monkeypatch.setattr(RUNTIME, "compressed_slot_wait_seconds", 20.0)
     holder = hold_one_slot(aws, "graced")
@@ -184,7 +185,7 @@ def test_with_retry_waits_compressed_a_throttled_invoke_waits_for_a_slot_rather_
     assert helpers.wait_until(lambda: RUNTIME.concurrency.snapshot().waiting.get("graced") == 1)
 
     # When the slot frees
-    helpers.HOLD.set()
+    gate.open()
     holder.join(10)
     t.join(20)
 
