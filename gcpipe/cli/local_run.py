@@ -36,10 +36,14 @@ EXIT_OK, EXIT_NOT_ACCOUNTED, EXIT_USAGE = 0, 1, 2
               help="Give up after this many seconds without a new outcome (progress, not total time: a big run may take longer).")
 @click.option("--cdk-out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="A cloud assembly to deploy as is (default: .local-run/cdk.out, synthesized when stale).")
+@click.option("--unused-permissions", is_flag=True,
+              help="After the summary, list per function role the IAM permissions the template grants that no "
+                   "call used in this run (every AWS call is checked against the role's policy).")
 @click.option("--mode", type=click.Choice(["server", "in-process"]), default=None, hidden=True,
               help="moto as a loopback server (default) or in-process (tests).")
 def command(env: str, events_file: Path | None, count: int, seed: int | None, as_json: bool, keep_running: bool,
-            no_faults: bool, retry_time_scale: float | None, timeout: float, cdk_out: Path | None, mode: str | None) -> None:
+            no_faults: bool, retry_time_scale: float | None, timeout: float, cdk_out: Path | None, unused_permissions: bool,
+            mode: str | None) -> None:
     """Run the whole pipeline locally (moto + Genesys simulator) and account for every event.
 
     Deploys the synthesized stack onto a local AWS emulator, sends a realistic traffic mix
@@ -65,7 +69,7 @@ def command(env: str, events_file: Path | None, count: int, seed: int | None, as
     run = LocalRun(options, progress_console=err if err.is_terminal or not as_json else None, say=say)
 
     def ready(active: LocalRun, summary) -> None:  # noqa: ANN001 - --keep-running: show, then serve
-        _show(summary, as_json, out_stream)
+        _show(summary, as_json, out_stream, unused_permissions)
         state_file = options.run_dir / "endpoints.json"
         say("")
         say(f"[bold]kept running[/]: AWS emulator {active.pipeline.endpoint_url}, Genesys simulator {active.sim.base_url}")
@@ -86,7 +90,7 @@ def command(env: str, events_file: Path | None, count: int, seed: int | None, as
     except RunnerError as exc:
         raise click.ClickException(str(exc)) from None
     if not keep_running:
-        _show(summary, as_json, out_stream)
+        _show(summary, as_json, out_stream, unused_permissions)
     if not summary.ok:
         missing = len(summary.accounting.unaccounted)
         reasons = []
@@ -110,10 +114,10 @@ def command(env: str, events_file: Path | None, count: int, seed: int | None, as
         sys.exit(EXIT_NOT_ACCOUNTED)
 
 
-def _show(summary, as_json: bool, stream) -> None:  # noqa: ANN001
+def _show(summary, as_json: bool, stream, unused_permissions: bool = False) -> None:  # noqa: ANN001
     from rich.console import Console  # noqa: PLC0415
 
-    from gcpipe.local.runner import render_summary  # noqa: PLC0415
+    from gcpipe.local.runner import render_permissions, render_summary  # noqa: PLC0415
 
     if as_json:
         import json  # noqa: PLC0415
@@ -121,7 +125,9 @@ def _show(summary, as_json: bool, stream) -> None:  # noqa: ANN001
         stream.write(json.dumps(summary.as_json(), indent=2, default=str) + "\n")
         stream.flush()
         return
-    render_summary(summary, Console(file=stream, soft_wrap=False, width=None if stream.isatty() else 160))
+    console = Console(file=stream, soft_wrap=False, width=None if stream.isatty() else 160)
+    render_summary(summary, console)
+    render_permissions(summary, console, unused=unused_permissions)
 
 
 __all__ = ["command"]

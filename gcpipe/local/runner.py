@@ -1,7 +1,7 @@
 """``gcpipe local run``: the whole pipeline on this machine, driven by realistic traffic, every event accounted for.
 
 1. Synthesizes the environment (``cdk synth``, asset bundling skipped: the
-   in-process Lambdas run the ``lambdas/`` source with this venv's packages)
+   local Lambdas' worker processes run the ``lambdas/`` source with this venv's packages)
    into ``.local-run/cdk.out`` when it is missing or older than the CDK app,
    the state machine or the Lambda code.
 2. Starts the Genesys simulator and the stack on moto (``LocalPipeline``,
@@ -106,7 +106,7 @@ def synthesize(env: str, out: Path, root: Path = PROJECT_ROOT, *, environment_ov
     output directory passed through ``CDK_CONTEXT_JSON`` / ``CDK_OUTDIR``), because the
     CLI refuses user context keys starting with ``aws:`` and
     ``{"aws:cdk:bundling-stacks": []}`` is how a CDK app is told not to bundle. The
-    function asset is then ``lambdas/`` as is: the in-process Lambdas import it with
+    function asset is then ``lambdas/`` as is: the local Lambdas' worker processes import it with
     this venv's packages (a bundled asset holds wheels for Lambda's Python and
     architecture, arm64 here, which this machine may not load).
     """
@@ -474,7 +474,7 @@ class Sender:
 
 
 class LambdaOutput:
-    """Sends what the in-process Lambdas print (Powertools JSON logs, EMF metrics) to a log file.
+    """Sends what the local Lambdas print (their workers' Powertools JSON logs, EMF metrics) to a log file.
 
     ``sys.stdout`` is swapped for the file for the duration (EMF blobs are
     ``print``ed); the Powertools logger's stream handler, created once per
@@ -581,6 +581,7 @@ class RunSummary:
     notes: list[str] = field(default_factory=list)
     timed_out: bool = False
     attribute_keys: tuple[str, ...] = ()  # what the processor writes (its ATTRIBUTE_MAP): tells write-backs apart
+    iam: dict[str, Any] = field(default_factory=dict)  # {"denied": [...], "unused": [...]}: lambda_runtime's IAM check
 
     @property
     def ok(self) -> bool:
@@ -604,6 +605,7 @@ class RunSummary:
             "phases": self.phases,
             "wall_seconds": round(self.wall_seconds, 2),
             "lambda_log": str(self.log_file),
+            "iam": self.iam,
             "notes": self.notes,
         }
 
@@ -818,9 +820,14 @@ class LocalRun:
         notes = list(self.notes)
         if acc.foreign:
             notes.append(f"{acc.foreign} outcome line(s) for events this run did not send")
+        iam = {"denied": [{"role": role, "action": d.action, "resource": d.resource} for role, d in p.permissions.denied],
+               "unused": [{"role": u.role_name, "action": u.action, "resource": u.resource, "policy": u.source}
+                          for u in p.permissions.unused()]}
+        if iam["denied"]:
+            notes.append(f"{len(iam['denied'])} AWS call(s) denied by the functions' IAM policies (see 'iam' / above)")
         return RunSummary(self.options.env, self.options.mode, list(self.ledger.events), acc, problems, writes,
                           sim.token_fetches, requests, failed, self.phase_log, wall, log_file, notes, timed_out,
-                          self.attribute_keys)
+                          self.attribute_keys, iam)
 
 
 def _short_cause(cause: Any) -> str | None:
@@ -867,6 +874,29 @@ def _progress(console: Any) -> Any:
 
 
 # ---------------------------------------------------------------------------- rendering
+
+
+def render_permissions(summary: RunSummary, console: Any, *, unused: bool) -> None:
+    """The AWS calls IAM denied and, with ``unused``, per role the grants no call used."""
+    from rich.table import Table  # noqa: PLC0415
+
+    denied = summary.iam.get("denied") or []
+    if denied:
+        t = Table(title="AWS calls denied by IAM (the function role's policy in the template)", title_justify="left")
+        for c in ("role", "action", "resource"):
+            t.add_column(c, overflow="fold")
+        for d in denied:
+            t.add_row(d["role"], d["action"], d["resource"])
+        console.print(t)
+    if unused:
+        grants = summary.iam.get("unused") or []
+        t = Table(title="granted but never used in this run (Lambda's own logs/X-Ray/event source mapping actions aside)",
+                  title_justify="left")
+        for c in ("role", "action", "resource", "policy"):
+            t.add_column(c, overflow="fold")
+        for g in grants:
+            t.add_row(g["role"], g["action"], g["resource"], g["policy"])
+        console.print(t if grants else "every permission granted to the functions was used")
 
 
 def render_summary(summary: RunSummary, console: Any) -> None:

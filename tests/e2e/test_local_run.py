@@ -54,6 +54,9 @@ def test_generated_mix_json_accounts_for_every_event(synthesized, tmp_path):
     # The storm's events are applied whether the request budget scheduled them past the 1.5 s storm
     # (no 429 at all) or they met it and were paused and retried.
     assert all(e["outcome"] == "applied" for e in summary["events"] if e["phase"] == "storm")
+    # every AWS call the functions made was allowed by their roles in the template (IAM is checked locally)
+    assert summary["iam"]["denied"] == []
+    assert all({"role", "action", "resource", "policy"} <= set(u) for u in summary["iam"]["unused"])
     # nothing left behind: no poller, simulator or execution thread
     leftover = [t for t in threading.enumerate() if t.ident not in before and t.is_alive()]
     for t in leftover:
@@ -91,3 +94,13 @@ def test_bad_arguments_are_usage_errors(synthesized, tmp_path):
     assert runner.invoke(cli, ["local", "run", "--count", "0"]).exit_code == 2
     assert runner.invoke(cli, ["local", "run", "--events", str(tmp_path / "missing.jsonl")]).exit_code == 2
     assert runner.invoke(cli, ["local", "run", "--keep-running", "--mode", "in-process"]).exit_code == 2
+
+
+def test_unused_permissions_lists_per_role_what_the_template_grants_and_no_call_used(synthesized, tmp_path):
+    result = _run(["--count", "2", "--no-faults", "--unused-permissions"], synthesized, tmp_path)
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.stdout.split())
+    assert "granted but never used in this run" in out
+    # the processor reads its secret (GetSecretValue) but never describes it: a grant the code does not need
+    assert "ProcessingProcessorRole" in out and "secretsmanager:DescribeSecret" in out
+    assert "logs:PutLogEvents" not in out  # the Lambda service's own use of the role is not "unused"
