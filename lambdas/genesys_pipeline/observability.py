@@ -7,12 +7,9 @@ No Tracer: Powertools' Tracer imports aws-xray-sdk (about 110 ms of cold import 
 with tracing disabled; the SDK reaches end of support on 2027-02-25). The functions and
 the state machine keep X-Ray *active tracing*, configured in infra, which needs no SDK.
 
-The keys an invocation appends (its Lambda context, the event's dedup key and
-conversation) are kept per thread (Powertools' ``thread_safe_append_keys``), not
-in the formatter that every thread shares. On Lambda one process serves one
-invocation at a time, so it makes no difference there; the local runtime runs
-many invocations in one process at once, one thread each, and shared keys
-there gave a line another invocation's request id and dedup key.
+The logger is Powertools' own: one process serves one invocation at a time, on Lambda and in the local
+runtime alike (each function instance is its own worker process), so the keys an invocation appends
+(its Lambda context, the event's dedup key and conversation) are its own.
 
 Every metric carries the dimensions ``service`` and ``environment`` (ENVIRONMENT), so environments
 sharing an account keep separate series. Outcome metrics are emitted twice: once in the handler's
@@ -22,9 +19,8 @@ per-topic copy is its own ``single_metric`` line.
 """
 from __future__ import annotations
 
-import functools
 from datetime import datetime
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
@@ -44,40 +40,7 @@ class RedactingFormatter(LambdaPowertoolsFormatter):
         return super().serialize(redact(log))
 
 
-class InvocationLogger(Logger):
-    """A Powertools Logger whose appended keys belong to the thread that appended them."""
-
-    def append_keys(self, **additional_keys: object) -> None:
-        self.thread_safe_append_keys(**additional_keys)
-
-    def remove_keys(self, keys: Iterable[str]) -> None:
-        self.thread_safe_remove_keys(keys)
-
-    def get_current_keys(self) -> dict[str, Any]:
-        return {**super().get_current_keys(), **self.thread_safe_get_current_keys()}
-
-    def inject_lambda_context(self, lambda_handler: Callable[..., Any] | None = None, *,  # type: ignore[override]
-                              clear_state: bool | None = False, **options: Any) -> Any:
-        """Powertools' decorator; its context keys go through ``append_keys`` (per thread), and
-        ``clear_state`` clears this thread's keys before and after the invocation."""
-        if lambda_handler is None:
-            return functools.partial(self.inject_lambda_context, clear_state=clear_state, **options)
-        decorated = super().inject_lambda_context(lambda_handler, clear_state=False, **options)
-
-        @functools.wraps(lambda_handler)
-        def handler(event: Any, context: Any, *args: Any, **kwargs: Any) -> Any:
-            if clear_state:
-                self.thread_safe_clear_keys()
-            try:
-                return decorated(event, context, *args, **kwargs)
-            finally:
-                if clear_state:
-                    self.thread_safe_clear_keys()  # a reused thread starts its next invocation clean
-
-        return handler
-
-
-logger = InvocationLogger(service=SERVICE, logger_formatter=RedactingFormatter())
+logger = Logger(service=SERVICE, logger_formatter=RedactingFormatter())
 
 
 class _EnvironmentEMF(AmazonCloudWatchEMFProvider):

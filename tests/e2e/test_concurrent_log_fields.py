@@ -1,9 +1,9 @@
-"""Concurrent in-process invocations each log with their own keys (issue 14, defect 7).
+"""Concurrent invocations each log with their own keys (issue 14, defect 7; issue 10).
 
-The local runtime runs many Lambda invocations in one interpreter at once (one thread
-per Step Functions execution). They share the Powertools logger, so keys appended for
-one invocation (the Lambda context's request id, the event's dedup key and
-conversation) must not appear on another invocation's lines.
+Invocations overlap (one Step Functions execution per event), each in a worker process of its own
+(lambda_runtime: one invocation at a time per process, as on Lambda), so the keys an invocation appends
+(the Lambda context's request id, the event's dedup key and conversation) never appear on another
+invocation's lines: with Powertools' own Logger, no per-thread workaround.
 """
 from __future__ import annotations
 
