@@ -33,6 +33,7 @@ from .kept_stack import (
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
+DISPATCH_BATCH = 10  # dev's dispatcher batchSize (the default of infra/config.py)
 
 
 @pytest.fixture
@@ -102,7 +103,10 @@ def test_second_ctrl_c_stops_at_once_and_lists_exactly_the_dropped_events(stack,
     dropped_count, dropped_file = int(said.group(1)), Path(said.group(2))
     records = [json.loads(line) for line in dropped_file.read_text().splitlines()]
     assert len(records) == dropped_count > 0
-    assert dropped_count <= left  # nothing new arrives after the first Ctrl-C
+    # Nothing new arrives after the first Ctrl-C. Its count is SQS's Approximate* attributes, each read at its
+    # own instant (moto too): a message whose delay ends, or that a poller receives, between two of them is
+    # missed. Allow one dispatcher batch of such moves.
+    assert dropped_count <= left + DISPATCH_BATCH
     keys = [r["dedup_key"] for r in records]
     assert len(set(keys)) == len(keys) and set(keys) <= accepted  # each once, and each one we had sent
     assert all(r["event_id"] and r["where"].startswith(("main queue", "execution running")) for r in records)

@@ -62,10 +62,12 @@ def test_every_widget_of_the_template_appears_and_the_lambdas_metrics_fill_it(e2
     [alarm_widget] = [w for w in report["widgets"] if w["type"] == "alarm"]
     states = {a["alarm"]: a["state"] for a in alarm_widget["alarms"]}
     assert states and set(states.values()) <= {"OK", "ALARM", "INSUFFICIENT_DATA"}
-    # The alarms this run should trip, and only those: one message on the DLQ, one 429 of a few requests
-    alarming = {a for a, s in states.items() if s == "ALARM"}
-    assert {a.rstrip("0123456789ABCDEF") for a in alarming} == {
-        "ObservabilityDeadLetterQueueDepth", "ObservabilityGenesysRateLimitedShare"}, states
+    # The alarms this run may trip, and only those: one message on the DLQ (sampled to the end: it alarms), and
+    # one 429 among a few requests, which alarms unless the run crossed a 5-minute boundary after it (an alarm
+    # evaluates the last period only, as on CloudWatch; tests/local covers that rule)
+    alarming = {a.rstrip("0123456789ABCDEF") for a, s in states.items() if s == "ALARM"}
+    assert "ObservabilityDeadLetterQueueDepth" in alarming, states
+    assert alarming <= {"ObservabilityDeadLetterQueueDepth", "ObservabilityGenesysRateLimitedShare"}, states
     assert states[next(a for a in states if a.startswith("ObservabilityFailedExecutions"))] == "OK"
     # Silence is judged over 6 periods of 5 minutes: a short run cannot say
     assert states[next(a for a in states if a.startswith("ObservabilityNoEventsReceived"))] == "INSUFFICIENT_DATA"
