@@ -45,6 +45,7 @@ from .. import PROJECT_ROOT
 from .. import traffic as gen
 from . import write_kinds
 from .progress_watch import ProgressWatch
+from .run_files import open_keeping_previous, previous_of
 from .service_metrics import AWS_METRICS_LOG, ServiceMetricsLog
 from .shutdown import count_in_flight
 from .ledger import (
@@ -489,10 +490,7 @@ class LambdaOutput:
         self._previous_stream: Any = None
 
     def __enter__(self) -> "LambdaOutput":
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if self.path.is_file() and self.path.stat().st_size:
-            os.replace(self.path, self.previous_path)
-        self._file = open(self.path, "w", buffering=1, encoding="utf-8")  # noqa: SIM115
+        self._file = open_keeping_previous(self.path)
         self._stdout = sys.stdout
         sys.stdout = self._file
         self._retarget(self._file)
@@ -508,7 +506,7 @@ class LambdaOutput:
 
     @property
     def previous_path(self) -> Path:
-        return self.path.with_name(f"{self.path.stem}.previous{self.path.suffix}")
+        return previous_of(self.path)
 
     def _retarget(self, stream: Any) -> None:
         handler = getattr(logging.getLogger(SERVICE_LOGGER), "powertools_handler", None)
@@ -976,7 +974,7 @@ def render_summary(summary: RunSummary, console: Any) -> None:
     for n in summary.notes:
         console.print(f"[dim]note: {n}[/]")
     console.print(f"[dim]{acc.as_json()['equation']}; Lambda logs and metrics: {summary.log_file} "
-                  f"(the previous run's: {LambdaOutput(summary.log_file).previous_path.name})[/]")
+                  f"(the previous run's: {previous_of(Path(summary.log_file)).name})[/]")
 
 
 __all__ = [

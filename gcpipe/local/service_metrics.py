@@ -20,11 +20,12 @@ Recording is off (each call a no-op) unless a ``ServiceMetricsLog`` is open: the
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from pathlib import Path
 from typing import Any, TextIO
+
+from .run_files import open_keeping_previous
 
 SAMPLE_SECONDS = 1.0
 AWS_METRICS_LOG = "aws-metrics.log"  # in the run directory, beside lambdas.log
@@ -83,7 +84,7 @@ def messages_received(queue_name: str, sent_timestamps_ms: list[int]) -> None:
 
 
 class ServiceMetricsLog:
-    """Opens ``path`` (the previous run's kept as ``<name>.previous<suffix>``) and records into it while open.
+    """Opens ``path`` (the previous run's kept, gcpipe.local.run_files) and records into it while open.
 
     ``sqs`` (a boto3 SQS client of the emulator) turns on the queue sampler: every queue, every second.
     """
@@ -98,16 +99,9 @@ class ServiceMetricsLog:
         self._stop = threading.Event()
         self._sampler: threading.Thread | None = None
 
-    @property
-    def previous_path(self) -> Path:
-        return self.path.with_name(f"{self.path.stem}.previous{self.path.suffix}")
-
     def __enter__(self) -> "ServiceMetricsLog":
         global _current
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if self.path.is_file() and self.path.stat().st_size:
-            os.replace(self.path, self.previous_path)
-        self._file = open(self.path, "w", buffering=1, encoding="utf-8")  # noqa: SIM115 - closed in __exit__
+        self._file = open_keeping_previous(self.path)
         with _lock:
             _current = self
         if self._sqs is not None:
