@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import html
 import json
-import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -212,13 +211,13 @@ def widgets_of(body: dict[str, Any], emf: list[EmfSeries], alarms: dict[str, Ala
 
 def _fill_expressions(lines: list[MetricLine], options: list[dict[str, Any]], period_s: int) -> None:
     """A math line's points: its expression over the widget's other lines (by ``id``), one per period."""
-    by_id = {str(o["id"]): line for line, o in zip(lines, options) if o.get("id") and line.namespace is not None}
+    by_id = {str(o["id"]): line for line, o in zip(lines, options, strict=True) if o.get("id") and line.namespace is not None}
     points = [t for line in by_id.values() for t, _ in line.points]
     if not points:
         return
     covered = periods(min(points), max(points), period_s)
     inputs = {i: per_period(line.points, line.stat, period_s, covered) for i, line in by_id.items()}
-    for line, o in zip(lines, options):
+    for line, o in zip(lines, options, strict=True):
         if line.namespace is None and o.get("expression"):
             try:
                 values = evaluate(str(o["expression"]), inputs)
@@ -382,7 +381,8 @@ def alarm_states(assembly: CloudAssembly, emf: list[EmfSeries]) -> dict[str, Ala
         try:
             states[logical_id] = evaluate_alarm(
                 logical_id, props, lambda ns, name, dims: points_of(emf, ns, name, dims),
-                lambda value: resolver.resolve(value, f"{logical_id}.Dimensions"), (min(stamps), max(stamps)))
+                lambda value, where=f"{logical_id}.Dimensions": resolver.resolve(value, where),
+                (min(stamps), max(stamps)))
         except (MetricMathError, KeyError, ValueError) as exc:
             states[logical_id] = AlarmState(logical_id, "INSUFFICIENT_DATA", f"not evaluated locally: {exc}", None)
     return states
