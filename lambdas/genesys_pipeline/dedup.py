@@ -17,6 +17,8 @@ import re
 from dataclasses import dataclass
 from typing import NewType
 
+from .topics import TOPIC_PREFIX
+
 DedupKey = NewType("DedupKey", str)
 
 MAX_LENGTH = 80  # Step Functions execution name limit
@@ -27,7 +29,6 @@ HASH_HEX_CHARS = 40
 _PREFIX_MAX = MAX_LENGTH - HASH_HEX_CHARS - 1
 _CONVERSATION_PREFIX_CHARS = 8
 _UNSAFE = re.compile(r"[^A-Za-z0-9]+")
-TOPIC_PREFIX = "v2.detail.events.conversation.{id}."
 
 
 @dataclass(frozen=True)

@@ -18,14 +18,14 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping
 
-from .dedup import TOPIC_PREFIX, EventIdentity
+from .dedup import EventIdentity
 from .errors import InvalidEvent
 from .migrations import migrate
 from .model import GenesysEvent
+from .topics import SUPPORTED_TOPICS, TOPIC_PREFIX, TopicSpec
 
 PARTNER_SOURCE = re.compile(
     r"^aws\.partner/genesys\.com/cloud/(?P<org>[.\-_A-Za-z0-9]+)/(?P<suffix>[.\-_A-Za-z0-9]{1,64})$"
@@ -38,39 +38,6 @@ MAX_CORRELATION_ID_LENGTH = 256
 _MAX_EPOCH_MS = 253_402_300_799_999
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
-
-@dataclass(frozen=True)
-class TopicSpec:
-    short: str  # "acd.end"
-    participant_level: bool  # needs eventBody.participantId
-    requires_queue: bool = False  # needs eventBody.queueId
-
-    @property
-    def template(self) -> str:
-        return TOPIC_PREFIX + self.short
-
-
-# Conversation topics Genesys publishes to EventBridge (team Genesys reference). Every one
-# describes a participant's step (attributes too: they are participant attributes, and the
-# write-back needs the participant). The acd topics carry the routing fields, queueId first.
-SUPPORTED_TOPICS: Mapping[str, TopicSpec] = {
-    spec.template: spec
-    for spec in (
-        TopicSpec("acd.start", participant_level=True, requires_queue=True),
-        TopicSpec("acd.end", participant_level=True, requires_queue=True),
-        TopicSpec("acw", participant_level=True),
-        TopicSpec("attributes", participant_level=True),
-        TopicSpec("customer.start", participant_level=True),
-        TopicSpec("customer.end", participant_level=True),
-        TopicSpec("flow.start", participant_level=True),
-        TopicSpec("flow.end", participant_level=True),
-        TopicSpec("outbound", participant_level=True),
-        TopicSpec("user.start", participant_level=True),
-        TopicSpec("user.end", participant_level=True),
-        TopicSpec("voicemail.start", participant_level=True),
-        TopicSpec("voicemail.end", participant_level=True),
-    )
-}
 
 # eventBody fields copied into GenesysEvent.fields: an allowlist, because the execution
 # input is visible in the Step Functions console and unknown fields may be customer data

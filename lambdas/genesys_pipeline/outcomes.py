@@ -11,8 +11,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Callable, Mapping
 
-from .dedup import TOPIC_PREFIX
-from .events import SUPPORTED_TOPICS
+from .topics import SUPPORTED_TOPICS, TOPIC_PREFIX
 
 
 class Outcome(str, Enum):
@@ -59,7 +58,7 @@ METRIC_GENESYS_REQUESTS_HELD = "GenesysRequestsHeld"  # requests held back while
 METRIC_END_TO_END_LAG = "EndToEndLagMs"  # processor, on applied: Genesys eventTime -> write done
 
 # The `topic` dimension of the per-topic outcome metrics: the topic's short name, bounded by the
-# conversation topics the dispatcher parses (events.SUPPORTED_TOPICS) plus TOPIC_OTHER.
+# conversation topics the dispatcher parses (topics.SUPPORTED_TOPICS) plus TOPIC_OTHER.
 TOPIC_OTHER = "other"  # unparsed (dead-lettered before a topic was known) or not a conversation topic
 
 
