@@ -481,6 +481,8 @@ def test_handler_processes_the_task_payload(processor_env, sim, acd_end, logs):
     assert sim.attributes_of(conv, part) == {"aws_processed": "true", "aws_acd_outcome": "ANSWERED"}
     applied = logs.with_message("event applied")[0]
     assert applied["conversation_id"] == conv and applied["function_request_id"] == "req-1"
+    # Every line names its function, and none repeats the function's ARN (ingestion cost; the log group is the function's)
+    assert all(r["function_name"] and "function_arn" not in r for r in logs.records)
 
 
 def test_handler_raises_the_named_error_for_step_functions(processor_env, sim, acd_end):
