@@ -394,7 +394,6 @@ def model(measured: dict[str, Any], template: dict[str, Any], prices: dict[str, 
     tr = measured["transitions"]
     n = 1_000_000
     unique = n * (1 - duplicate_rate)
-    dups = n * duplicate_rate
 
     def gb_s(fn: str, ms: float, invocations: float) -> float:
         mem = fns[fn]["memory_mb"] / 1024

@@ -84,7 +84,7 @@ class PipelineFunction(Construct):
 def _retention_enum(days: int) -> str:
     """CloudWatch retention in days -> the RetentionDays member name (same order as LOG_RETENTION_DAYS)."""
     names = [m.name for m in logs.RetentionDays if m.name != "INFINITE"]
-    return dict(zip(LOG_RETENTION_DAYS, names))[days]
+    return dict(zip(LOG_RETENTION_DAYS, names, strict=True))[days]
 
 
 def log_retention(config: EnvironmentConfig) -> logs.RetentionDays:

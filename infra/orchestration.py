@@ -8,7 +8,6 @@ and linters.
 from __future__ import annotations
 
 from aws_cdk import Acknowledgment, Validations
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn

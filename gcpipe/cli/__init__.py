@@ -21,8 +21,6 @@ import click
 import requests
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
-import gcpipe  # noqa: F401 - puts lambdas/ on sys.path for genesys_pipeline
-
 from ..ops.errors import NotSupportedOnTarget, OperatorError
 from .context import CliContext
 
@@ -42,7 +40,7 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
+    from importlib.metadata import PackageNotFoundError, version
 
     try:
         return version("gcpipe")

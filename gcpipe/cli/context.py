@@ -52,7 +52,7 @@ class CliContext:
     def target(self) -> Target:
         if self._target is None:
             if not self.local and not self.env:
-                import click  # noqa: PLC0415
+                import click
 
                 raise click.UsageError("no environment: pass --env NAME (acts on stack GenesysEvents-NAME), or --local")
             self._target = resolve_target(

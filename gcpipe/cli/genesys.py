@@ -74,7 +74,7 @@ def writes(obj: CliContext, conversation_id: str | None, as_json: bool) -> None:
     several events of that conversation, or a failure mark by the error logger
     (aws_processing_status) next to the write-back. Values pass through the pipeline's redaction.
     """
-    from ..ops import genesys_writes as writes_ops  # noqa: PLC0415
+    from ..ops import genesys_writes as writes_ops
 
     places = writes_ops.by_place(writes_ops.fetch_writes(obj.target, conversation_id))
     if as_json:

@@ -26,9 +26,9 @@ def command(env: str, cdk_out: Path | None, log_file: Path | None, aws_metrics_f
     service metrics (SQS, Step Functions, Lambda) the emulator recorded as those services would. Each alarm
     shows the state it reaches over the run. No CDN: opens offline.
     """
-    from gcpipe.local.dashboard import DashboardError, build  # noqa: PLC0415
-    from gcpipe.local.runner import RUN_DIR  # noqa: PLC0415
-    from gcpipe.local.template import TemplateError  # noqa: PLC0415
+    from gcpipe.local.dashboard import DashboardError, build
+    from gcpipe.local.runner import RUN_DIR
+    from gcpipe.local.template import TemplateError
 
     cdk_out = cdk_out or RUN_DIR / "cdk.out"
     log_file = log_file or RUN_DIR / "lambdas.log"

@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
 import click
 
 from ._output import stderr
+
+if TYPE_CHECKING:
+    from gcpipe.local.runner import LocalRun, RunSummary
 
 EXIT_OK, EXIT_NOT_ACCOUNTED, EXIT_USAGE = 0, 1, 2
 
@@ -52,7 +56,7 @@ def command(env: str, events_file: Path | None, count: int, seed: int | None, as
     bursts) and follows each event to its outcome. Exit status 0 only when every event sent
     has exactly one outcome: sent = applied + duplicate + filtered + stale + dead-lettered + failed + skipped.
     """
-    from gcpipe.local.runner import LocalRun, RunnerError, RunOptions  # noqa: PLC0415
+    from gcpipe.local.runner import LocalRun, RunnerError, RunOptions
 
     if keep_running and mode == "in-process":
         raise click.UsageError("--keep-running needs the moto server (other terminals reach it over HTTP)")
@@ -68,7 +72,7 @@ def command(env: str, events_file: Path | None, count: int, seed: int | None, as
 
     run = LocalRun(options, progress_console=err if err.is_terminal or not as_json else None, say=say)
 
-    def ready(active: LocalRun, summary) -> None:  # noqa: ANN001 - --keep-running: show, then serve
+    def ready(active: LocalRun, summary: RunSummary) -> None:  # --keep-running: show, then serve
         _show(summary, as_json, out_stream, unused_permissions)
         state_file = options.run_dir / "endpoints.json"
         say("")
@@ -114,13 +118,13 @@ def command(env: str, events_file: Path | None, count: int, seed: int | None, as
         sys.exit(EXIT_NOT_ACCOUNTED)
 
 
-def _show(summary, as_json: bool, stream, unused_permissions: bool = False) -> None:  # noqa: ANN001
-    from rich.console import Console  # noqa: PLC0415
+def _show(summary: RunSummary, as_json: bool, stream: TextIO, unused_permissions: bool = False) -> None:
+    from rich.console import Console
 
-    from gcpipe.local.runner import render_permissions, render_summary  # noqa: PLC0415
+    from gcpipe.local.runner import render_permissions, render_summary
 
     if as_json:
-        import json  # noqa: PLC0415
+        import json
 
         stream.write(json.dumps(summary.as_json(), indent=2, default=str) + "\n")
         stream.flush()

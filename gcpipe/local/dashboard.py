@@ -235,7 +235,7 @@ def _line(parts: list[Any], options: dict[str, Any], default_stat: str, emf: lis
                           str(options.get("label") or options.get("expression")),
                           note="math expression with no input data in this run")
     namespace, name, *rest = [str(p) for p in parts]
-    dims = dict(zip(rest[0::2], rest[1::2]))
+    dims = dict(zip(rest[0::2], rest[1::2], strict=False))
     label = str(options.get("label") or name)
     line = MetricLine(namespace, name, dims, stat, f"{label} ({stat})")
     line.points = points_of(emf, namespace, name, dims)

@@ -442,7 +442,7 @@ class TemplateDeployer:
 
     def _genesys_secret_names(self) -> set[str]:
         names = set()
-        for lid, res in self.assembly.template.get("Resources", {}).items():
+        for res in self.assembly.template.get("Resources", {}).values():
             if res["Type"] == "AWS::Lambda::Function":
                 v = ((res.get("Properties") or {}).get("Environment") or {}).get("Variables", {}).get("GENESYS_SECRET_NAME")
                 if isinstance(v, str):

@@ -23,7 +23,7 @@ _PARAMS_KEY = "gcpipe_iam_params"
 
 
 def install(policy_file: str, function_name: str) -> None:
-    import json  # noqa: PLC0415
+    import json
 
     policy = RolePolicy.from_json(json.loads(Path(policy_file).read_text()))
 
@@ -45,7 +45,7 @@ def install(policy_file: str, function_name: str) -> None:
 
 
 def _denied(code: str, message: str) -> tuple[Any, dict[str, Any]]:
-    from botocore.awsrequest import AWSResponse  # noqa: PLC0415
+    from botocore.awsrequest import AWSResponse
 
     request_id = str(uuid.uuid4())
     http = AWSResponse("https://iam.local/denied", 400, {"x-amzn-requestid": request_id}, None)

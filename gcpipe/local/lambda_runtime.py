@@ -289,7 +289,7 @@ class LambdaRuntime:
             if self.aws_endpoint:
                 return self.aws_endpoint
             if self._server is None:
-                from moto.server import ThreadedMotoServer  # noqa: PLC0415
+                from moto.server import ThreadedMotoServer
 
                 logging.getLogger("werkzeug").setLevel(logging.ERROR)
                 server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -401,7 +401,7 @@ class LambdaRuntime:
                     memory_mb=int(fn.memory_size or 128), on_message=functools.partial(self._on_message, fn.function_name))
             finally:
                 pool.release(worker)
-        except Exception as exc:  # noqa: BLE001 - the runtime's own failure, reported as Lambda's service error
+        except Exception as exc:  # the runtime's own failure, reported as Lambda's service error
             LOG.exception("%s: the local runtime could not run the invocation", fn.function_name)
             outcome = InvokeOutcome(json.dumps({"errorType": "Runtime.Unknown", "errorMessage": str(exc)}).encode(),
                                     "Unhandled", "Runtime.Unknown", True)

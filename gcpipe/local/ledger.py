@@ -252,7 +252,7 @@ class Ledger:
                 e.outcome, e.reason = "dead_lettered", reason or None
         for key, dl in dl_lines_by_key.items():
             pending = [e for e in by_key[key] if e.outcome is None]
-            for ln, e in zip(dl, pending):
+            for ln, e in zip(dl, pending, strict=False):
                 e.outcome, e.reason = "dead_lettered", ln.reason
             if len(dl) > len(pending):
                 over.append(f"dedup key {key}: {len(dl) - len(pending)} dead-letter line(s) beyond its events")
@@ -282,7 +282,7 @@ class Ledger:
                 final_execution_lines = [latest]
                 superseded += len(execution_lines) - 1
             ordered = final_execution_lines + other_lines
-            for ln, e in zip(ordered, pending):
+            for ln, e in zip(ordered, pending, strict=False):
                 e.outcome = ln.outcome
                 e.reason = ln.reason
                 e.execution = ln.execution_name

@@ -25,7 +25,7 @@ def install(send: Send) -> bool:
     """In a function's process: set the outcome sink of its own ``genesys_pipeline`` (the copy its code
     directory holds) to ``send``. False when the function has no such package."""
     try:
-        from genesys_pipeline.outcomes import set_outcome_sink  # noqa: PLC0415 - the function's copy, at install
+        from genesys_pipeline.outcomes import set_outcome_sink  # the function's copy, at install
     except ImportError:
         return False
     set_outcome_sink(lambda record: send(record.as_json()))
@@ -49,7 +49,7 @@ class OutcomeFeed:
                 self._subscribers.remove(subscriber)
 
     def publish(self, data: dict[str, Any], function: str | None = None) -> None:
-        from genesys_pipeline.outcomes import OutcomeRecord  # noqa: PLC0415 - the harness's copy
+        from genesys_pipeline.outcomes import OutcomeRecord  # the harness's copy
 
         try:
             record = OutcomeRecord.from_json(data)

@@ -16,7 +16,7 @@ def open_keeping_previous(path: Path) -> TextIO:
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.is_file() and path.stat().st_size:
         os.replace(path, previous_of(path))
-    return open(path, "w", buffering=1, encoding="utf-8")  # noqa: SIM115 - the caller closes it
+    return open(path, "w", buffering=1, encoding="utf-8")  # the caller closes it
 
 
 __all__ = ["open_keeping_previous", "previous_of"]

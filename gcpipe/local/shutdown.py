@@ -222,7 +222,7 @@ def _delayed_messages(pipeline: Any) -> list[dict[str, Any]]:
     """Messages the request budget deferred (DelaySeconds): SQS shows them to no receive until their
     delay ends, so they are read from the emulator, which runs in this process. Locally only."""
     try:
-        from moto.sqs.models import sqs_backends  # noqa: PLC0415
+        from moto.sqs.models import sqs_backends
 
         name = pipeline.outputs["MainQueueUrl"].rsplit("/", 1)[-1]
         queue = sqs_backends[pipeline.account_id][pipeline.region].queues[name]
@@ -250,7 +250,7 @@ def _json(text: Any) -> dict[str, Any]:
 
 def _parser() -> Callable[[dict[str, Any]], str | None]:
     """The dispatcher's own parser: an envelope's dedup key, None when it is not a valid event."""
-    from gcpipe.ops.validation import load_parser  # noqa: PLC0415
+    from gcpipe.ops.validation import load_parser
 
     parse, _ = load_parser()
 

@@ -131,7 +131,7 @@ def _emit_status_change(execution: Any, status: str | None = None) -> None:
                 }
             ]
         )
-    except Exception:  # noqa: BLE001 - never break the execution over its event
+    except Exception:  # never break the execution over its event
         LOG.exception("could not emit the status change event of %s", execution.exec_arn)
 
 

@@ -92,7 +92,7 @@ _CHANNEL: Channel | None = None
 def register_botocore_handler(event_name: str, handler: Callable[..., Any]) -> None:
     """Register ``handler`` for ``event_name`` in every botocore session this process creates from now on
     (botocore registers ``handlers.BUILTIN_HANDLERS`` in each new session)."""
-    from botocore import handlers  # noqa: PLC0415
+    from botocore import handlers
 
     handlers.BUILTIN_HANDLERS.append((event_name, handler))
 
@@ -136,7 +136,7 @@ def main() -> None:
         sys.path.insert(0, code_dir)
     try:
         if config["GCPIPE_LOCAL_IAM_POLICY"]:
-            from . import iam_guard  # noqa: PLC0415
+            from . import iam_guard
 
             iam_guard.install(config["GCPIPE_LOCAL_IAM_POLICY"], os.environ.get("AWS_LAMBDA_FUNCTION_NAME", ""))
         for hook in filter(None, (h.strip() for h in config["GCPIPE_LOCAL_HOOKS"].split(","))):
@@ -148,7 +148,7 @@ def main() -> None:
         channel.send("init_error", errorType="Runtime.ImportModuleError",
                      errorMessage=f"Unable to import module '{module}': {exc}", stackTrace=traceback.format_exc().splitlines())
         return
-    from . import outcome_sink  # noqa: PLC0415
+    from . import outcome_sink
 
     outcome_sink.install(lambda record: channel.send("outcome", record=record))
     channel.send("ready")

@@ -233,7 +233,9 @@ def replay_by_copy(
     return report
 
 
-def _copy_loop(sqs, dlq_url, main_url, report, seen, unsent, max_messages, on_progress, crash_after_send, keep) -> None:  # noqa: ANN001
+def _copy_loop(sqs: Any, dlq_url: str, main_url: str, report: ReplayReport, seen: set[str], unsent: list[dict[str, Any]],
+               max_messages: int | None, on_progress: Callable[[int], None],
+               crash_after_send: Callable[[dict[str, Any]], None] | None, keep: set[str] | frozenset[str]) -> None:
     while max_messages is None or report.moved < max_messages:
         want = RECEIVE_MAX if max_messages is None else min(RECEIVE_MAX, max_messages - report.moved)
         messages = [m for m in _receive(sqs, dlq_url, MOVE_VISIBILITY_SECONDS, want) if m["MessageId"] not in seen]

@@ -96,7 +96,7 @@ class RuleMatcher:
     @classmethod
     def for_target(cls, target: Target, rule: PipelineRule) -> "RuleMatcher":
         if target.is_local:
-            from moto.events.models import EventPattern  # noqa: PLC0415 - dev/local dependency only
+            from moto.events.models import EventPattern  # dev/local dependency only
 
             compiled = EventPattern.load(json.dumps(rule.pattern))
             return cls(rule.pattern, compiled.matches_event)

@@ -227,7 +227,7 @@ class TokenBucketBudget:
     def _update(self, compute: Callable[[BudgetState, float], tuple[float, tuple[float, ...]]]) -> tuple[float, ...]:
         with self._lock:
             state = self._state or BudgetState()
-        for attempt in range(MAX_WRITE_ATTEMPTS):
+        for _ in range(MAX_WRITE_ATTEMPTS):
             now = self._clock()
             tat, slots = compute(state, now)
             written = self._store.write_tat(state, tat)
@@ -378,7 +378,10 @@ def _n(value: float) -> str:
 def _state_of(item: dict[str, Any] | None) -> BudgetState:
     if not item:
         return BudgetState()
-    number = lambda name: float(item[name]["N"]) if name in item else 0.0  # noqa: E731
+
+    def number(name: str) -> float:
+        return float(item[name]["N"]) if name in item else 0.0
+
     return BudgetState(tat=number("tat"), paused_until=number("pausedUntil"), version=int(number("version")))
 
 

@@ -141,6 +141,6 @@ def call_plugin(spec: PluginSpec, plugin: WriteBackPlugin, event: WriteBackEvent
         result = plugin(event)
     except (InvalidEvent, GenesysError):
         raise  # named errors keep their retry policy
-    except Exception as exc:  # noqa: BLE001 - a plugin bug: fail at Process, redrivable once fixed
+    except Exception as exc:  # a plugin bug: fail at Process, redrivable once fixed
         raise WriteBackPluginError(f"write-back plugin {spec} raised {type(exc).__name__}: {exc}") from exc
     return checked_request(spec, result)

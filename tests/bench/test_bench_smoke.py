@@ -120,7 +120,7 @@ def test_throughput(tmp_path):
     for name, workloads in designs.items():
         assert set(workloads) == {"burst", "sustained"}
         for workload, r in workloads.items():
-            assert THROUGHPUT_KEYS <= set(r), (name, workload)
+            assert set(r) >= THROUGHPUT_KEYS, (name, workload)
             # every event is accounted for, nothing written twice
             assert r["applied"] + r["executions_failed"] + r["dead_lettered"] + r["unfinished"] + r["lost"] == r["events"]
             assert r["lost"] == 0 and r["duplicate_writes"] == 0, (name, workload)
@@ -129,7 +129,7 @@ def test_throughput(tmp_path):
             assert sum(n for _, n, _ in r["genesys_per_second"]) == r["genesys_requests"]
             assert sum(n for _, _, n in r["genesys_per_second"]) == r["http_429"]
             if r["applied"]:
-                assert 0 < r["fraction_of_limit"] and r["lag_p50_s"] <= r["lag_p99_s"]
+                assert r["fraction_of_limit"] > 0 and r["lag_p50_s"] <= r["lag_p99_s"]
                 assert r["token_fetches"] >= 1
     p = result["params"]
     assert p["sustained_events"] == round(p["sustained_arrival_per_second"] * p["sustained_seconds"])

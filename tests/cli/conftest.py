@@ -19,7 +19,6 @@ import pytest
 from click.testing import CliRunner
 from moto import mock_aws
 
-import gcpipe  # noqa: F401 - lambdas/ on sys.path
 from gcpipe import traffic
 from gcpipe.cli import cli
 

@@ -141,9 +141,9 @@ def test_batches_respect_entry_and_byte_limits_and_oversized_event_is_rejected(e
     holder = recording_sqs()
     rng = random.Random(3)
     items = []
-    for i in range(30):  # small events: full batches of 10
+    for _ in range(30):  # small events: full batches of 10
         items.append(traffic.TrafficItem("event", traffic.customer_end(source=SOURCE, rng=rng)))
-    for i in range(9):  # ~60 KB events: at most 4 fit in 256 KiB
+    for _ in range(9):  # ~60 KB events: at most 4 fit in 256 KiB
         e = traffic.customer_end(source=SOURCE, rng=rng)
         e["detail"]["eventBody"]["notes"] = "x" * 60_000
         items.append(traffic.TrafficItem("event", e))

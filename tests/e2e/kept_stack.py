@@ -67,7 +67,7 @@ class KeptStack:
         # A kept-running stack owns the project's .local-run/ (state file, lambdas.log), as the README's
         # operator does: two at once (pytest-xdist workers) would read each other's files. One at a time.
         LOCK_FILE.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = open(LOCK_FILE, "w")
+        self._lock = open(LOCK_FILE, "w")  # noqa: SIM115 - held (and the flock with it) until close()
         fcntl.flock(self._lock, fcntl.LOCK_EX)
         started = time.time()
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:

@@ -20,7 +20,7 @@ def readme_local_blocks() -> list[list[str]]:
     for line in section.splitlines():
         if line.startswith("    ") and line.strip():
             current.append(line.strip())
-        elif current and not line.strip() == "":
+        elif current and line.strip() != "":
             blocks.append(current)
             current = []
     if current:

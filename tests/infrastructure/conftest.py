@@ -16,12 +16,12 @@ import pytest
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 os.environ.setdefault("CDK_DISABLE_CLI_TELEMETRY", "true")
 
-import aws_cdk as cdk  # noqa: E402
-from aws_cdk.assertions import Template  # noqa: E402
+import aws_cdk as cdk
+from aws_cdk.assertions import Template
 
-from infra import constants as C  # noqa: E402
-from infra.config import EnvironmentConfig, load  # noqa: E402
-from infra.stack import GenesysEventsStack  # noqa: E402
+from infra import constants as C
+from infra.config import EnvironmentConfig, load
+from infra.stack import GenesysEventsStack
 
 ROOT = Path(__file__).resolve().parents[2]
 CDK_CONTEXT = json.loads((ROOT / "cdk.json").read_text())["context"]

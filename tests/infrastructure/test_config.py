@@ -208,7 +208,7 @@ def test_any_genesys_region_pairs_with_any_aws_region(genesys_region, aws_region
 def test_the_issue_pairs_are_accepted():
     """mypurecloud.com with us-east-2, and with eu-west-1, were refused before."""
     for region in ("us-east-2", "eu-west-1"):
-        config = parse_with(lambda raw: raw.update(region=region, genesysDomain="mypurecloud.com"))
+        config = parse_with(lambda raw, region=region: raw.update(region=region, genesysDomain="mypurecloud.com"))
         assert (config.region, config.genesys_domain) == (region, "mypurecloud.com")
 
 

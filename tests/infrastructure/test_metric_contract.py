@@ -9,7 +9,7 @@ from infra import observability as infra_observability
 
 
 def test_outcome_metric_names_match_the_lambdas():
-    assert infra_observability.OUTCOME_METRICS == [o.metric_name for o in outcomes.Outcome]
+    assert [o.metric_name for o in outcomes.Outcome] == infra_observability.OUTCOME_METRICS
 
 
 def test_shared_metric_names_match_the_lambdas():
@@ -97,7 +97,7 @@ def watched_series(s) -> list[tuple[str, str, frozenset]]:
             if metric and metric[0] == constants.METRICS_NAMESPACE:
                 pairs = [x for x in metric[2:] if isinstance(x, str)]
                 watched.append((widget["properties"].get("title"), metric[1],
-                                frozenset(zip(pairs[::2], pairs[1::2]))))
+                                frozenset(zip(pairs[::2], pairs[1::2], strict=False))))
     return watched
 
 

@@ -1,6 +1,7 @@
 """The request budget on DynamoDB (moto) with the Genesys simulator: one environment, one budget, one pause."""
 from __future__ import annotations
 
+import itertools
 import json
 
 import boto3
@@ -63,7 +64,7 @@ def test_two_containers_share_one_item_with_conditional_writes(budget_table):
     second = b.reserve(5, 1)  # b's first write assumes no item: conditional check fails, it re-reads and redoes
     assert len(first) == len(second) == 5
     assert max(first) - min(first) == pytest.approx(0, abs=1e-3)  # the burst at one instant
-    gaps = [b - a for a, b in zip(second, second[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(second)]
     assert gaps == pytest.approx([0.2] * 4, abs=1e-3)  # then one every 1/rate
     assert second[0] - first[0] == pytest.approx(0.2, abs=0.05)
     stored = item(budget_table)

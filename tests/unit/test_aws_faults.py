@@ -36,8 +36,8 @@ def wrapped_by_parameters(exc: Exception) -> GetParameterError:
     try:
         try:
             raise exc
-        except Exception as inner:
-            raise GetParameterError(str(inner))
+        except Exception as inner:  # noqa: BLE001 - as Powertools catches it
+            raise GetParameterError(str(inner))  # noqa: B904 - as Powertools raises it: no ``from``
     except GetParameterError as wrapped:
         return wrapped
 

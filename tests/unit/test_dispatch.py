@@ -307,7 +307,7 @@ def test_a_throttled_start_fails_only_its_record(sample_events, starter, dead_le
 def test_a_wholly_failed_batch_returns_every_record_instead_of_raising(sample_events, starter, dead_letters):
     d = dispatcher(starter, dead_letters)
     events = [fresh(sample_events["acd-end"]), fresh(sample_events["customer-end"])]
-    for i, envelope in enumerate(events):
+    for envelope in events:
         starter.failures[d.plan(record(envelope, "x"), NOW).event.dedup_key] = StartExecutionUnavailable("503")
     response = d.dispatch(batch(*(record(e, f"m{i}") for i, e in enumerate(events))))
     assert failed_ids(response) == {"m0", "m1"}

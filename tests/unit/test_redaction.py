@@ -75,7 +75,7 @@ def sensitive_values(sample_events) -> set[str]:
     return values
 
 
-def test_processing_and_error_logging_the_samples_leaks_nothing(fresh_caches_and_aws, sim, sample_events, capsys, caplog):  # noqa: F811
+def test_processing_and_error_logging_the_samples_leaks_nothing(fresh_caches_and_aws, sim, sample_events, capsys, caplog):
     caplog.set_level(logging.INFO)  # botocore DEBUG prints raw AWS responses; no Lambda runs it
     boto3.client("dynamodb").create_table(TableName=TABLE, KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
                                           AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
