@@ -121,7 +121,7 @@ def median(xs: list[float]) -> float:
 
 
 def cli(name: str, run: Callable[..., dict[str, Any]], render: Callable[[dict[str, Any]], None],
-        argv: list[str] | None = None, extra: Callable[[argparse.ArgumentParser], None] | None = None) -> dict[str, Any]:
+        argv: list[str] | None = None, extra: Callable[[argparse.ArgumentParser], object] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog=f"python -m bench.{name}")
     parser.add_argument("--smoke", action="store_true", help="a small, fast run (the smoke test's size)")
     parser.add_argument("--out", type=Path, default=None, help="results directory (default bench/results)")
@@ -200,7 +200,7 @@ def local_stack(*, retry_time_scale: float = 0.0, rate_limit: float | None = Non
 
     cdk_out = cdk_out or cdk_out_dir()[0]
     log_path = log_path or (RESULTS_DIR / "lambdas.log.tmp")
-    kwargs = {"token_ttl_seconds": token_ttl} if token_ttl else {}
+    kwargs: dict[str, Any] = {"token_ttl_seconds": token_ttl} if token_ttl else {}
     kwargs.update(simulator or {})
     with GenesysSimulator(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, rate_limit_per_second=rate_limit, **kwargs) as sim:
         genesys = GenesysEndpoint(sim.base_url, CLIENT_ID, CLIENT_SECRET)

@@ -415,7 +415,7 @@ def model(measured: dict[str, Any], template: dict[str, Any], prices: dict[str, 
                 + (1 + t["failed"]["retries"]) * failure_rate)
 
     common_log_gb = n * measured["log_bytes_per_event"] / 1e9
-    designs = {}
+    designs: dict[str, Any] = {}
     for design in ("shipped", "seeds"):
         executions = unique if design == "shipped" else n  # seeds: every duplicate is a full execution
         attempts = executions * attempts_per_execution(design)

@@ -232,6 +232,7 @@ def _admission_rate(cdk_out: Path) -> float | None:
     from genesys_pipeline.settings import BudgetSettings
 
     s = BudgetSettings.from_env({k: v for k, v in env.items() if isinstance(v, str)} | {"REQUEST_BUDGET_TABLE": "t"})
+    assert s is not None  # REQUEST_BUDGET_TABLE is set
     return round(admission_rate(s.requests_per_second, s.burst, window_seconds=s.window_seconds,
                                 send_spread_seconds=s.send_spread_seconds), 4)
 

@@ -44,7 +44,7 @@ def simulate(sim: Any, *, containers: int, events: int, minutes: float, per_invo
     clock = lambda: now[0]  # noqa: E731
     rng = random.Random(seed)
     # One client per container (a warm container keeps its client), one cache per container.
-    caches = [({}, {}) for _ in range(containers)]
+    caches: list[tuple[dict[Any, Any], dict[Any, Any]]] = [({}, {}) for _ in range(containers)]
     clients = [GenesysClient(settings, credentials, clock=clock) for _ in range(containers)]
     saved = oauth._tokens, oauth._locks
     fetch_times: list[float] = []

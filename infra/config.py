@@ -22,7 +22,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Literal, Mapping, NoReturn, overload
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import constants as C
@@ -306,7 +306,7 @@ class _Node:
         self.value = value
         self.seen: set[str] = set()
 
-    def fail(self, key: str, message: str) -> None:
+    def fail(self, key: str, message: str) -> NoReturn:
         raise ConfigError(f"{self.path}.{key}: {message}")
 
     def raw(self, key: str, expected: str, *, optional: bool = False) -> Any:
@@ -316,6 +316,14 @@ class _Node:
                 return None
             self.fail(key, f"missing; expected {expected}")
         return self.value[key]
+
+    @overload
+    def string(self, key: str, expected: str, pattern: re.Pattern[str] | None = None, *,
+               optional: Literal[False] = False) -> str: ...
+
+    @overload
+    def string(self, key: str, expected: str, pattern: re.Pattern[str] | None = None, *,
+               optional: bool) -> str | None: ...
 
     def string(self, key: str, expected: str, pattern: re.Pattern[str] | None = None, *,
                optional: bool = False) -> str | None:
@@ -480,13 +488,15 @@ def _genesys_region_and_domain(n: _Node) -> tuple[str | None, str]:
     if region is not None and region not in C.GENESYS_DOMAINS_BY_REGION:
         n.fail("genesysRegion", f"{region!r} is not a Genesys Cloud region; expected one of {regions} "
                                 "(or set genesysDomain for a region not listed)")
-    if region is None and domain is None:
-        n.fail("genesysRegion", "missing; expected the org's Genesys Cloud region (genesysRegion, e.g. us-east-1) "
-                                "or its domain (genesysDomain, e.g. mypurecloud.com)")
     if region is not None and domain is not None and domain != C.GENESYS_DOMAINS_BY_REGION[region]:
         n.fail("genesysDomain", f"{domain!r} is not the domain of genesysRegion {region!r}; expected "
                                 f"{C.GENESYS_DOMAINS_BY_REGION[region]!r} (or set only one of the two)")
-    return region, domain or C.GENESYS_DOMAINS_BY_REGION[region]
+    if domain:
+        return region, domain
+    if region is None:
+        n.fail("genesysRegion", "missing; expected the org's Genesys Cloud region (genesysRegion, e.g. us-east-1) "
+                                "or its domain (genesysDomain, e.g. mypurecloud.com)")
+    return region, C.GENESYS_DOMAINS_BY_REGION[region]
 
 
 def _silence_alarm(n: _Node) -> SilenceAlarm | None:

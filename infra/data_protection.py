@@ -8,6 +8,8 @@ An Aspect applies it, so a log group added later is covered without anyone remem
 """
 from __future__ import annotations
 
+from typing import cast
+
 import jsii
 from aws_cdk import Aspects, Aws, IAspect
 from aws_cdk import aws_logs as logs
@@ -58,4 +60,4 @@ class LogDataProtection(Construct):
             retention=log_retention(config), removal_policy=removal_policy(config))
         # By Ref: CloudFormation then creates the audit group before any log group whose policy names it.
         self.policy = data_protection_policy(config.stack_name, self.audit_log_group.log_group_name)
-        Aspects.of(scope).add(_ProtectEveryLogGroup(self.policy, self.audit_log_group.node.default_child.node.path))
+        Aspects.of(scope).add(_ProtectEveryLogGroup(self.policy, cast(logs.CfnLogGroup, self.audit_log_group.node.default_child).node.path))

@@ -1,6 +1,8 @@
 """The Genesys partner event bus, its archive, and the rule that routes this org's events to the main queue."""
 from __future__ import annotations
 
+from typing import cast
+
 from aws_cdk import Duration
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -47,4 +49,4 @@ class Ingestion(Construct):
             )],
         )
         self.event_pattern = rule_event_pattern(config)
-        self.rule.node.default_child.add_property_override("EventPattern", self.event_pattern)
+        cast(events.CfnRule, self.rule.node.default_child).add_property_override("EventPattern", self.event_pattern)

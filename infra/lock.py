@@ -41,8 +41,8 @@ def lock_text(wheels: list[Path], python_version: str, platforms: list[str]) -> 
         name, version, _, _ = parse_wheel_filename(wheel.name)
         hashes[(canonicalize_name(name), str(version))].add(hashlib.sha256(wheel.read_bytes()).hexdigest())
     lines = [HEADER.format(python=python_version, platforms=", ".join(platforms))]
-    for (name, version), digests in sorted(hashes.items()):
-        lines.append(f"{name}=={version} \\\n" + " \\\n".join(f"    --hash=sha256:{d}" for d in sorted(digests)) + "\n")
+    for (project, release), digests in sorted(hashes.items()):
+        lines.append(f"{project}=={release} \\\n" + " \\\n".join(f"    --hash=sha256:{d}" for d in sorted(digests)) + "\n")
     return "".join(lines)
 
 

@@ -19,7 +19,7 @@ from constructs import Construct
 
 from . import constants as C
 from .alarms import PipelineAlarms
-from .config import EnvironmentConfig, GenesysRateLimit, topic_suffix
+from .config import EnvironmentConfig, GenesysRateLimit, SilenceAlarm, topic_suffix
 from .silence import SilenceSchedule
 
 # lambdas/genesys_pipeline/outcomes.py: Outcome.metric_name and the shared metric names.
@@ -107,7 +107,7 @@ class Observability(Construct):
                     f"p99 of Genesys event time -> write-back above {config.lag_alarm_p99_seconds} s "
                     "(lagAlarmP99Seconds): a backlog, Genesys throttling or late deliveries")
         if config.silence_alarm is not None:
-            self._silence_alarm(config)
+            self._silence_alarm(config, config.silence_alarm)
 
         self.dashboard = cw.Dashboard(self, "Dashboard", dashboard_name=f"{config.stack_name}-{C.DASHBOARD_SUFFIX}")
         metric = lambda name, statistic="Sum", **kw: pipeline_metric(config, name, statistic, **kw)  # noqa: E731
@@ -194,8 +194,7 @@ class Observability(Construct):
                        metric(METRIC_BUDGET_DEFERRAL_SECONDS, "Maximum")]),
         )
 
-    def _silence_alarm(self, config: EnvironmentConfig) -> None:
-        silence = config.silence_alarm
+    def _silence_alarm(self, config: EnvironmentConfig, silence: SilenceAlarm) -> None:
         periods = silence.minutes // C.ALARM_PERIOD_MINUTES
         hours = silence.active_hours
         when = (f"between {hours.start} and {hours.end} {hours.timezone} ({hours.days})" if hours else "at any time")

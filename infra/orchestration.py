@@ -7,6 +7,8 @@ and linters.
 """
 from __future__ import annotations
 
+from typing import cast
+
 from aws_cdk import Acknowledgment, Validations
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -75,5 +77,5 @@ class Orchestration(Construct):
 def _logical_id_placeholder(fn: lambda_.IFunction) -> str:
     from aws_cdk import Stack
 
-    cfn = fn.node.default_child
+    cfn = cast(lambda_.CfnFunction, fn.node.default_child)
     return f"{Stack.of(fn).get_logical_id(cfn)}.Arn"

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import Iterator
 
 import click
 
@@ -83,9 +84,11 @@ def send(obj: CliContext, file: Path | None, generate: int | None, topics: tuple
             generate, topics=topics or traffic.DEFAULT_TOPICS, queue_ids=queues or (traffic.SAMPLE_QUEUE_ID,),
             source=source, rng=random.Random(seed),
         )
-        lines = ((n, traffic.TrafficItem("event", e).line(), None) for n, e in enumerate(items, start=1))
+        lines: Iterator[tuple[int, str | None, str | None]] = (
+            (n, traffic.TrafficItem("event", e).line(), None) for n, e in enumerate(items, start=1))
         total = generate
     else:
+        assert file is not None  # exactly one of FILE and --generate (checked above)
         if str(file) != "-" and not file.exists():
             raise click.BadParameter(f"{file} does not exist", param_hint="FILE")
         total = None

@@ -20,6 +20,7 @@ The page is self-contained (inline CSS and SVG, no script, no CDN): it opens off
 """
 from __future__ import annotations
 
+import functools
 import html
 import json
 from collections import defaultdict
@@ -378,11 +379,11 @@ def alarm_states(assembly: CloudAssembly, emf: list[EmfSeries]) -> dict[str, Ala
         if resource.get("Type") != "AWS::CloudWatch::Alarm":
             continue
         props = resource.get("Properties") or {}
+        where = f"{logical_id}.Dimensions"
         try:
             states[logical_id] = evaluate_alarm(
                 logical_id, props, lambda ns, name, dims: points_of(emf, ns, name, dims),
-                lambda value, where=f"{logical_id}.Dimensions": resolver.resolve(value, where),
-                (min(stamps), max(stamps)))
+                functools.partial(resolver.resolve, where=where), (min(stamps), max(stamps)))
         except (MetricMathError, KeyError, ValueError) as exc:
             states[logical_id] = AlarmState(logical_id, "INSUFFICIENT_DATA", f"not evaluated locally: {exc}", None)
     return states

@@ -27,9 +27,12 @@ from __future__ import annotations
 
 import copy
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from . import _patching
+
+if TYPE_CHECKING:
+    from moto.events.utils import EventMessageType
 
 # The keys of an event as EventBridge delivers it to a target, in its order.
 ENVELOPE_KEYS = ("version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail", "replay-name")
@@ -41,7 +44,7 @@ def event_pattern_matches(pattern: str | dict, event: str | dict) -> bool:
 
     raw = pattern if isinstance(pattern, str) else json.dumps(pattern)
     evt = json.loads(event) if isinstance(event, str) else event
-    return EventPattern.load(raw).matches_event(evt)
+    return EventPattern.load(raw).matches_event(cast("EventMessageType", evt))  # the envelope moto's type describes
 
 
 def create_partner_bus(events_client: Any, name: str, account_id: str) -> str:
@@ -102,7 +105,7 @@ def _deliver_to_lambdas(rule: Any, targets: list[dict[str, Any]], original_event
         else:
             event = {k: copy.deepcopy(original_event[k]) for k in ENVELOPE_KEYS if k in original_event}
         if isinstance(event, dict) and isinstance(event.get("time"), (int, float)):
-            event["time"] = iso_8601_datetime_without_milliseconds(utcfromtimestamp(float(event["time"])))
+            event["time"] = iso_8601_datetime_without_milliseconds(utcfromtimestamp(int(event["time"])))
         arn = target["Arn"]
         region, account = arn.split(":")[3], arn.split(":")[4]
         get_backend(account, region).invoke(

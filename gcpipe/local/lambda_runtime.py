@@ -235,7 +235,7 @@ class LambdaRuntime:
         self.max_workers_per_function = DEFAULT_MAX_WORKERS
         self.worker_hooks: list[str] = []
         self.worker_environment: dict[str, str] = {}
-        self.output: Callable[[str], None] = lambda line: sys.stdout.write(line)
+        self.output: Callable[[str], object] = lambda line: sys.stdout.write(line)
         self.invocations: list[dict[str, Any]] = []  # (function, request id, error type) of every invocation
 
     # -- configuration -------------------------------------------------------------------

@@ -262,13 +262,13 @@ class Ledger:
         for ln in lines:
             if ln.outcome == "dead_lettered":
                 continue
-            key = ln.dedup_key
-            if key is None and ln.execution_name:
-                key = ln.execution_name.rsplit(REPLAY_MARK, 1)[0]
-            if key is None or key not in by_key:
+            line_key = ln.dedup_key
+            if line_key is None and ln.execution_name:
+                line_key = ln.execution_name.rsplit(REPLAY_MARK, 1)[0]
+            if line_key is None or line_key not in by_key:
                 foreign += 1
                 continue
-            per_key[key].append(ln)
+            per_key[line_key].append(ln)
         for key, events in by_key.items():
             pending = [e for e in events if e.outcome is None]
             key_lines = per_key.get(key, [])

@@ -91,7 +91,7 @@ class Shutdown:
     @contextlib.contextmanager
     def signals(self) -> Iterator[None]:
         """SIGINT and SIGTERM count presses (SIGINT too: a shell may start us with it ignored)."""
-        previous: dict[int, Any] = {}
+        previous: dict[signal.Signals, Any] = {}
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 previous[sig] = signal.signal(sig, self._on_signal)

@@ -147,12 +147,12 @@ class Resolver:
                 return [f"{region}a", f"{region}b", f"{region}c"]
             if key.startswith("Fn::"):
                 raise TemplateError(f"intrinsic {key} is not supported locally (at {where or 'template'})")
-        out = {}
+        resolved = {}
         for k, v in value.items():
             r = self.resolve(v, f"{where}.{k}" if where else k)
             if r is not NO_VALUE:
-                out[k] = r
-        return out
+                resolved[k] = r
+        return resolved
 
     def _sub(self, arg: Any, where: str) -> str:
         if isinstance(arg, list):

@@ -16,7 +16,8 @@ WRITE_BACK, EXTERNAL_TAG, FAILURE_MARK, CONFIG = "write-back", "external tag", "
 def kind_of(write: Mapping[str, Any], attribute_keys: Iterable[str]) -> str:
     """``write``: method, path, body as the simulator recorded it."""
     path = str(write.get("path") or "")
-    body = write.get("body") if isinstance(write.get("body"), dict) else {}
+    raw_body = write.get("body")
+    body = raw_body if isinstance(raw_body, dict) else {}
     if path.endswith("/tags"):
         return EXTERNAL_TAG
     if "/integrations/" in path:

@@ -75,8 +75,10 @@ def _describe(message: dict[str, Any]) -> DeadLetter:
         envelope = None
     if isinstance(envelope, dict):
         topic = envelope.get("detail-type") if isinstance(envelope.get("detail-type"), str) else None
-        detail = envelope.get("detail") if isinstance(envelope.get("detail"), dict) else {}
-        body = detail.get("eventBody") if isinstance(detail.get("eventBody"), dict) else {}
+        raw_detail = envelope.get("detail")
+        detail = raw_detail if isinstance(raw_detail, dict) else {}
+        raw_body = detail.get("eventBody")
+        body = raw_body if isinstance(raw_body, dict) else {}
         conversation_id = body.get("conversationId") if isinstance(body.get("conversationId"), str) else None
         preview = json.dumps(redact(envelope), separators=(",", ":"))
     else:
@@ -327,5 +329,5 @@ def replay_by_move_task(
                 report.detail = task.get("FailureReason", "move task failed")
             break
         sleep(poll_seconds)
-    report.detail = report.detail or f"move task {report.status.lower()}, {report.moved} message(s) moved"
+    report.detail = report.detail or f"move task {(report.status or '').lower()}, {report.moved} message(s) moved"
     return report

@@ -47,7 +47,7 @@ class FailedExecution:
     execution_arn: str
     name: str
     status: str
-    start_date: str
+    start_date: str | None
     stop_date: str | None
     conversation_id: str | None
     dedup_key: str | None

@@ -77,7 +77,7 @@ def by_place(writes: list[dict[str, Any]]) -> list[WrittenPlace]:
     """Group writes by (conversation, participant, kind), in order of first write."""
     places: dict[tuple[Any, Any, Any], WrittenPlace] = {}
     for w in writes:
-        key = (w.get("conversation_id"), w.get("participant_id"), w.get("kind"))
+        key: tuple[Any, Any, Any] = (w.get("conversation_id"), w.get("participant_id"), w.get("kind"))
         place = places.get(key)
         if place is None:
             place = places[key] = WrittenPlace(*key, first=_iso(w.get("time")))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 from .target import Target
 
@@ -99,7 +99,8 @@ class RuleMatcher:
             from moto.events.models import EventPattern  # dev/local dependency only
 
             compiled = EventPattern.load(json.dumps(rule.pattern))
-            return cls(rule.pattern, compiled.matches_event)
+            # moto types the event as EventMessageType, a TypedDict of the very envelope we pass
+            return cls(rule.pattern, cast(Callable[[dict[str, Any]], bool], compiled.matches_event))
         events = target.client("events")
         raw_pattern = json.dumps(rule.pattern)
 

@@ -6,11 +6,11 @@ Returns a partial batch response (the event source mapping needs
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from genesys_pipeline.budget import budget_from_settings
+from genesys_pipeline.budget import RequestBudget, budget_from_settings
 from genesys_pipeline.dispatch import (
     Dispatcher,
     SqsDeadLetterSink,
@@ -22,23 +22,29 @@ from genesys_pipeline.dispatch import (
 from genesys_pipeline.observability import logger, metrics
 from genesys_pipeline.settings import DispatcherSettings
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+
 
 @cache
 def dispatcher() -> Dispatcher:
     """Built once per container: settings parsed once, boto3 clients (and their connection pools) reused."""
     settings = DispatcherSettings.from_env()
     sqs = sqs_client(settings.start_concurrency)
-    with_budget = settings.budget is not None and settings.main_queue_url is not None
+    budget: RequestBudget | None = None
+    deferrals: SqsDeferralSink | None = None
+    if settings.budget is not None and settings.main_queue_url is not None:
+        budget, deferrals = budget_from_settings(settings.budget), SqsDeferralSink(sqs, settings.main_queue_url)
     return Dispatcher(
         settings,
         StepFunctionsExecutionStarter(stepfunctions_client(settings.start_concurrency), settings.state_machine_arn),
         SqsDeadLetterSink(sqs, settings.dead_letter_queue_url),
-        budget=budget_from_settings(settings.budget) if with_budget else None,
-        deferrals=SqsDeferralSink(sqs, settings.main_queue_url) if with_budget else None,
+        budget=budget,
+        deferrals=deferrals,
     )
 
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics(capture_cold_start_metric=True)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return dispatcher().dispatch(event, context)

@@ -62,6 +62,7 @@ from .outcomes import (
 from .settings import DispatcherSettings
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 DEAD_LETTER_STAGE = "dispatcher"
@@ -270,6 +271,7 @@ class Dispatcher:
         for record in records:
             plan = self.plan(record, now)
             if plan.action is Action.START:
+                assert plan.event is not None  # a START plan has its event
                 key = plan.event.dedup_key
                 if key in first_with_key:
                     plan = RecordPlan(plan.message_id, Action.DUPLICATE_IN_BATCH, plan.event, primary=first_with_key[key])
@@ -281,13 +283,13 @@ class Dispatcher:
     def plan(self, record: Mapping[str, Any], now: datetime) -> RecordPlan:
         message_id = str(record.get("messageId", ""))
         body = record.get("body")
+        text = body if isinstance(body, str) else ""  # an SQS message body is a string
         try:
             event = parse_event(body if body is not None else "", org_id=self.settings.org_id)
         except InvalidEvent as exc:
             return RecordPlan(
                 message_id, Action.DEAD_LETTER, reason=exc.reason,
-                dead_letter_attributes=dead_letter_attributes(record, exc.reason),
-                body=body if isinstance(body, str) else "",
+                dead_letter_attributes=dead_letter_attributes(record, exc.reason), body=text,
             )
         reason = filter_reason(event, self.settings)
         if reason:
@@ -296,7 +298,7 @@ class Dispatcher:
         if reason:
             return RecordPlan(message_id, Action.STALE, event, reason)
         attributes = string_attributes(record)
-        return RecordPlan(message_id, Action.START, event, body=body, prepaid_slot=prepaid_slot_of(attributes),
+        return RecordPlan(message_id, Action.START, event, body=text, prepaid_slot=prepaid_slot_of(attributes),
                           message_attributes=attributes, receive_count=_receive_count(record),
                           first_received=first_received(record))
 
@@ -334,6 +336,7 @@ class Dispatcher:
             if plan.action is not Action.START or (plan.prepaid_slot is None and plan.receive_count > 1):
                 admitted.append(plan)
                 continue
+            slot: float | None
             if plan.prepaid_slot is not None:
                 slot, due = plan.prepaid_slot, plan.prepaid_slot <= now + PREPAID_EARLY_SECONDS
             else:
@@ -366,6 +369,7 @@ class Dispatcher:
             elif plan.action is Action.STALE:
                 results[plan.message_id] = RecordResult(Outcome.STALE)
             elif plan.action is Action.DUPLICATE_IN_BATCH:
+                assert plan.primary is not None  # a DUPLICATE_IN_BATCH plan names its batch's first record
                 primary = results[plan.primary]
                 # Acknowledge the copy only once the first record landed; if that one goes back to
                 # SQS, so does the copy (it becomes an ordinary duplicate on redelivery).
@@ -381,6 +385,7 @@ class Dispatcher:
         # Runs on a worker thread, like _act. One SendMessageBatch for up to 10 deferrals.
         messages = [DeferredMessage(p.message_id, p.body, p.delay_seconds or 1, deferral_attributes(p, p.slot))
                     for p in group]
+        assert self._deferrals is not None  # DEFER plans come only with a budget, which comes with the sink
         try:
             errors = self._deferrals.send_delayed(messages)
         except Exception as exc:  # noqa: BLE001 - the whole group goes back to SQS
@@ -392,6 +397,7 @@ class Dispatcher:
         # Runs on a worker thread: no logging or metrics here, only the call and its result.
         try:
             if plan.action is Action.START:
+                assert plan.event is not None  # a START plan has its event
                 started = self._starter.start_execution(plan.event.dedup_key, execution_input(plan.event),
                                                         not_before=plan.first_received)
                 if started is StartResult.ALREADY_RUNNING:
@@ -403,7 +409,7 @@ class Dispatcher:
         except Exception as exc:  # noqa: BLE001 - one record's failure must not sink the others
             return RecordResult(None, exc)
 
-    def dispatch(self, event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
+    def dispatch(self, event: dict[str, Any], context: Any = None) -> PartialItemFailureResponse:
         """The SQS event -> ``{"batchItemFailures": [...]}`` for Lambda's partial batch response."""
         records = event.get("Records") if isinstance(event, Mapping) else None
         records = records if isinstance(records, list) else []

@@ -20,7 +20,7 @@ per-topic copy is its own ``single_metric`` line.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
@@ -30,6 +30,9 @@ from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import Ama
 from .outcomes import METRIC_END_TO_END_LAG, Outcome, OutcomeRecord, emit_outcome, topic_dimension
 from .redaction import redact
 from .settings import metrics_environment
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.logging.types import LogRecord
 
 SERVICE = "genesys-event-pipeline"
 NAMESPACE = "GenesysEventPipeline"
@@ -41,10 +44,11 @@ DROPPED_CONTEXT_KEYS = ("function_arn",)
 
 
 class RedactingFormatter(LambdaPowertoolsFormatter):
-    def serialize(self, log: dict[str, Any]) -> str:
+    def serialize(self, log: LogRecord) -> str:
+        record = redact(log)  # a copy
         for key in DROPPED_CONTEXT_KEYS:
-            log.pop(key, None)
-        return super().serialize(redact(log))
+            record.pop(key, None)
+        return super().serialize(record)
 
 
 logger = Logger(service=SERVICE, logger_formatter=RedactingFormatter())

@@ -64,7 +64,7 @@ TOPIC_OTHER = "other"  # unparsed (dead-lettered before a topic was known) or no
 
 def topic_dimension(topic: str | None) -> str:
     """'v2.detail.events.conversation.{id}.acd.end' -> 'acd.end'; anything else -> 'other'."""
-    if topic in SUPPORTED_TOPICS:
+    if topic is not None and topic in SUPPORTED_TOPICS:
         return topic[len(TOPIC_PREFIX):]
     return TOPIC_OTHER
 

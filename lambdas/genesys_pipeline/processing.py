@@ -48,6 +48,7 @@ from .settings import ProcessorSettings, SettingsError
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
+    from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 
 # Placeholders every event can fill (participantId and queueId may be absent at run time).
 EVENT_PLACEHOLDERS = frozenset(
@@ -265,7 +266,7 @@ def _start_time(value: Any) -> datetime | None:
     return parsed
 
 
-def _mark_duplicate(response: dict[str, Any], _record: Any) -> dict[str, Any]:
+def _mark_duplicate(response: dict[str, Any], idempotent_data: DataRecord) -> dict[str, Any]:
     # Called by Powertools only when the result comes from the idempotency store, i.e. an
     # earlier attempt (see response["writtenBy"]) already wrote: this attempt wrote nothing.
     return {**response, "outcome": Outcome.DUPLICATE.value}
@@ -329,7 +330,7 @@ class Processor:
         from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyPersistenceLayerError
 
         try:
-            result = self._write_once(write=write_request)
+            result: dict[str, Any] = self._write_once(write=write_request)
         except IdempotencyPersistenceLayerError as exc:
             # Powertools wraps every store failure (save in-progress, get, save success, delete) in this
             # one error, the botocore error as its cause. Only the cause says whether a retry can help.
