@@ -9,7 +9,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 ENV ?= dev
 
-.PHONY: install run up test unit synth check-static bench clean
+.PHONY: install run up test unit synth check-static check-lint check-types bench clean
 
 $(BIN)/.installed: requirements-dev.txt lambdas/requirements.txt constraints.txt pyproject.toml
 	$(PYTHON) -m venv --clear $(VENV)  # --clear: a venv of another Python is rebuilt, not patched
@@ -39,14 +39,27 @@ up: install
 check-static: synth
 	$(BIN)/python -m infra.check_static
 
+# Lint: ruff's rules as pyproject.toml selects them (each noqa marker names one of them).
+check-lint: install
+	$(BIN)/ruff check --no-cache .
+
+# Types (pyproject.toml [tool.mypy]): --strict on the Lambda code, mypy's default checks on the CLI, the local
+# runtime, the CDK app and the benchmarks. Two runs of different options, so two caches.
+LAMBDA_CODE := lambdas/genesys_pipeline lambdas/processor lambdas/dispatcher lambdas/error_logger lambdas/extensions
+check-types: install
+	$(BIN)/mypy --strict --cache-dir .mypy_cache/strict $(LAMBDA_CODE)
+	$(BIN)/mypy --cache-dir .mypy_cache/default app.py gcpipe infra bench
+
 unit: install
 	$(BIN)/python -m pytest -q
 
-test: install check-static
+# The static checks side by side (mypy runs while the CDK app synthesizes), then every test.
+test: install
+	$(MAKE) --no-print-directory -j2 --output-sync=target check-static check-lint check-types
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
 
 bench: install
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) node_modules cdk.out .pytest_cache
+	rm -rf $(VENV) node_modules cdk.out .pytest_cache .mypy_cache .ruff_cache
