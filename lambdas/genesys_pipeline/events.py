@@ -25,7 +25,7 @@ from .dedup import EventIdentity
 from .errors import InvalidEvent
 from .migrations import migrate
 from .model import GenesysEvent
-from .topics import SUPPORTED_TOPICS, TOPIC_PREFIX, TopicSpec
+from .topics import SUPPORTED_TOPICS
 
 PARTNER_SOURCE = re.compile(
     r"^aws\.partner/genesys\.com/cloud/(?P<org>[.\-_A-Za-z0-9]+)/(?P<suffix>[.\-_A-Za-z0-9]{1,64})$"
