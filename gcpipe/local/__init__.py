@@ -4,7 +4,8 @@ moto emulates EventBridge, SQS, Step Functions (a real ASL interpreter),
 DynamoDB and Secrets Manager. Where it falls short of what the pipeline needs,
 one small adapter in this package closes the gap, each documented with the
 gap it closes and covered by a test in tests/local/ that runs moto's real
-behaviour through it:
+behaviour through it. Every patch of moto is applied from one list,
+``moto_patches.PATCHES``, each entry with the moto behaviour it corrects:
 
 - lambda_runtime: invoke runs the real handler in the function's own worker
   process, with AWS's limits (moto only echoes).
@@ -23,8 +24,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import _patching
-
 # moto configuration every local run needs: Lambdas without Docker (lambda_runtime's workers) and
 # Step Functions that really execute.
 MOTO_CONFIG: dict[str, Any] = {
@@ -34,19 +33,17 @@ MOTO_CONFIG: dict[str, Any] = {
 
 
 def install_adapters() -> None:
-    """Apply every moto patch of this package (idempotent)."""
-    from . import dynamodb, eventbridge, lambda_runtime, sqs_poller, stepfunctions
+    """Apply every moto patch (``moto_patches.PATCHES``; idempotent)."""
+    from . import moto_patches
 
-    dynamodb.install()
-    lambda_runtime.install()
-    eventbridge.install()
-    sqs_poller.install()
-    stepfunctions.install()
+    moto_patches.install()
 
 
 def remove_adapters() -> None:
     """Put moto back exactly as it was."""
-    _patching.restore_all()
+    from . import moto_patches
+
+    moto_patches.remove()
 
 
 def __getattr__(name: str) -> Any:  # lazy: importing the package must not import moto

@@ -10,7 +10,7 @@ both pass the same condition. Measured on the throughput bench: two dispatchers 
 same moment were handed the same slots, so the budget admitted twice its rate for a while, and
 the org-wide window answered 429 (the bug it looked like was the budget's; it was the emulator's).
 
-``install()`` serialises every item write and read of the backend under one lock, which gives
+``atomic`` (applied by ``moto_patches``) serialises every item write and read of the backend under one lock, which gives
 the per-item atomicity (and read-your-write) DynamoDB guarantees. It does not model throughput
 or contention latency: the local tables answer as fast as moto does.
 """
@@ -20,26 +20,16 @@ import functools
 import threading
 from typing import Any, Callable
 
-from . import _patching
 
 # Re-entrant: moto's batch and transaction operations call the single-item ones.
 _LOCK = threading.RLock()
 ATOMIC_OPERATIONS = ("put_item", "update_item", "delete_item", "get_item", "transact_write_items")
 
 
-def _atomic(method: Callable[..., Any]) -> Callable[..., Any]:
+def atomic(method: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(method)
     def atomic(self: Any, *args: Any, **kwargs: Any) -> Any:
         with _LOCK:
             return method(self, *args, **kwargs)
 
     return atomic
-
-
-def install() -> None:
-    """Make moto's DynamoDB item operations atomic, as DynamoDB's are. Idempotent."""
-    from moto.dynamodb.models import DynamoDBBackend
-
-    for name in ATOMIC_OPERATIONS:
-        if not _patching.is_patched(DynamoDBBackend, name):
-            _patching.replace(DynamoDBBackend, name, _atomic(_patching.original(DynamoDBBackend, name)))

@@ -29,7 +29,6 @@ import copy
 import json
 from typing import TYPE_CHECKING, Any, cast
 
-from . import _patching
 
 if TYPE_CHECKING:
     from moto.events.utils import EventMessageType
@@ -53,7 +52,7 @@ def create_partner_bus(events_client: Any, name: str, account_id: str) -> str:
     return events_client.create_event_bus(Name=name, EventSourceName=name)["EventBusArn"]
 
 
-def _normalize_event_bus_arn(self: Any, event_bus_arn: str | None) -> str:
+def normalize_event_bus_arn(self: Any, event_bus_arn: str | None) -> str:
     if event_bus_arn is None:
         return "default"
     if event_bus_arn.startswith("arn:") and ":event-bus/" in event_bus_arn:
@@ -61,7 +60,7 @@ def _normalize_event_bus_arn(self: Any, event_bus_arn: str | None) -> str:
     return event_bus_arn
 
 
-def _make_template_parse(original: Any) -> Any:
+def template_parse(original: Any) -> Any:
     def parse(input_template: str | None, input_paths_map: dict[str, Any] | None, event: Any) -> dict[str, Any]:
         if not input_template and not input_paths_map:
             return {k: copy.deepcopy(event[k]) for k in ENVELOPE_KEYS if k in event}
@@ -70,7 +69,7 @@ def _make_template_parse(original: Any) -> Any:
     return staticmethod(parse)
 
 
-def _make_send_to_targets(original: Any) -> Any:
+def send_to_targets(original: Any) -> Any:
     def send_to_targets(self: Any, original_event: Any, transform_input: bool = True) -> None:
         lambda_targets = [t for t in self.targets if t.get("Arn", "").split(":")[2:3] == ["lambda"]]
         if not lambda_targets:
@@ -117,7 +116,7 @@ def _deliver_to_lambdas(rule: Any, targets: list[dict[str, Any]], original_event
         )
 
 
-def _put_partner_events(self: Any, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def put_partner_events(self: Any, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     from moto.events.models import events_backends
 
     results: list[dict[str, Any]] = []
@@ -134,27 +133,12 @@ def _put_partner_events(self: Any, entries: list[dict[str, Any]]) -> list[dict[s
     return results
 
 
-def _put_partner_events_response(self: Any) -> str:
+def put_partner_events_response(self: Any) -> str:
     entries = self._get_param("Entries")
     results = self.events_backend.put_partner_events(entries)
     failed = sum(1 for r in results if "ErrorCode" in r)
     return json.dumps({"Entries": results, "FailedEntryCount": failed})
 
 
-def _test_event_pattern_response(self: Any) -> str:
+def test_event_pattern_response(self: Any) -> str:
     return json.dumps({"Result": event_pattern_matches(self._get_param("EventPattern"), self._get_param("Event"))})
-
-
-def install() -> None:
-    """Apply the EventBridge patches. Idempotent."""
-    from moto.events.models import EventsBackend, EventTemplateParser, Rule
-    from moto.events.responses import EventsHandler
-
-    _patching.replace(EventsBackend, "_normalize_event_bus_arn", _normalize_event_bus_arn)
-    _patching.replace(
-        EventTemplateParser, "parse", _make_template_parse(_patching.original(EventTemplateParser, "parse"))
-    )
-    _patching.replace(Rule, "send_to_targets", _make_send_to_targets(_patching.original(Rule, "send_to_targets")))
-    _patching.replace(EventsBackend, "put_partner_events", _put_partner_events)
-    _patching.replace(EventsHandler, "put_partner_events", _put_partner_events_response)
-    _patching.replace(EventsHandler, "test_event_pattern", _test_event_pattern_response)

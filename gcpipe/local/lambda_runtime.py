@@ -1,7 +1,7 @@
 """Run Lambda functions as Lambda does: every function instance in its own process.
 
 Gap closed (moto 5.2.5): without Docker (``{"lambda": {"use_docker": False}}``)
-``LambdaSimpleBackend.invoke`` only echoes its input. ``install()`` replaces that method: the invocation
+``LambdaSimpleBackend.invoke`` only echoes its input. ``invoke`` replaces that method (``moto_patches``): the invocation
 goes to a worker process of the function (``worker.py``; the runtime's handle is ``worker_process.py``),
 which imported the function's configured handler (``dispatcher.handler.lambda_handler``) from the
 function's code directory and runs it with a Lambda-like context.
@@ -67,7 +67,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from . import _patching, service_metrics
+from . import service_metrics
 from .iam import Decision, PermissionUse, RolePolicy
 from .outcome_sink import FEED
 from .worker_process import SPAWNER, InvokeOutcome, WorkerProcess, WorkerSpec
@@ -468,7 +468,7 @@ def _header(headers: Any, name: str) -> str | None:
     return value
 
 
-def _invoke(self: Any, function_name: str, qualifier: str | None, body: Any, headers: Any, response_headers: Any) -> bytes:
+def invoke(self: Any, function_name: str, qualifier: str | None, body: Any, headers: Any, response_headers: Any) -> bytes:
     fn = self.get_function(function_name, qualifier)
     invocation_type = _header(headers, "X-Amz-Invocation-Type") or "RequestResponse"
     if invocation_type == "DryRun":
@@ -506,11 +506,3 @@ def _too_many_requests_class() -> type:
                                            "Reason": "ReservedFunctionConcurrentInvocationLimitExceeded", "Type": "User"})
 
     return TooManyRequests
-
-
-def install() -> "LambdaRuntime":
-    """Make moto's Docker-less Lambda backend run the real handlers, each in its worker processes. Idempotent."""
-    from moto.awslambda_simple.models import LambdaSimpleBackend
-
-    _patching.replace(LambdaSimpleBackend, "invoke", _invoke)
-    return RUNTIME

@@ -34,7 +34,7 @@ and MaximumConcurrency.
 - at most MaximumConcurrency (ScalingConfig) concurrent invocations in
   background mode: one worker thread per unit of concurrency.
 
-``install()`` stops moto's own mapping from firing: CreateEventSourceMapping
+``create_event_source_mapping`` (applied by ``moto_patches``) stops moto's own mapping from firing: CreateEventSourceMapping
 still records the mapping (so it can be listed and read, and this poller reads
 its configuration from there), but it is no longer attached to the queue.
 
@@ -55,7 +55,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import _patching, service_metrics
+from . import service_metrics
 
 LOG = logging.getLogger(__name__)
 
@@ -357,7 +357,7 @@ def move_messages(
     return moved
 
 
-def _make_create_event_source_mapping(original: Any) -> Any:
+def create_event_source_mapping(original: Any) -> Any:
     def create_event_source_mapping(self: Any, spec: dict[str, Any]) -> Any:
         esm = original(self, spec)
         from moto.sqs.models import sqs_backends
@@ -369,14 +369,3 @@ def _make_create_event_source_mapping(original: Any) -> Any:
         return esm
 
     return create_event_source_mapping
-
-
-def install() -> None:
-    """Stop moto's own SQS→Lambda mapping from firing. Idempotent."""
-    from moto.awslambda.models import LambdaBackend
-
-    _patching.replace(
-        LambdaBackend,
-        "create_event_source_mapping",
-        _make_create_event_source_mapping(_patching.original(LambdaBackend, "create_event_source_mapping")),
-    )

@@ -1,14 +1,14 @@
 """Step Functions gaps of moto 5.2.5 (with ``execute_state_machine``), closed here.
 
 1. ASL ``Retry`` really sleeps: ``RetrierDecl._eval_body`` calls
-   ``time.sleep(interval)`` with the computed backoff. ``install()`` swaps the
+   ``time.sleep(interval)`` with the computed backoff. ``moto_patches`` swaps the
    ``time`` that module sees for one whose ``sleep`` is scaled by
    ``RETRY_CLOCK.scale`` (0 = skip, the default for tests; 1 = real time, for a
    demo). The requested intervals are recorded, so a test can assert the
    backoff the ASL asked for without waiting for it.
 2. No "Step Functions Execution Status Change" events. On AWS they go to the
    default bus for every status change; the pipeline's error logger hangs off
-   them. ``install()`` wraps ``Execution.start`` (RUNNING) and the execution
+   them. ``moto_patches`` wraps ``Execution.start`` (RUNNING) and the execution
    worker's ``terminated`` callback (SUCCEEDED/FAILED/TIMED_OUT/ABORTED) to
    put the event, with AWS's detail shape, on the default bus of the
    execution's account and region. Rules there (the real one from the
@@ -28,7 +28,7 @@ import time as _time
 from dataclasses import dataclass
 from typing import Any
 
-from . import _patching, service_metrics
+from . import service_metrics
 
 LOG = logging.getLogger(__name__)
 
@@ -141,7 +141,7 @@ def _record_end(execution: Any) -> None:
                                     stopped - started if started is not None and stopped is not None else None)
 
 
-def _make_execution_start(original: Any) -> Any:
+def execution_start(original: Any) -> Any:
     def start(self: Any) -> None:
         with STATUS_EVENTS:
             # Emitted before the worker thread starts, so RUNNING precedes the
@@ -154,7 +154,7 @@ def _make_execution_start(original: Any) -> Any:
     return start
 
 
-def _make_terminated(original: Any) -> Any:
+def terminated(original: Any) -> Any:
     def terminated(self: Any) -> None:
         with STATUS_EVENTS:
             original(self)
@@ -209,16 +209,3 @@ def replay_execution(sfn_client: Any, execution_arn: str) -> LocalReplay:
             ),
         )
     raise RuntimeError(f"too many replays of {execution_arn}")
-
-
-def install() -> None:
-    """Apply the Step Functions patches. Idempotent."""
-    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
-    from moto.stepfunctions.parser.backend import execution as execution_module
-
-    _patching.replace(retrier_decl, "time", RETRY_CLOCK)
-    _patching.replace(
-        execution_module.Execution, "start", _make_execution_start(_patching.original(execution_module.Execution, "start"))
-    )
-    comm = execution_module.BaseExecutionWorkerCommunication
-    _patching.replace(comm, "terminated", _make_terminated(_patching.original(comm, "terminated")))

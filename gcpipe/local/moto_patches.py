@@ -1,0 +1,105 @@
+"""Every patch of moto 5.2.5 the local runtime applies, in one list, each with the moto behaviour it corrects.
+
+A patch replaces attributes of moto classes or modules (through ``_patching``, so that ``remove`` puts
+moto back exactly as it was: tests that use plain ``mock_aws`` in the same process must not see our
+behaviour). The replacements live in the adapter modules beside the rest of their service's gap
+(``dynamodb``, ``eventbridge``, ``lambda_runtime``, ``sqs_poller``, ``stepfunctions``); this list is
+where they are applied. Remove a patch by deleting its entry (and then the replacement it names).
+Each is covered by a test in tests/local/ that runs moto's real behaviour through it.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from . import _patching, dynamodb, eventbridge, lambda_runtime, sqs_poller, stepfunctions
+
+
+@dataclass(frozen=True)
+class Replacement:
+    owner: str  # "package.module:Class", or "package.module" for a module attribute
+    attribute: str
+    make: Callable[[Any], Any]  # the original attribute -> what replaces it
+
+    def resolve_owner(self) -> Any:
+        module, _, name = self.owner.partition(":")
+        found = importlib.import_module(module)
+        return getattr(found, name) if name else found
+
+
+@dataclass(frozen=True)
+class MotoPatch:
+    corrects: str  # the moto behaviour this patch corrects
+    replaces: tuple[Replacement, ...]
+
+
+def _instead(new: Any) -> Callable[[Any], Any]:
+    """A replacement that does not call the original."""
+    return lambda original: new
+
+
+PATCHES: tuple[MotoPatch, ...] = (
+    MotoPatch(
+        "DynamoDB: an item write checks its ConditionExpression and applies the update without a lock, so two "
+        "writes conditional on the same version both succeed (DynamoDB applies one and refuses the other)",
+        tuple(Replacement("moto.dynamodb.models:DynamoDBBackend", name, dynamodb.atomic)
+              for name in dynamodb.ATOMIC_OPERATIONS)),
+    MotoPatch(
+        "Lambda: the Docker-less backend's Invoke only echoes its payload; the handler never runs",
+        (Replacement("moto.awslambda_simple.models:LambdaSimpleBackend", "invoke", _instead(lambda_runtime.invoke)),)),
+    MotoPatch(
+        "EventBridge: a bus name keeps only what follows its last '/', so a partner bus "
+        "(aws.partner/genesys.com/...) does not exist for put_rule, put_targets or put_events",
+        (Replacement("moto.events.models:EventsBackend", "_normalize_event_bus_arn",
+                     _instead(eventbridge.normalize_event_bus_arn)),)),
+    MotoPatch(
+        "EventBridge: a target without an InputTransformer gets moto's default template, which drops "
+        "`account` and reorders the envelope",
+        (Replacement("moto.events.models:EventTemplateParser", "parse", eventbridge.template_parse),)),
+    MotoPatch(
+        "EventBridge: a rule with a Lambda target raises NotImplementedError",
+        (Replacement("moto.events.models:Rule", "send_to_targets", eventbridge.send_to_targets),)),
+    MotoPatch(
+        "EventBridge: PutPartnerEvents delivers to the default bus of the subscribed account and answers no "
+        "entries (on AWS the event goes to the bus created from its event source, with an EventId)",
+        (Replacement("moto.events.models:EventsBackend", "put_partner_events",
+                     _instead(eventbridge.put_partner_events)),
+         Replacement("moto.events.responses:EventsHandler", "put_partner_events",
+                     _instead(eventbridge.put_partner_events_response)))),
+    MotoPatch(
+        "EventBridge: TestEventPattern answers nothing",
+        (Replacement("moto.events.responses:EventsHandler", "test_event_pattern",
+                     _instead(eventbridge.test_event_pattern_response)),)),
+    MotoPatch(
+        "SQS -> Lambda: moto's own event source mapping invokes once per sent message, with no batching, "
+        "partial batch failures, visibility or maxReceiveCount (sqs_poller's pollers do that instead)",
+        (Replacement("moto.awslambda.models:LambdaBackend", "create_event_source_mapping",
+                     sqs_poller.create_event_source_mapping),)),
+    MotoPatch(
+        "Step Functions: an ASL Retry sleeps its whole backoff in real time (scaled here by RETRY_CLOCK)",
+        (Replacement("moto.stepfunctions.parser.asl.component.common.retry.retrier_decl", "time",
+                     _instead(stepfunctions.RETRY_CLOCK)),)),
+    MotoPatch(
+        "Step Functions: no 'Execution Status Change' events reach the default bus (the error logger hangs off them)",
+        (Replacement("moto.stepfunctions.parser.backend.execution:Execution", "start", stepfunctions.execution_start),
+         Replacement("moto.stepfunctions.parser.backend.execution:BaseExecutionWorkerCommunication", "terminated",
+                     stepfunctions.terminated))),
+)
+
+
+def install() -> None:
+    """Apply every patch (idempotent: an attribute already replaced is left as it is)."""
+    for patch in PATCHES:
+        for r in patch.replaces:
+            owner = r.resolve_owner()
+            if not _patching.is_patched(owner, r.attribute):
+                _patching.replace(owner, r.attribute, r.make(_patching.original(owner, r.attribute)))
+
+
+def remove() -> None:
+    """Put moto back exactly as it was."""
+    _patching.restore_all()
+
+
+__all__ = ["PATCHES", "MotoPatch", "Replacement", "install", "remove"]
