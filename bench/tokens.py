@@ -34,7 +34,7 @@ def _peak_per_minute(times: list[float]) -> int:
 
 def simulate(sim: Any, *, containers: int, events: int, minutes: float, per_invocation: bool, seed: int) -> dict[str, Any]:
     c.ensure_paths()
-    from genesys_pipeline.genesys import ClientCredentials, GenesysClient, oauth
+    from genesys_pipeline.genesys import ClientCredentials, GenesysClient, TokenCache
     from genesys_pipeline.settings import GenesysSettings
 
     settings = GenesysSettings(domain="mypurecloud.com", secret_name="bench", api_base_url=sim.base_url,
@@ -44,23 +44,20 @@ def simulate(sim: Any, *, containers: int, events: int, minutes: float, per_invo
     clock = lambda: now[0]  # noqa: E731
     rng = random.Random(seed)
     # One client per container (a warm container keeps its client), one cache per container.
-    caches: list[tuple[dict[Any, Any], dict[Any, Any]]] = [({}, {}) for _ in range(containers)]
-    clients = [GenesysClient(settings, credentials, clock=clock) for _ in range(containers)]
-    saved = oauth._tokens, oauth._locks
+    caches = [TokenCache() for _ in range(containers)]
+    clients = [GenesysClient(settings, credentials, clock=clock, token_cache=cache) for cache in caches]
     fetch_times: list[float] = []
     api_calls_before = sim.request_count("/api/")
     try:
         for i in range(events):
             now[0] = i * minutes * 60 / events
             k = rng.randrange(containers)
-            oauth._tokens, oauth._locks = caches[k]
             if per_invocation:
-                oauth.clear_token_cache()
+                caches[k].clear()
             before = sim.token_fetches
             clients[k].patch_participant_attributes(f"conv-{i}", f"part-{i}", {"aws_processed": "true"})
             fetch_times.extend([now[0]] * (sim.token_fetches - before))
     finally:
-        oauth._tokens, oauth._locks = saved
         for cl in clients:
             cl.close()
     fetches = len(fetch_times)

@@ -6,7 +6,7 @@ All Genesys HTTP goes through ``GenesysClient``; it raises the named errors of
 from __future__ import annotations
 
 from .client import GenesysClient
-from .oauth import TokenProvider, clear_token_cache
+from .oauth import TokenCache, TokenProvider, clear_token_cache
 from .secrets import ClientCredentials, load_client_credentials
 
-__all__ = ["ClientCredentials", "GenesysClient", "TokenProvider", "clear_token_cache", "load_client_credentials"]
+__all__ = ["ClientCredentials", "GenesysClient", "TokenCache", "TokenProvider", "clear_token_cache", "load_client_credentials"]

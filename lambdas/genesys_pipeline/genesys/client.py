@@ -35,7 +35,7 @@ from ..errors import (
 from ..observability import logger, metrics
 from ..outcomes import METRIC_GENESYS_LATENCY, METRIC_GENESYS_RATE_LIMITED
 from ..settings import GenesysSettings
-from .oauth import TokenProvider, parse_retry_after
+from .oauth import CONTAINER_CACHE, TokenCache, TokenProvider, parse_retry_after
 from .secrets import ClientCredentials, load_client_credentials
 from .transport import failure_name, http_pool, is_timeout, request_timeout
 
@@ -71,8 +71,10 @@ class GenesysClient:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         gate: RequestGate | None = None,
+        token_cache: TokenCache = CONTAINER_CACHE,
     ):
-        """``credentials`` defaults to the Secrets Manager secret ``settings.secret_name`` (cached by Powertools)."""
+        """``credentials`` defaults to the Secrets Manager secret ``settings.secret_name`` (cached by Powertools);
+        ``token_cache`` to the container's (module scope)."""
         self.settings = settings
         if credentials is None:
             credentials = lambda: load_client_credentials(settings.secret_name, max_age=settings.secret_max_age_seconds)  # noqa: E731
@@ -90,6 +92,7 @@ class GenesysClient:
             timeout=self._timeout,
             refresh_margin_seconds=settings.token_refresh_margin_seconds,
             clock=clock,
+            cache=token_cache,
         )
 
     # ------------------------------------------------------------------ API

@@ -41,18 +41,36 @@ class _CachedToken:
     refresh_at: float = 0.0  # clock time after which the token is fetched again
 
 
-# Module scope: one entry per (login URL, client id, secret digest), shared by every
-# client in the container, so a warm Lambda fetches a token once per lifetime.
-_tokens: dict[tuple[str, str, str], _CachedToken] = {}
-_locks: dict[tuple[str, str, str], threading.Lock] = {}
-_registry_lock = threading.Lock()
+TokenKey = tuple[str, str, str]  # (token URL, client id, secret digest)
+
+
+class TokenCache:
+    """The tokens of one container: one entry per (login URL, client id, secret digest), shared by every
+    client in it, with a lock per entry so that fetches are single-flight."""
+
+    def __init__(self) -> None:
+        self.tokens: dict[TokenKey, _CachedToken] = {}
+        self._locks: dict[TokenKey, threading.Lock] = {}
+        self._registry_lock = threading.Lock()
+
+    def lock_for(self, key: TokenKey) -> threading.Lock:
+        with self._registry_lock:
+            return self._locks.setdefault(key, threading.Lock())
+
+    def clear(self) -> None:
+        with self._registry_lock:
+            self.tokens.clear()
+            self._locks.clear()
+
+
+# Module scope: the container's cache, so a warm Lambda fetches a token once per lifetime. A process
+# that plays several containers (bench.tokens) gives each client its own TokenCache.
+CONTAINER_CACHE = TokenCache()
 
 
 def clear_token_cache() -> None:
     """Forget every cached token (tests; or after a secret rotation outside the normal flow)."""
-    with _registry_lock:
-        _tokens.clear()
-        _locks.clear()
+    CONTAINER_CACHE.clear()
 
 
 def refresh_margin(lifetime_seconds: float, configured_margin_seconds: float) -> float:
@@ -71,8 +89,10 @@ class TokenProvider:
         timeout: tuple[float, float],
         refresh_margin_seconds: float,
         clock: Callable[[], float] = time.monotonic,
+        cache: TokenCache = CONTAINER_CACHE,
     ):
         self._url = login_base_url.rstrip("/") + TOKEN_PATH
+        self._cache = cache
         self._credentials = credentials
         self._http = http
         self._timeout = timeout
@@ -82,35 +102,31 @@ class TokenProvider:
     def token(self) -> str:
         credentials = self._credentials()
         key = self._key(credentials)
-        cached = _tokens.get(key)
+        tokens = self._cache.tokens
+        cached = tokens.get(key)
         if cached is not None and self._clock() < cached.refresh_at:
             return cached.access_token
-        with self._lock_for(key):
+        with self._cache.lock_for(key):
             # Another thread may have fetched while this one waited for the lock.
-            cached = _tokens.get(key)
+            cached = tokens.get(key)
             if cached is not None and self._clock() < cached.refresh_at:
                 return cached.access_token
             fresh = self._fetch(credentials)
-            _tokens[key] = fresh
+            tokens[key] = fresh
             return fresh.access_token
 
     def invalidate(self, access_token: str) -> None:
         """Drop ``access_token`` after a 401, unless another thread already replaced it."""
         key = self._key(self._credentials())
-        with self._lock_for(key):
-            cached = _tokens.get(key)
+        with self._cache.lock_for(key):
+            cached = self._cache.tokens.get(key)
             if cached is not None and cached.access_token == access_token:
-                del _tokens[key]
+                del self._cache.tokens[key]
 
-    def _key(self, credentials: ClientCredentials) -> tuple[str, str, str]:
+    def _key(self, credentials: ClientCredentials) -> TokenKey:
         # A digest, not the secret, so a rotated secret gets its own entry and the key is safe to hold.
         digest = hashlib.sha256(credentials.client_secret.encode()).hexdigest()
         return (self._url, credentials.client_id, digest)
-
-    @staticmethod
-    def _lock_for(key: tuple[str, str, str]) -> threading.Lock:
-        with _registry_lock:
-            return _locks.setdefault(key, threading.Lock())
 
     def _fetch(self, credentials: ClientCredentials) -> _CachedToken:
         metrics.add_metric(name=METRIC_TOKEN_FETCHES, unit=MetricUnit.Count, value=1)
