@@ -18,13 +18,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from gcpipe.names import stack_name
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = ROOT / "bench"
 RESULTS_DIR = BENCH_DIR / "results"
 LAMBDAS_DIR = ROOT / "lambdas"
 PRICES_FILE = BENCH_DIR / "prices_us_east_1.json"
 ENV = "dev"
-STACK = f"GenesysEvents-{ENV}"
+STACK = stack_name(ENV)
 CLIENT_ID, CLIENT_SECRET = "bench-client", "bench-secret"
 
 
@@ -149,10 +151,10 @@ def cdk_out_dir() -> tuple[Path, str]:
     default = ROOT / "cdk.out"
     if (default / f"{STACK}.template.json").exists():
         return default, "cdk.out (python -m infra.synth_all)"
-    from gcpipe.local.runner import ensure_synthesized
+    from gcpipe.local.run.synth import ensure_synthesized
 
     out = ensure_synthesized(ENV)  # .local-run/cdk.out, synthesized when missing or stale
-    return out, ".local-run/cdk.out (gcpipe local runner synth, bundling skipped)"
+    return out, ".local-run/cdk.out (gcpipe local run synth, bundling skipped)"
 
 
 def load_template(cdk_out: Path) -> dict[str, Any]:
@@ -163,7 +165,7 @@ def load_template(cdk_out: Path) -> dict[str, Any]:
 def lambda_output(path: Path) -> Iterator[Any]:
     """The in-process Lambdas' log lines and EMF blobs go to ``path`` (as the local runner does)."""
     ensure_paths()
-    from gcpipe.local.runner import LambdaOutput
+    from gcpipe.local.run.lambda_output import LambdaOutput
 
     with LambdaOutput(path) as out:
         yield out
@@ -173,7 +175,7 @@ def synth_with(overrides: dict[str, Any], out: Path) -> Path:
     """``GenesysEvents-dev`` synthesized into ``out`` (bundling skipped) with keys of its cdk.json environment
     replaced, e.g. ``{"genesysRateLimit": None}``: one design of a benchmark."""
     ensure_paths()
-    from gcpipe.local.runner import synth_is_fresh, synthesize
+    from gcpipe.local.run.synth import synth_is_fresh, synthesize
 
     stamp = out / "bench-overrides.json"
     wanted = json.dumps(overrides, sort_keys=True)
@@ -195,7 +197,7 @@ def local_stack(*, retry_time_scale: float = 0.0, rate_limit: float | None = Non
     dummy_aws_env()
     from gcpipe.local.deploy import GenesysEndpoint
     from gcpipe.local.pipeline import LocalPipeline
-    from gcpipe.local.runner import read_stack_config
+    from gcpipe.local.run.stack_config import read_stack_config
     from gcpipe.simulator import GenesysSimulator
 
     cdk_out = cdk_out or cdk_out_dir()[0]

@@ -171,7 +171,7 @@ class _InvokeTimer:
 def measure(*, durations_n: int, genesys_latency_ms: float, log_path: Path) -> dict[str, Any]:
     c.ensure_paths()
     from gcpipe.local.lambda_runtime import RUNTIME
-    from gcpipe.local.runner import delivered_envelope
+    from gcpipe.envelopes import delivered as delivered_envelope
     from gcpipe.local.sqs_poller import sqs_lambda_event
 
     out: dict[str, Any] = {}
@@ -279,7 +279,7 @@ def measure(*, durations_n: int, genesys_latency_ms: float, log_path: Path) -> d
 
         def settle() -> None:
             deadline = time.monotonic() + 60
-            while not (pipeline._executions_settled() and pipeline._async_settled()) and time.monotonic() < deadline:
+            while not pipeline.state().settled and time.monotonic() < deadline:
                 time.sleep(0.01)
 
         proc_name = pipeline.outputs["ProcessorFunctionName"]

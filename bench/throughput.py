@@ -100,8 +100,7 @@ def _queue_depth(pipeline: Any, key: str) -> int:
 
 
 def _settled(pipeline: Any) -> bool:
-    return (all(_queue_depth(pipeline, k) == 0 for k in ("MainQueueUrl",)) and not any(p.busy for p in pipeline.pollers)
-            and pipeline.wait_until_idle(0.01))
+    return bool(pipeline.state().idle)
 
 
 def measure(*, design: str, workload: str, cdk_out: Path, limit: float, events: int, arrival_rate: float,
@@ -253,7 +252,7 @@ def run(smoke: bool = False, limit: float | None = None, designs: str = ",".join
     org_window = org_window or (2.0 if smoke else 60.0)
     retry_time_scale = retry_time_scale if retry_time_scale is not None else (0.05 if smoke else 1.0)
     c.ensure_paths()
-    from gcpipe.local.runner import RunnerError
+    from gcpipe.local.run import RunnerError
 
     chosen = [d for d in designs.split(",") if d]
     kinds = [w for w in workloads.split(",") if w]

@@ -87,7 +87,7 @@ def new_id(rng: random.Random | None = None) -> str:
     return str(uuid.UUID(int=(rng or random).getrandbits(128), version=4))
 
 
-def _iso(dt: datetime, millis: bool = True) -> str:
+def iso_time(dt: datetime, millis: bool = True) -> str:
     dt = dt.astimezone(timezone.utc)
     return dt.isoformat(timespec="milliseconds" if millis else "seconds").replace("+00:00", "Z")
 
@@ -139,7 +139,7 @@ def make_event(
         "detail-type": template,
         "source": source or partner_source(),
         "account": SAMPLE_ACCOUNT,
-        "time": _iso(delivered_at, millis=False),
+        "time": iso_time(delivered_at, millis=False),
         "region": SAMPLE_REGION,
         "resources": [],
         "detail": {
@@ -147,7 +147,7 @@ def make_event(
             "version": "2",
             "eventBody": body,
             "metadata": {"CorrelationId": correlation_id or new_id(rng)},
-            "timestamp": _iso(at),
+            "timestamp": iso_time(at),
         },
     }
 
@@ -191,7 +191,7 @@ def late(event: dict[str, Any], *, by: timedelta) -> dict[str, Any]:
     out = copy.deepcopy(event)
     event_ms = out["detail"]["eventBody"]["eventTime"] - int(by.total_seconds() * 1000)
     out["detail"]["eventBody"]["eventTime"] = event_ms
-    out["detail"]["timestamp"] = _iso(datetime.fromtimestamp(event_ms / 1000, tz=timezone.utc))
+    out["detail"]["timestamp"] = iso_time(datetime.fromtimestamp(event_ms / 1000, tz=timezone.utc))
     return out
 
 
@@ -209,6 +209,13 @@ def missing_field(event: dict[str, Any], path: Sequence[str] = ("detail", "event
     for key in path[:-1]:
         node = node[key]
     node.pop(path[-1], None)
+    return out
+
+
+def wrong_type(event: dict[str, Any]) -> dict[str, Any]:
+    """``eventBody.eventTime`` as a string instead of epoch milliseconds."""
+    out = copy.deepcopy(event)
+    out["detail"]["eventBody"]["eventTime"] = str(out["detail"]["eventBody"]["eventTime"])
     return out
 
 

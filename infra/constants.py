@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import re
 
-STACK_PREFIX = "GenesysEvents-"  # GenesysEvents-<env>; gcpipe.local.pipeline uses the same prefix
+# GenesysEvents-<env>: defined where the operator CLI (which ships without infra/) finds the stack by it.
+from gcpipe.names import STACK_PREFIX as STACK_PREFIX
+
 DEFAULT_ENVIRONMENT = "dev"  # `cdk synth` without -c env=...
 CONTEXT_ENVIRONMENTS = "environments"  # cdk.json context key holding the named environments
 CONTEXT_ENV = "env"  # -c env=<name>

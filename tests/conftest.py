@@ -41,11 +41,12 @@ def synthesized(tmp_path_factory) -> Path:
 
     GCPIPE_TEST_CDK_OUT reuses an assembly synthesized elsewhere. The app is run the
     way the CDK CLI runs it: the CLI refuses user context keys starting with "aws:",
-    such as aws:cdk:bundling-stacks (gcpipe.local.runner.synthesize).
+    such as aws:cdk:bundling-stacks (gcpipe.local.run.synth.synthesize).
     """
     if os.environ.get("GCPIPE_TEST_CDK_OUT"):
         return Path(os.environ["GCPIPE_TEST_CDK_OUT"])
-    from gcpipe.local.runner import RunnerError, synthesize
+    from gcpipe.local.run import RunnerError
+    from gcpipe.local.run.synth import synthesize
 
     out = tmp_path_factory.mktemp("cdk.out")
     try:

@@ -12,7 +12,7 @@ module, e.g. ``gcpipe/cli/local_run.py``::
     @click.option("--env", default="dev")
     def command(env):
         \"\"\"Run the whole pipeline locally.\"\"\"
-        from gcpipe.local.runner import ...   # build LocalPipeline, start moto server + simulator
+        from gcpipe.local.run import ...   # build LocalPipeline, start moto server + simulator
         # Write the state file so that `gcpipe --local <command>` finds this stack:
         LocalState(aws_endpoint=..., genesys_base_url=..., env=env).write(Path(".local-run/endpoints.json"))
 

@@ -27,14 +27,15 @@ def command(env: str, cdk_out: Path | None, log_file: Path | None, aws_metrics_f
     shows the state it reaches over the run. No CDN: opens offline.
     """
     from gcpipe.local.dashboard import DashboardError, build
-    from gcpipe.local.runner import RUN_DIR
+    from gcpipe.local.run_files import RUN_DIR
     from gcpipe.local.template import TemplateError
+    from gcpipe.names import stack_name
 
     cdk_out = cdk_out or RUN_DIR / "cdk.out"
     log_file = log_file or RUN_DIR / "lambdas.log"
     out_file = out_file or RUN_DIR / "dashboard.html"
     try:
-        page = build(cdk_out, f"GenesysEvents-{env}", log_file, aws_metrics_file)
+        page = build(cdk_out, stack_name(env), log_file, aws_metrics_file)
     except (DashboardError, TemplateError) as exc:
         raise click.ClickException(str(exc)) from None
     out_file.parent.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,6 @@
 """``gcpipe local run``: the README's main command (``make run``).
 
-The logic lives in ``gcpipe.local.runner``; this module is the click surface:
+The logic lives in ``gcpipe.local.run``; this module is the click surface:
 options, where things are printed, exit status.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ import click
 from ._output import stderr
 
 if TYPE_CHECKING:
-    from gcpipe.local.runner import LocalRun, RunSummary
+    from gcpipe.local.run import LocalRun, RunSummary
 
 EXIT_OK, EXIT_NOT_ACCOUNTED, EXIT_USAGE = 0, 1, 2
 
@@ -56,7 +56,7 @@ def command(env: str, events_file: Path | None, count: int, seed: int | None, as
     bursts) and follows each event to its outcome. Exit status 0 only when every event sent
     has exactly one outcome: sent = applied + duplicate + filtered + stale + dead-lettered + failed + skipped.
     """
-    from gcpipe.local.runner import LocalRun, RunnerError, RunOptions
+    from gcpipe.local.run import LocalRun, RunnerError, RunOptions
 
     if keep_running and mode == "in-process":
         raise click.UsageError("--keep-running needs the moto server (other terminals reach it over HTTP)")
@@ -121,7 +121,7 @@ def command(env: str, events_file: Path | None, count: int, seed: int | None, as
 def _show(summary: RunSummary, as_json: bool, stream: TextIO, unused_permissions: bool = False) -> None:
     from rich.console import Console
 
-    from gcpipe.local.runner import render_permissions, render_summary
+    from gcpipe.local.run.report import render_permissions, render_summary
 
     if as_json:
         import json

@@ -7,6 +7,7 @@
     with LocalPipeline(env="dev", genesys=genesys) as pipeline:     # in-process (mock_aws)
         pipeline.put_events([sample_envelope])                       # as Genesys would (PutPartnerEvents)
         pipeline.drain()                                             # tests: synchronous, deterministic
+        pipeline.state().idle                                        # queues, executions, async work: a snapshot
         [execution] = pipeline.executions()
         pipeline.outputs["MainQueueUrl"]; pipeline.client("sqs"); pipeline.functions["DispatcherFunctionName"]
 
@@ -37,6 +38,7 @@ import logging
 import os
 import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 from unittest import mock
@@ -44,6 +46,8 @@ from unittest import mock
 import boto3
 
 from .. import PROJECT_ROOT
+from ..names import stack_name
+from ..sending import EventSender
 from . import MOTO_CONFIG, install_adapters, remove_adapters
 from .deploy import DeployedStack, GenesysEndpoint, TemplateDeployer, ensure_secret
 from .iam import PermissionUse, RolePolicy
@@ -56,10 +60,67 @@ LOG = logging.getLogger(__name__)
 
 DEFAULT_ACCOUNT = "123456789012"  # moto's default account
 DEFAULT_REGION = "us-east-1"
-STACK_PREFIX = "GenesysEvents-"
 # Dummy credentials: moto never sees real keys, and a real profile never talks to moto.
 _LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_SESSION_TOKEN": "local"}
 _QUIET_LOGGERS = ("moto.stepfunctions.parser.asl.component.eval_component", "werkzeug")
+
+
+@dataclass(frozen=True)
+class QueueState:
+    """One queue a poller (an event source mapping) reads, as SQS counts it, and whether a batch of it is
+    being processed."""
+
+    url: str
+    visible: int
+    in_flight: int  # received and not deleted yet (ApproximateNumberOfMessagesNotVisible)
+    delayed: int  # held back by DelaySeconds: the request budget's deferrals
+    polling: bool  # its poller has a batch in progress
+
+    @property
+    def empty(self) -> bool:
+        return not (self.visible or self.in_flight or self.delayed or self.polling)
+
+
+@dataclass(frozen=True)
+class PipelineState:
+    """What the pipeline still has to do, at one moment: the queues, the running executions, and the
+    asynchronous work not yet delivered (Event invocations, status-change events)."""
+
+    queues: tuple[QueueState, ...]
+    running_executions: int
+    pending_async: int
+
+    @property
+    def visible(self) -> int:
+        return sum(q.visible for q in self.queues)
+
+    @property
+    def in_flight(self) -> int:
+        return sum(q.in_flight for q in self.queues)
+
+    @property
+    def delayed(self) -> int:
+        return sum(q.delayed for q in self.queues)
+
+    @property
+    def settled(self) -> bool:
+        """No execution runs and no asynchronous delivery is pending (the queues aside)."""
+        return not self.running_executions and not self.pending_async
+
+    @property
+    def idle(self) -> bool:
+        """Nothing queued, delayed, in flight, being polled, running or pending: no outcome is still to come."""
+        return self.settled and all(q.empty for q in self.queues)
+
+    @property
+    def stuck_in_flight(self) -> bool:
+        """Only records left in flight (or delayed) remain: what a failed dispatch leaves until its visibility
+        timeout, which the local run fast-forwards (``expire_in_flight``)."""
+        moving = any(q.visible or q.polling for q in self.queues)
+        return not moving and bool(self.in_flight + self.delayed) and self.settled
+
+    def queue(self, url: str) -> QueueState:
+        return next(q for q in self.queues if q.url == url)
 
 
 class LocalPipeline:
@@ -78,7 +139,7 @@ class LocalPipeline:
         if mode not in ("in-process", "server"):
             raise ValueError("mode must be 'in-process' or 'server'")
         self.env = env
-        self.stack_name = f"{STACK_PREFIX}{env}"
+        self.stack_name = stack_name(env)
         self.genesys = genesys
         self.cdk_out = Path(cdk_out) if cdk_out else PROJECT_ROOT / "cdk.out"
         self.mode = mode
@@ -281,27 +342,11 @@ class LocalPipeline:
         """Put events on the partner bus as Genesys does (PutPartnerEvents), 10 per call.
 
         Each item is an EventBridge envelope (like tests/fixtures/events) or a
-        PutEvents entry (Source/DetailType/Detail). Returns the result entries.
+        PutEvents entry (Source/DetailType/Detail); an entry without a Source gets the bus's.
+        Returns the result entries.
         """
-        entries = []
-        for e in events:
-            if "Detail" in e or "DetailType" in e:
-                entry = dict(e)
-                entry.pop("EventBusName", None)
-            else:
-                entry = {"Source": e["source"], "DetailType": e["detail-type"], "Detail": json.dumps(e["detail"]),
-                         "Resources": e.get("resources", [])}
-                if e.get("time"):
-                    entry["Time"] = e["time"]
-            entry.setdefault("Source", self.outputs["EventBusName"])
-            if not isinstance(entry.get("Detail"), str):
-                entry["Detail"] = json.dumps(entry["Detail"])
-            entries.append(entry)
-        results: list[dict[str, Any]] = []
-        ev = self.client("events")
-        for i in range(0, len(entries), 10):
-            results.extend(ev.put_partner_events(Entries=entries[i : i + 10])["Entries"])
-        return results
+        sender = EventSender(events=self.client("events"), bus_source=self.outputs["EventBusName"])
+        return sender.put_on_bus_raw(list(events))
 
     def start_pollers(self) -> None:
         for p in self.pollers:
@@ -321,8 +366,10 @@ class LocalPipeline:
             progressed = False
             for p in self.pollers:
                 progressed |= bool(p.drain())
-            if not progressed and self._executions_settled() and self._async_settled() and not self._delayed():
-                return True
+            if not progressed:
+                state = self.state()
+                if state.settled and not state.delayed:
+                    return True
             if not progressed:
                 time.sleep(0.02)
         return False
@@ -331,44 +378,38 @@ class LocalPipeline:
         """Fast-forward the visibility timeout of the records the pollers left after failures."""
         return sum(p.expire_in_flight() for p in self.pollers)
 
-    def _queue_counts(self, url: str) -> tuple[int, int]:
-        """(visible, in flight). Delayed messages (events the request budget deferred) count as in flight:
-        work still to come, which the pipeline is not idle without."""
-        a = self.client("sqs").get_queue_attributes(
-            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
-                                          "ApproximateNumberOfMessagesDelayed"]
-        )["Attributes"]
-        return (int(a["ApproximateNumberOfMessages"]),
-                int(a["ApproximateNumberOfMessagesNotVisible"]) + int(a.get("ApproximateNumberOfMessagesDelayed", 0)))
+    def state(self) -> PipelineState:
+        """A snapshot of the work left: each polled queue's counts, running executions, pending async work."""
+        sqs = self.client("sqs")
+        polling = {p.config.queue_url: p.busy for p in self.pollers}
+        urls = list(polling) + [u for u in (self.outputs.get("MainQueueUrl"),) if u and u not in polling]
+        queues = []
+        for url in urls:
+            a = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
+                "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed"])["Attributes"]
+            queues.append(QueueState(url, int(a["ApproximateNumberOfMessages"]),
+                                     int(a["ApproximateNumberOfMessagesNotVisible"]),
+                                     int(a.get("ApproximateNumberOfMessagesDelayed", 0)), polling.get(url, False)))
+        return PipelineState(tuple(queues), len(self.running_executions()), RUNTIME.async_in_flight + STATUS_EVENTS.busy)
 
-    def _delayed(self) -> int:
-        """Messages the pollers' queues hold back with DelaySeconds (the request budget's deferrals)."""
-        total = 0
-        for p in self.pollers:
-            a = self.client("sqs").get_queue_attributes(
-                QueueUrl=p.config.queue_url, AttributeNames=["ApproximateNumberOfMessagesDelayed"])["Attributes"]
-            total += int(a.get("ApproximateNumberOfMessagesDelayed", 0))
-        return total
-
-    def _executions_settled(self) -> bool:
+    def running_executions(self) -> list[dict[str, Any]]:
+        """ListExecutions RUNNING of the stack's state machine (every state machine's, before it is known)."""
         sfn = self.client("stepfunctions")
         arn = self.outputs.get("StateMachineArn")
         machines = [arn] if arn else [m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]]
-        for m in machines:
-            if sfn.list_executions(stateMachineArn=m, statusFilter="RUNNING").get("executions"):
-                return False
-        return True
-
-    def _async_settled(self) -> bool:
-        return RUNTIME.async_in_flight == 0 and STATUS_EVENTS.busy == 0
+        found: list[dict[str, Any]] = []
+        for machine in machines:
+            for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=machine, statusFilter="RUNNING"):
+                found.extend(page["executions"])
+        return found
 
     def wait_until_idle(self, timeout: float = 30.0) -> bool:
         """Wait until the source queues are empty (visible and in flight), no execution runs, and no
         asynchronous delivery (status-change event, error logger) is pending. True when idle."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            queues_empty = all(self._queue_counts(p.config.queue_url) == (0, 0) and not p.busy for p in self.pollers)
-            if queues_empty and self._executions_settled() and self._async_settled():
+            if self.state().idle:
                 return True
             time.sleep(0.05)
         return False
@@ -415,4 +456,4 @@ class LocalPipeline:
         path.write_text(json.dumps(data, indent=2) + "\n")
 
 
-__all__ = ["LocalPipeline", "GenesysEndpoint"]
+__all__ = ["GenesysEndpoint", "LocalPipeline", "PipelineState", "QueueState"]

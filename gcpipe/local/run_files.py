@@ -5,6 +5,11 @@ import os
 from pathlib import Path
 from typing import TextIO
 
+from .. import PROJECT_ROOT
+
+RUN_DIR_NAME = ".local-run"  # a checkout's local run files: lambdas.log, cdk.out, endpoints.json ...
+RUN_DIR = PROJECT_ROOT / RUN_DIR_NAME
+
 
 def previous_of(path: Path) -> Path:
     """Where the previous run's ``path`` is kept: ``<name>.previous<suffix>``."""
@@ -19,4 +24,4 @@ def open_keeping_previous(path: Path) -> TextIO:
     return open(path, "w", buffering=1, encoding="utf-8")  # the caller closes it
 
 
-__all__ = ["open_keeping_previous", "previous_of"]
+__all__ = ["RUN_DIR", "RUN_DIR_NAME", "open_keeping_previous", "previous_of"]

@@ -22,9 +22,12 @@ import threading
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from .ledger import peek_queue
+
+if TYPE_CHECKING:
+    from .pipeline import LocalPipeline
 
 QUEUED, DELAYED, RUNNING = "main queue", "main queue, delayed by the request budget", "execution running"
 IDLE_CHECK_SECONDS = 0.5
@@ -73,7 +76,7 @@ class Shutdown:
     caller stop it like a first Ctrl-C.
     """
 
-    def __init__(self, pipeline: Any, run_dir: Path, say: Callable[[str], None],
+    def __init__(self, pipeline: LocalPipeline, run_dir: Path, say: Callable[[str], None],
                  stop_requested: threading.Event | None = None):
         self.pipeline = pipeline
         self.run_dir = Path(run_dir)
@@ -104,9 +107,6 @@ class Shutdown:
     # -- what is left -------------------------------------------------------------------------
     def in_flight(self) -> InFlight:
         return count_in_flight(self.pipeline)
-
-    def _running_executions(self) -> list[dict[str, Any]]:
-        return running_executions(self.pipeline)
 
     # -- serving ------------------------------------------------------------------------------
     def serve(self) -> ShutdownResult:
@@ -148,7 +148,7 @@ class Shutdown:
         # the other order would miss it.
         delayed = [(DELAYED, m) for m in _delayed_messages(self.pipeline)]
         dropped: dict[str, DroppedEvent] = {}
-        for execution in self._running_executions():
+        for execution in self.pipeline.running_executions():
             event = self._stop_execution(execution["executionArn"])
             if event is not None:
                 dropped[event.dedup_key or execution["executionArn"]] = event
@@ -207,18 +207,14 @@ class Shutdown:
         return path
 
 
-def count_in_flight(pipeline: Any) -> InFlight:
-    """Accepted events that have not finished: on the main queue (visible or in flight), or running."""
-    attrs = pipeline.client("sqs").get_queue_attributes(
-        QueueUrl=pipeline.outputs["MainQueueUrl"],
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
-                        "ApproximateNumberOfMessagesDelayed"])["Attributes"]
-    queued = sum(int(attrs.get(k, 0)) for k in ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
-                                               "ApproximateNumberOfMessagesDelayed"))
-    return InFlight(queued=queued, running=len(running_executions(pipeline)))
+def count_in_flight(pipeline: LocalPipeline) -> InFlight:
+    """Accepted events that have not finished: on the main queue (visible, in flight or delayed), or running."""
+    state = pipeline.state()
+    main = state.queue(pipeline.outputs["MainQueueUrl"])
+    return InFlight(queued=main.visible + main.in_flight + main.delayed, running=state.running_executions)
 
 
-def _delayed_messages(pipeline: Any) -> list[dict[str, Any]]:
+def _delayed_messages(pipeline: LocalPipeline) -> list[dict[str, Any]]:
     """Messages the request budget deferred (DelaySeconds): SQS shows them to no receive until their
     delay ends, so they are read from the emulator, which runs in this process. Locally only."""
     try:
@@ -229,15 +225,6 @@ def _delayed_messages(pipeline: Any) -> list[dict[str, Any]]:
         return [{"MessageId": m.id, "Body": m.body} for m in list(queue._messages) if m.delayed]
     except Exception:  # noqa: BLE001 - another emulator: the count said it; the ids cannot be listed
         return []
-
-
-def running_executions(pipeline: Any) -> list[dict[str, Any]]:
-    sfn = pipeline.client("stepfunctions")
-    found: list[dict[str, Any]] = []
-    for page in sfn.get_paginator("list_executions").paginate(
-            stateMachineArn=pipeline.outputs["StateMachineArn"], statusFilter="RUNNING"):
-        found.extend(page["executions"])
-    return found
 
 
 def _json(text: Any) -> dict[str, Any]:
@@ -263,4 +250,4 @@ def _parser() -> Callable[[dict[str, Any]], str | None]:
     return dedup_key
 
 
-__all__ = ["DroppedEvent", "InFlight", "Shutdown", "ShutdownResult", "count_in_flight", "running_executions"]
+__all__ = ["DroppedEvent", "InFlight", "Shutdown", "ShutdownResult", "count_in_flight"]

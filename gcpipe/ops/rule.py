@@ -94,13 +94,17 @@ class RuleMatcher:
         self.evaluations = 0  # how many times the backend was asked (for tests and --verbose)
 
     @classmethod
+    def local(cls, pattern: dict[str, Any]) -> "RuleMatcher":
+        """The pattern evaluated by moto's matcher, the one the local buses route with."""
+        from moto.events.models import EventPattern  # dev/local dependency only
+
+        # moto types the event as EventMessageType, a TypedDict of the very envelope we pass
+        return cls(pattern, cast(Callable[[dict[str, Any]], bool], EventPattern.load(json.dumps(pattern)).matches_event))
+
+    @classmethod
     def for_target(cls, target: Target, rule: PipelineRule) -> "RuleMatcher":
         if target.is_local:
-            from moto.events.models import EventPattern  # dev/local dependency only
-
-            compiled = EventPattern.load(json.dumps(rule.pattern))
-            # moto types the event as EventMessageType, a TypedDict of the very envelope we pass
-            return cls(rule.pattern, cast(Callable[[dict[str, Any]], bool], compiled.matches_event))
+            return cls.local(rule.pattern)
         events = target.client("events")
         raw_pattern = json.dumps(rule.pattern)
 

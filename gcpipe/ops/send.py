@@ -44,6 +44,7 @@ from botocore.exceptions import BotoCoreError, ClientError, ConnectionClosedErro
 
 from genesys_pipeline.errors import InvalidEvent
 
+from ..sending import EventSender
 from .rule import RuleMatcher
 from .target import Target
 from .validation import Parser, org_of_source
@@ -260,6 +261,7 @@ class Sender:
         clock: Callable[[], float] = time.monotonic,
     ):
         self.sqs, self.queue_url, self.parser, self.matcher, self.audit = sqs, queue_url, parser, matcher, audit
+        self.queue = EventSender(sqs=sqs, queue_url=queue_url)  # the queue route: `send` bypasses the rule, as documented
         self.org_id, self.limits, self.retry, self.concurrency, self.dry_run = org_id, limits, retry, concurrency, dry_run
         self.on_progress = on_progress or (lambda n: None)
         self._halted = threading.Event()
@@ -382,10 +384,7 @@ class Sender:
             try:
                 with self._lock:
                     self.report.calls += 1
-                response = self.sqs.send_message_batch(
-                    QueueUrl=self.queue_url,
-                    Entries=[{"Id": entry_id, "MessageBody": item.body} for entry_id, item in remaining.items()],
-                )
+                response = self.queue.send_batch_to_queue([(entry_id, item.body) for entry_id, item in remaining.items()])
             except _UNREACHABLE_ERRORS as exc:
                 # Not counted as an attempt: bounded by time instead (the grace period).
                 last_error = {entry_id: f"{type(exc).__name__}: {exc}" for entry_id in remaining}

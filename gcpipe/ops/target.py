@@ -35,9 +35,9 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from .. import PROJECT_ROOT
+from ..names import stack_name
 from .errors import TargetError
 
-STACK_NAME_PREFIX = "GenesysEvents-"
 STATE_FILE_RELATIVE = Path(".local-run") / "endpoints.json"
 LOCAL_DEFAULT_ENV = "dev"  # the Makefile's `make run` default (ENV ?= dev)
 LOCAL_DEFAULT_REGION = "us-east-1"
@@ -47,10 +47,6 @@ ENV_ENV_VAR = "GCPIPE_ENV"
 # Standard retry mode retries throttling and 5xx with backoff for every call the
 # CLI makes; the per-entry retries of batch APIs are the commands' own job.
 _BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, max_pool_connections=32)
-
-
-def stack_name(env: str) -> str:
-    return f"{STACK_NAME_PREFIX}{env}"
 
 
 @dataclass(frozen=True)

@@ -73,7 +73,7 @@ def test_gcpipe_and_genesys_pipeline_come_from_the_install_not_the_checkout(inst
 def test_importing_gcpipe_changes_no_path_and_finds_the_domain_package_installed(tmp_path):
     # Given the checkout's venv (its editable install), outside the checkout and without PYTHONPATH
     code = ("import sys; before = list(sys.path)\n"
-            "import gcpipe, gcpipe.cli, gcpipe.local.runner, gcpipe.local.pipeline\n"
+            "import gcpipe, gcpipe.cli, gcpipe.local.run, gcpipe.local.pipeline\n"
             "import genesys_pipeline.events\n"
             "import importlib.util\n"
             "assert sys.path == before, set(sys.path) ^ set(before)\n"

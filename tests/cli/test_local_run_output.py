@@ -10,7 +10,9 @@ from rich.console import Console
 from gcpipe.local import write_kinds
 from gcpipe.local.ledger import Accounting, TrackedEvent
 from gcpipe.local.progress_watch import ProgressWatch
-from gcpipe.local.runner import LambdaOutput, RunSummary, render_summary
+from gcpipe.local.run.lambda_output import LambdaOutput
+from gcpipe.local.run.report import render_summary
+from gcpipe.local.run.summary import RunSummary
 
 ATTRS = ("aws_processed", "aws_processed_at", "aws_pipeline_execution")
 

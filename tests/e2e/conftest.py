@@ -23,7 +23,8 @@ import pytest
 from gcpipe import traffic as gen
 from gcpipe.local.deploy import GenesysEndpoint
 from gcpipe.local.ledger import Accounting, Ledger, OutcomeCapture, TrackedEvent, dead_letter_from_message, peek_queue
-from gcpipe.local.runner import Sender, StackConfig, read_stack_config
+from gcpipe.local.run.sender import RunSender
+from gcpipe.local.run.stack_config import StackConfig, read_stack_config
 from gcpipe.simulator import GenesysSimulator
 
 ENV = "dev"
@@ -48,7 +49,7 @@ class Harness:
         self.sim = sim
         self.capture = capture
         self.ledger = Ledger()
-        self.sender = Sender(pipeline, self.ledger)
+        self.sender = RunSender(pipeline, self.ledger)
         self.config: StackConfig = read_stack_config(pipeline)
         self.rng = random.Random(1234)
 

@@ -13,7 +13,7 @@ from collections import defaultdict
 import pytest
 
 from gcpipe.local.lambda_runtime import RUNTIME
-from gcpipe.local.runner import LambdaOutput
+from gcpipe.local.run.lambda_output import LambdaOutput
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 

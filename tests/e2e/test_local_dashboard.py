@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from gcpipe.cli import cli
 from gcpipe.local.dashboard import build, dashboard_body
-from gcpipe.local.runner import LambdaOutput
+from gcpipe.local.run.lambda_output import LambdaOutput
 from gcpipe.local.service_metrics import ServiceMetricsLog
 from gcpipe.local.template import CloudAssembly
 

@@ -13,7 +13,7 @@ from gcpipe import traffic as gen
 from gcpipe.cli import cli
 from gcpipe.local.ledger import DLQ_REDRIVE_REASON
 from gcpipe.local.lambda_runtime import RUNTIME
-from gcpipe.local.runner import retry_attempts
+from gcpipe.local.run.stack_config import retry_attempts
 from gcpipe.local.stepfunctions import RETRY_CLOCK
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
@@ -194,7 +194,7 @@ def test_start_execution_throttled_for_some_records_is_retried_through_sqs_witho
     n = min(6, burst)
     assert n >= 3
     events = [e2e.event("acd.end") for _ in range(n)]
-    victims = {e2e.sender._dedup_key(e)[0] for e in events[:2]}
+    victims = {e2e.sender.dedup_key(e)[0] for e in events[:2]}
     # StartExecution is throttled for two records of the batch, on every call (the dispatcher's
     # boto3 client retries a throttled call itself) until the batch has been answered.
     throttle = {"on": True, "calls": 0}
@@ -232,7 +232,7 @@ def test_a_poison_message_reaches_the_dlq_after_max_receive_count(e2e, monkeypat
         STATUS = 500
 
     poison, healthy = e2e.event("acd.end"), e2e.event("acd.end")
-    poison_key = e2e.sender._dedup_key(poison)[0]
+    poison_key = e2e.sender.dedup_key(poison)[0]
     backend_class, original = _start_execution_of(e2e)
     calls = {"poison": 0}
 
