@@ -1,5 +1,5 @@
-"""The demo's traffic, in phases: the bulk mix, a 429 storm, a 5xx burst within the retry budget, and one
-event whose 5xx burst is beyond it. Each phase switches its fault on in the simulator, and off again."""
+"""The demo's traffic, in phases: a 5xx burst within the retry budget, one event whose 5xx burst is beyond
+it, the bulk mix, and a 429 storm. Each phase switches its fault on in the simulator, and off again."""
 from __future__ import annotations
 
 import random
@@ -75,9 +75,21 @@ def build_mix(config: StackConfig, count: int, rng: random.Random, *, faults: bo
     main.append(_tracked("unsupported-version", gen.unsupported_version(fresh(acd)), "main"))
     main.append(_tracked("wrong-org", gen.wrong_org(fresh(acd), rng=rng), "main", route="queue"))
     rng.shuffle(main)
-    phases = [Phase("main", "the mix", main)]
     if not faults:
-        return phases
+        return [Phase("main", "the mix", main)]
+
+    # The 5xx bursts first, the storm last: the storm's retries are charged to the request budget as debt,
+    # and at the compressed retry time (--retry-time-scale) the state machine retries several times as
+    # often as on AWS while the 429 pause lasts, so a phase after the storm waited ~15 s of real time for
+    # that debt. (The mix just before the storm is as in the original order: mix, then storm.)
+    burst = [_tracked("event", fresh(), "burst") for _ in range(max(3, count // 4))]
+    within_budget = max(0, min(3, config.unavailable_attempts - 1))
+    phases = [Phase("burst", f"a 5xx burst within the retry budget ({within_budget} x 503)", burst,
+                    lambda sim: sim.fail_next(within_budget, status=503))]
+    beyond = [_tracked("event", fresh(), "outage")]
+    phases.append(Phase("outage", f"a 5xx burst beyond the retry budget ({config.unavailable_attempts} x 503 for one event)",
+                        beyond, lambda sim: sim.fail_next(config.unavailable_attempts, status=503)))
+    phases.append(Phase("main", "the mix", main))
 
     storm = [_tracked("event", fresh(), "storm") for _ in range(max(4, count // 3))]
 
@@ -90,14 +102,6 @@ def build_mix(config: StackConfig, count: int, rng: random.Random, *, faults: bo
         sim.set_rate_limit(None)
 
     phases.append(Phase("storm", "a Genesys 429 storm (rate limit 2/s, Retry-After 5 s, for 1.5 s)", storm, storm_on, storm_hold))
-
-    burst = [_tracked("event", fresh(), "burst") for _ in range(max(3, count // 4))]
-    within_budget = max(0, min(3, config.unavailable_attempts - 1))
-    phases.append(Phase("burst", f"a 5xx burst within the retry budget ({within_budget} x 503)", burst,
-                        lambda sim: sim.fail_next(within_budget, status=503)))
-    beyond = [_tracked("event", fresh(), "outage")]
-    phases.append(Phase("outage", f"a 5xx burst beyond the retry budget ({config.unavailable_attempts} x 503 for one event)",
-                        beyond, lambda sim: sim.fail_next(config.unavailable_attempts, status=503)))
     return phases
 
 
