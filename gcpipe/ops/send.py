@@ -209,7 +209,7 @@ class SendReport:
 
 def read_lines(path: Path | str) -> Iterator[tuple[int, str | None, str | None]]:
     """(line number, text, decode error) for each line of a JSONL file ("-" is stdin)."""
-    import sys  # noqa: PLC0415
+    import sys
 
     fh = sys.stdin.buffer if str(path) == "-" else open(path, "rb")  # noqa: SIM115
     try:

@@ -140,8 +140,8 @@ def render_summary(summary: RunSummary, console: Any) -> None:
                           f"{' (parser: ' + e.invalid_reason + ')' if e.invalid_reason else ''}")
     for o in acc.over_accounted:
         console.print(f"[red]more than one outcome: {o}[/]")
-    for n in summary.notes:
-        console.print(f"[dim]note: {n}[/]")
+    for note in summary.notes:
+        console.print(f"[dim]note: {note}[/]")
     console.print(f"[dim]{acc.as_json()['equation']}; Lambda logs and metrics: {summary.log_file} "
                   f"(the previous run's: {previous_of(Path(summary.log_file)).name})[/]")
 

@@ -49,7 +49,7 @@ class RunSender:
             if e.route == "bus" and e.envelope.get("source") != self.bus:
                 e.route = "queue"  # a partner bus only takes its own source's events
         bus_events = [e for e in events if e.route == "bus"]
-        for e, put in zip(bus_events, self.routes.put_on_bus([e.envelope for e in bus_events])):
+        for e, put in zip(bus_events, self.routes.put_on_bus([e.envelope for e in bus_events]), strict=True):
             self.ledger.add(e)
             if put.id is None:
                 e.send_error = put.error

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 from ..ledger import Accounting, CapturedOutcome, TrackedEvent
 from .events_file import InputProblem
@@ -40,7 +40,7 @@ class RunSummary:
     events: list[TrackedEvent]
     accounting: Accounting
     input_problems: list[InputProblem]
-    writes: list[dict[str, Any]]
+    writes: list[Mapping[str, Any]]
     token_fetches: int
     genesys_requests: dict[str, int]
     failed_executions: list[FailedExecution]
@@ -98,7 +98,7 @@ class RunRecord:
 
 
 def summarize(run: RunRecord, sim: GenesysSimulator, pipeline: LocalPipeline) -> RunSummary:
-    writes = [{"method": w.method, "path": w.path, "conversation_id": w.conversation_id,
+    writes: list[Mapping[str, Any]] = [{"method": w.method, "path": w.path, "conversation_id": w.conversation_id,
                "participant_id": w.participant_id, "body": w.body} for w in sim.writes]
     requests = {
         "total": sim.request_count(),
