@@ -4,9 +4,9 @@ The real ``GenesysClient`` / ``TokenProvider`` write to the Genesys simulator, w
 ``token_ttl`` seconds (5 minutes here, the shortest Genesys allows). Simulated time: the events are
 spread evenly over ``minutes`` simulated minutes and the client's clock (its injected ``clock``)
 reads the event's time, so token lifetimes run out as they would in that span while the run takes
-seconds. A container is an isolated token cache: the oauth module's cache dicts are swapped per
-container before each invocation (fresh module state per container, as each Lambda container has
-its own interpreter). Events go to a container chosen at random (seeded). Baseline: the cache is
+seconds. A container is an isolated token cache: each container's client has its own
+``TokenCache`` (``GenesysClient(token_cache=...)``), as each Lambda container has its own
+interpreter and so its own module-scope cache. Events go to a container chosen at random (seeded). Baseline: the cache is
 cleared before every invocation (the seeds' fetch per invocation).
 """
 from __future__ import annotations
@@ -111,7 +111,7 @@ def run(smoke: bool = False, events: int | None = None, minutes: float = 30.0, t
         f"{events} events over {minutes:g} simulated minutes, token lifetime {token_ttl} s (refresh {margin:g} s early).",
         "Shipped: fetches ~= containers x (1 + span / (lifetime - margin)), independent of the event rate; "
         "the per-invocation baseline fetches once per event, so it reaches 300 fetches/min at 300 events/min (5/s).",
-        "A container is an isolated cache in one process (the oauth module's dicts swapped), not a subprocess: the "
+        "A container is an isolated cache in one process (its client's own TokenCache), not a subprocess: the "
         "code path (TokenProvider, its clock, the simulator's token endpoint) is the real one.",
     ]
     params = {"events": events, "minutes": minutes, "token_ttl_seconds": token_ttl, "containers": counts, "seed": seed}

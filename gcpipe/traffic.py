@@ -308,7 +308,7 @@ def mix(
     items += [TrafficItem("late", late(e, by=late_by)) for e in events[n:]]
     if (duplicates or malformed_count) and not items:
         raise ValueError("duplicates and malformed variants need at least one valid event")
-    sent = [item.payload for item in items]
+    sent = [item.payload for item in items if isinstance(item.payload, dict)]  # all of them: events and late ones
     items += [TrafficItem("duplicate", duplicate(rng.choice(sent), rng=rng)) for _ in range(duplicates)]
     for i in range(malformed_count):
         kind = MALFORMED_KINDS[i % len(MALFORMED_KINDS)]

@@ -74,6 +74,7 @@ def command(env: str, events_file: Path | None, count: int, seed: int | None, as
 
     def ready(active: LocalRun, summary: RunSummary) -> None:  # --keep-running: show, then serve
         _show(summary, as_json, out_stream, unused_permissions)
+        assert active.pipeline is not None and active.sim is not None  # the run is up: both started
         state_file = options.run_dir / "endpoints.json"
         say("")
         say(f"[bold]kept running[/]: AWS emulator {active.pipeline.endpoint_url}, Genesys simulator {active.sim.base_url}")

@@ -40,7 +40,7 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, cast
 from unittest import mock
 
 import boto3
@@ -55,6 +55,9 @@ from .lambda_runtime import RUNTIME
 from .sqs_poller import SqsEventSourcePoller, SqsMappingConfig, move_messages
 from .stepfunctions import RETRY_CLOCK, STATUS_EVENTS, LocalReplay, replay_execution
 from .template import CloudAssembly
+
+if TYPE_CHECKING:
+    from moto.core.config import DefaultConfig
 
 LOG = logging.getLogger(__name__)
 
@@ -197,7 +200,7 @@ class LocalPipeline:
         if self.mode == "in-process":
             from moto import mock_aws
 
-            self._mock = mock_aws(config=MOTO_CONFIG)
+            self._mock = mock_aws(config=cast("DefaultConfig", MOTO_CONFIG))  # the keys moto's config has
             self._mock.start()
             self._session = boto3.Session(region_name=self.region)
             return

@@ -308,7 +308,7 @@ class Sender:
         seen: dict[str, int] = {}
         for number, text, decode_error in lines:
             self.report.lines += 1
-            if decode_error:
+            if decode_error or text is None:
                 self._finish(Outcome(number, REJECTED, decode_error))
                 continue
             if not text.strip():
@@ -327,7 +327,7 @@ class Sender:
             except InvalidEvent as exc:
                 self._finish(Outcome(number, REJECTED, exc.reason, event_id=_str(envelope, "id")))
                 continue
-            common = dict(dedup_key=event.dedup_key, event_id=event.event_id, conversation_id=event.conversation_id)
+            common: dict[str, Any] = dict(dedup_key=event.dedup_key, event_id=event.event_id, conversation_id=event.conversation_id)
             if self.org_id and event.org_id != self.org_id:
                 self._finish(Outcome(number, REJECTED, f"wrong org: event org {event.org_id}, environment org {self.org_id}", **common))
                 continue
@@ -403,18 +403,20 @@ class Sender:
             attempt += 1
             request_id = response.get("ResponseMetadata", {}).get("RequestId")
             for ok in response.get("Successful", []):
-                item = remaining.pop(ok["Id"], None)
-                if item is not None:
-                    self._finish(Outcome(item.line, ACCEPTED, None, item.dedup_key, item.event_id, item.conversation_id,
-                                         request_id=request_id, message_id=ok.get("MessageId"), attempts=calls))
+                accepted = remaining.pop(ok["Id"], None)
+                if accepted is not None:
+                    self._finish(Outcome(accepted.line, ACCEPTED, None, accepted.dedup_key, accepted.event_id,
+                                         accepted.conversation_id, request_id=request_id, message_id=ok.get("MessageId"),
+                                         attempts=calls))
             for bad in response.get("Failed", []):
                 reason = f"{bad.get('Code')}: {bad.get('Message', '')}".strip()
                 if bad.get("SenderFault"):
                     # The entry itself is wrong: resending cannot help.
-                    item = remaining.pop(bad["Id"], None)
-                    if item is not None:
-                        self._finish(Outcome(item.line, FAILED, f"rejected by SQS (sender fault) {reason}", item.dedup_key,
-                                             item.event_id, item.conversation_id, request_id=request_id, attempts=calls))
+                    refused = remaining.pop(bad["Id"], None)
+                    if refused is not None:
+                        self._finish(Outcome(refused.line, FAILED, f"rejected by SQS (sender fault) {reason}",
+                                             refused.dedup_key, refused.event_id, refused.conversation_id,
+                                             request_id=request_id, attempts=calls))
                 else:
                     last_error[bad["Id"]] = reason
             if not remaining:

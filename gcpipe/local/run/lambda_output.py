@@ -71,7 +71,7 @@ class LambdaOutput:
         sys.stdout = self._stdout
         handler = _powertools_handler()
         if handler is not None:
-            restore = self._previous_stream if self._previous_stream not in (None, self._file) else sys.__stdout__
+            restore: Any = self._previous_stream if self._previous_stream not in (None, self._file) else sys.__stdout__
             handler.setStream(restore)
         self._file.close()
 
