@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from .pipeline import LocalPipeline
 
 QUEUED, DELAYED, RUNNING = "main queue", "main queue, delayed by the request budget", "execution running"
+IN_FLIGHT = "main queue, in flight (received and not deleted)"
 IDLE_CHECK_SECONDS = 0.5
 # A batch being dispatched is waited for, so that its StartExecutions and deletes are all seen below. It cannot
 # run longer than the dispatcher's timeout on AWS (infra/constants.py DISPATCHER_TIMEOUT_SECONDS).
@@ -39,7 +40,7 @@ FAST_FORWARD_AFTER_CHECKS = 4  # records a failed dispatch left in flight are ma
 
 @dataclass(frozen=True)
 class DroppedEvent:
-    where: str  # QUEUED or RUNNING
+    where: str  # QUEUED, DELAYED, IN_FLIGHT or RUNNING
     event_id: str | None
     dedup_key: str | None
     message_id: str | None = None
@@ -144,9 +145,6 @@ class Shutdown:
                 self.say(f"a dispatcher batch still runs after {BATCH_FINISH_SECONDS:.0f} s; "
                          "its events may be missing from the list below")
         self.pipeline.expire_in_flight()  # what a failed batch left in flight is visible again
-        # Deferred messages first: one whose delay ends meanwhile is then seen by the peek (listed once, by key);
-        # the other order would miss it.
-        delayed = [(DELAYED, m) for m in _delayed_messages(self.pipeline)]
         dropped: dict[str, DroppedEvent] = {}
         for execution in self.pipeline.running_executions():
             event = self._stop_execution(execution["executionArn"])
@@ -154,13 +152,11 @@ class Shutdown:
                 dropped[event.dedup_key or execution["executionArn"]] = event
         parse = _parser()
         executions = self.pipeline.outputs["StateMachineArn"].replace(":stateMachine:", ":execution:", 1) + ":"
-        queue = delayed + [(QUEUED, m) for m in peek_queue(self.pipeline.client("sqs"),
-                                                            self.pipeline.outputs["MainQueueUrl"])]
-        for where, message in queue:
+        for where, message in _main_queue_messages(self.pipeline):
             envelope = _json(message.get("Body"))
             key = parse(envelope)
             if (key or message["MessageId"]) in dropped:
-                continue  # already listed: its execution had started, or it was deferred and its delay ended
+                continue  # already listed: its execution is running (stopped above), or another copy of the event
             if key is not None and self._dispatched(executions + key):
                 continue  # its execution (named after the dedup key) had started and finished: not dropped
             event_id = envelope.get("id") if isinstance(envelope.get("id"), str) else None
@@ -214,17 +210,21 @@ def count_in_flight(pipeline: LocalPipeline) -> InFlight:
     return InFlight(queued=main.visible + main.in_flight + main.delayed, running=state.running_executions)
 
 
-def _delayed_messages(pipeline: LocalPipeline) -> list[dict[str, Any]]:
-    """Messages the request budget deferred (DelaySeconds): SQS shows them to no receive until their
-    delay ends, so they are read from the emulator, which runs in this process. Locally only."""
+def _main_queue_messages(pipeline: LocalPipeline) -> list[tuple[str, dict[str, Any]]]:
+    """(where, message) for every message still on the main queue: visible, deferred by the request budget
+    (DelaySeconds: shown to no receive until the delay ends) or in flight (received and not deleted, whoever
+    holds it). Read from the emulator, which runs in this process, in one pass: a receive-based peek sees the
+    visible ones only, and a message that changes state between two reads would be on neither list."""
     try:
         from moto.sqs.models import sqs_backends
 
         name = pipeline.outputs["MainQueueUrl"].rsplit("/", 1)[-1]
         queue = sqs_backends[pipeline.account_id][pipeline.region].queues[name]
-        return [{"MessageId": m.id, "Body": m.body} for m in list(queue._messages) if m.delayed]
-    except Exception:  # noqa: BLE001 - another emulator: the count said it; the ids cannot be listed
-        return []
+        messages = list(queue._messages)
+    except Exception:  # noqa: BLE001 - another emulator: the visible messages only
+        return [(QUEUED, m) for m in peek_queue(pipeline.client("sqs"), pipeline.outputs["MainQueueUrl"])]
+    return [(DELAYED if m.delayed else QUEUED if m.visible else IN_FLIGHT, {"MessageId": m.id, "Body": m.body})
+            for m in messages]
 
 
 def _json(text: Any) -> dict[str, Any]:
