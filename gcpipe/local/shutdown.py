@@ -144,7 +144,6 @@ class Shutdown:
             if not self.pipeline.stop_pollers(timeout=BATCH_FINISH_SECONDS):
                 self.say(f"a dispatcher batch still runs after {BATCH_FINISH_SECONDS:.0f} s; "
                          "its events may be missing from the list below")
-        self.pipeline.expire_in_flight()  # what a failed batch left in flight is visible again
         dropped: dict[str, DroppedEvent] = {}
         for execution in self.pipeline.running_executions():
             event = self._stop_execution(execution["executionArn"])
