@@ -81,6 +81,11 @@ PATCHES: tuple[MotoPatch, ...] = (
         (Replacement("moto.stepfunctions.parser.asl.component.common.retry.retrier_decl", "time",
                      _instead(stepfunctions.RETRY_CLOCK)),)),
     MotoPatch(
+        "Step Functions: an execution is listed before it has a status (None until start()), so a ListExecutions "
+        "in that window fails with AttributeError (on AWS it is RUNNING from creation)",
+        (Replacement("moto.stepfunctions.parser.backend.execution:Execution", "__init__",
+                     stepfunctions.execution_init),)),
+    MotoPatch(
         "Step Functions: no 'Execution Status Change' events reach the default bus (the error logger hangs off them)",
         (Replacement("moto.stepfunctions.parser.backend.execution:Execution", "start", stepfunctions.execution_start),
          Replacement("moto.stepfunctions.parser.backend.execution:BaseExecutionWorkerCommunication", "terminated",

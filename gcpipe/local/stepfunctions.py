@@ -14,7 +14,11 @@
    execution's account and region. Rules there (the real one from the
    template) route it; Lambda targets are invoked asynchronously
    (eventbridge.py).
-3. No ``RedriveExecution``. ``replay_execution`` is the local stand-in and
+3. An execution has no status between its creation and ``start``: the backend appends it to its
+   machine's list first, so a ListExecutions or DescribeExecution in that window (a poller's idleness
+   check) raises ``AttributeError`` on ``exec_status.value``. On AWS an execution is RUNNING from the
+   moment StartExecution creates it: ``execution_init`` sets that.
+4. No ``RedriveExecution``. ``replay_execution`` is the local stand-in and
    says so: it starts a *new* execution with the same input (AWS's redrive
    resumes the same execution at the failed state).
 """
@@ -139,6 +143,16 @@ def _record_end(execution: Any) -> None:
     started, stopped = _millis(execution.start_date), _millis(execution.stop_date)
     service_metrics.execution_ended(execution.state_machine_arn, execution.status,
                                     stopped - started if started is not None and stopped is not None else None)
+
+
+def execution_init(original: Any) -> Any:
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        from moto.stepfunctions.parser.api import ExecutionStatus
+
+        original(self, *args, **kwargs)
+        self.exec_status = ExecutionStatus.RUNNING  # what AWS reports from creation on; start() sets it again
+
+    return init
 
 
 def execution_start(original: Any) -> Any:

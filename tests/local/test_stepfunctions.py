@@ -115,3 +115,27 @@ def test_replay_starts_a_new_execution_with_the_same_input_and_says_so(aws, make
     assert "not AWS RedriveExecution" in first.note
     assert first.new_execution_arn.endswith(":evt-1-replay-1") and second.new_execution_arn.endswith(":evt-1-replay-2")
     assert json.loads(sfn.describe_execution(executionArn=first.new_execution_arn)["input"]) == {"fail": True}
+
+
+def test_an_execution_is_running_from_its_creation(aws, make_function, monkeypatch):
+    # Given a started execution observed at the first moment the backend lists it, before its worker starts
+    # (the execution-started metric is recorded there); a poller's idleness check lands there under load
+    from gcpipe.local import service_metrics
+
+    sm = _machine(aws, make_function(FAILS_WHEN_ASKED))
+    sfn = aws.client("stepfunctions")
+    seen: list[list[str]] = []
+    started = service_metrics.execution_started
+
+    def observe(machine_arn: str) -> None:
+        seen.append([e["status"] for e in sfn.list_executions(stateMachineArn=sm)["executions"]])
+        started(machine_arn)
+
+    monkeypatch.setattr(service_metrics, "execution_started", observe)
+
+    # When it is started
+    arn = sfn.start_execution(stateMachineArn=sm, input=json.dumps({}))["executionArn"]
+
+    # Then it was listed as RUNNING (moto alone: no status, and ListExecutions fails with AttributeError)
+    assert seen == [["RUNNING"]]
+    assert wait_for_execution(sfn, arn)["status"] == "SUCCEEDED"
