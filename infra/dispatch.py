@@ -1,7 +1,7 @@
 """The dispatcher: drains the main queue in batches and starts one execution per event (name = dedup key)."""
 from __future__ import annotations
 
-from aws_cdk import Duration
+from aws_cdk import Acknowledgment, Duration, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
@@ -11,13 +11,14 @@ from constructs import Construct
 
 from . import constants as C
 from .config import EnvironmentConfig
+from .failure_handling import nag_resource
 from .request_budget import RequestBudget
 
 
 class Dispatch(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, code: lambda_.Code,
                  main_queue: sqs.IQueue, dead_letter_queue: sqs.IQueue, state_machine: sfn.IStateMachine,
-                 budget: RequestBudget | None = None):
+                 execution_arn_pattern: str, budget: RequestBudget | None = None):
         super().__init__(scope, construct_id)
         from .function import PipelineFunction
 
@@ -47,6 +48,14 @@ class Dispatch(Construct):
         role = self.function.role
         role.add_to_policy(iam.PolicyStatement(actions=["states:StartExecution"],
                                                resources=[state_machine.state_machine_arn]))
+        # A redelivered message whose execution exists and has closed: was it this message's own start?
+        role.add_to_policy(iam.PolicyStatement(actions=["states:DescribeExecution"], resources=[execution_arn_pattern]))
+        Validations.of(role).acknowledge(Acknowledgment(
+            id=f"AwsSolutions-IAM5[Resource::{nag_resource(self, execution_arn_pattern)}]",
+            reason="Execution ARNs are <machine>:<execution name>; the name is the per-event dedup key, so the "
+                   "dispatcher describes executions of this one state machine by the name wildcard (a redelivered "
+                   "message: was the closed execution its own start?).",
+        ))
         # Malformed or unsupported events are dead-lettered directly, with their reason.
         role.add_to_policy(iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[dead_letter_queue.queue_arn]))
         if budget is not None:

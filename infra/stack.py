@@ -44,6 +44,7 @@ class GenesysEventsStack(Stack):
         state_machine = self.orchestration.state_machine
         self.dispatch = Dispatch(self, "Dispatch", config=config, code=code, main_queue=self.queues.main_queue,
                                  dead_letter_queue=self.queues.dead_letter_queue, state_machine=state_machine,
+                                 execution_arn_pattern=self.orchestration.execution_arn_pattern(),
                                  budget=self.request_budget)
         self.failure_handling = FailureHandling(
             self, "FailureHandling", config=config, code=code, state_machine=state_machine,

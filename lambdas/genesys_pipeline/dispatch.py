@@ -7,7 +7,11 @@ Per record, exactly one of:
   *running* execution succeeds and returns that execution's response. When its
   ``startDate`` is before this SQS message was first received, another copy of the event
   started it (a duplicate); otherwise this message itself did, on an earlier receive or an
-  SDK retry (the dispatcher died, or the response was lost), and it is counted as started;
+  SDK retry (the dispatcher died, or the response was lost), and it is counted as started.
+  The same holds when that execution has closed (``ExecutionAlreadyExists``) and this message
+  is a redelivery: ``DescribeExecution`` tells its own start (same input, started at or after
+  the message's first receive) from another copy's, so a dispatcher that died after its
+  StartExecution landed does not add a duplicate to the execution's outcome;
 - filtered: topic or queue outside this environment's sets (defense in depth behind the
   EventBridge rule, which may be edited by hand or lag a config change);
 - stale: older than ``max_event_age_seconds``, measured from the event's own time;
@@ -105,11 +109,15 @@ class StartExecutionUnavailable(TransientDispatchError):
 
 
 class ExecutionStarter(Protocol):
-    def start_execution(self, name: str, execution_input: str, *, not_before: datetime | None = None) -> StartResult:
+    def start_execution(self, name: str, execution_input: str, *, not_before: datetime | None = None,
+                        redelivered: bool = False) -> StartResult:
         """Start an execution named ``name``; raise a ``TransientDispatchError`` when worth retrying.
 
         ``not_before``: when this record was first received; a running execution that started
         earlier was started by someone else (``ALREADY_RUNNING``). None: any success is ``STARTED``.
+        ``redelivered``: this message was received before (a dispatcher died or failed after its
+        StartExecution landed); an existing execution with this input that started at or after
+        ``not_before`` is then its own (``STARTED``), even when it has closed.
         """
         ...
 
@@ -399,7 +407,8 @@ class Dispatcher:
             if plan.action is Action.START:
                 assert plan.event is not None  # a START plan has its event
                 started = self._starter.start_execution(plan.event.dedup_key, execution_input(plan.event),
-                                                        not_before=plan.first_received)
+                                                        not_before=plan.first_received,
+                                                        redelivered=plan.receive_count > 1)
                 if started is StartResult.ALREADY_RUNNING:
                     return RecordResult(Outcome.DUPLICATE, reason="an execution with this name and input is already "
                                         "running, started before this message was first received")
@@ -560,7 +569,8 @@ class StepFunctionsExecutionStarter:
         self._client = client
         self._state_machine_arn = state_machine_arn
 
-    def start_execution(self, name: str, execution_input: str, *, not_before: datetime | None = None) -> StartResult:
+    def start_execution(self, name: str, execution_input: str, *, not_before: datetime | None = None,
+                        redelivered: bool = False) -> StartResult:
         try:
             response = self._client.start_execution(stateMachineArn=self._state_machine_arn, name=name,
                                                     input=execution_input)
@@ -568,7 +578,10 @@ class StepFunctionsExecutionStarter:
             code = exc.response.get("Error", {}).get("Code", "")
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
             if code == "ExecutionAlreadyExists":
-                # Same name, different input (another envelope id) or a closed execution: a redelivery.
+                # Same name, different input (another envelope id) or a closed execution: another copy,
+                # unless this very message started it on an earlier receive (it was redelivered).
+                if redelivered and not_before is not None and self._started_by(name, execution_input, not_before):
+                    return StartResult.STARTED
                 return StartResult.ALREADY_EXISTS
             if code in THROTTLING_CODES or status == 429:
                 raise StartExecutionThrottled(f"StartExecution throttled ({code})") from exc
@@ -583,6 +596,25 @@ class StepFunctionsExecutionStarter:
         if not_before is not None and isinstance(start_date, datetime) and _utc(start_date) < not_before:
             return StartResult.ALREADY_RUNNING
         return StartResult.STARTED
+
+
+    def _started_by(self, name: str, execution_input: str, first_received: datetime) -> bool:
+        """Whether the closed execution ``name`` is this message's own: same input, started at or after the
+        message was first received (another copy's started before it, or has another envelope id)."""
+        arn = self._state_machine_arn.replace(":stateMachine:", ":execution:", 1) + f":{name}"
+        try:
+            described = self._client.describe_execution(executionArn=arn)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+            if code in THROTTLING_CODES or code in UNAVAILABLE_CODES or status == 429 or status >= 500:
+                raise StartExecutionUnavailable(f"DescribeExecution unavailable ({code or status})") from exc
+            raise
+        except (BotoConnectionError, ConnectTimeoutError, ReadTimeoutError) as exc:
+            raise StartExecutionUnavailable(f"DescribeExecution unreachable: {type(exc).__name__}") from exc
+        start_date = described.get("startDate")
+        return (described.get("input") == execution_input and isinstance(start_date, datetime)
+                and _utc(start_date) >= first_received)
 
 
 def _utc(moment: datetime) -> datetime:

@@ -41,7 +41,7 @@ class InMemoryStarter:
         self.in_flight = self.max_in_flight = 0
         self._lock = threading.Lock()
 
-    def start_execution(self, name: str, execution_input: str, *, not_before=None) -> StartResult:
+    def start_execution(self, name: str, execution_input: str, *, not_before=None, redelivered=False) -> StartResult:
         with self._lock:
             self.calls += 1
             self.in_flight += 1
@@ -446,6 +446,13 @@ class IdempotentStepFunctions:
         self.executions[name] = {"input": input, "status": "RUNNING", "response": response}
         return dict(response)
 
+    def describe_execution(self, *, executionArn):
+        name = executionArn.rsplit(":", 1)[1]
+        self.described = getattr(self, "described", []) + [executionArn]
+        known = self.executions[name]
+        return {"executionArn": executionArn, "name": name, "status": known["status"], "input": known["input"],
+                "startDate": known["response"]["startDate"]}
+
 
 def received(body: dict, message_id: str, first_received: datetime, receive_count: int = 1) -> dict:
     out = record(body, message_id, receive_count)
@@ -488,6 +495,55 @@ def test_a_redelivery_of_the_message_that_started_the_execution_is_not_counted_t
     # Then it is still this message's start: no duplicate outcome (the processor records applied, once)
     assert response == {"batchItemFailures": []}
     assert outcomes == []
+
+
+def test_a_redelivery_of_the_message_whose_execution_has_closed_is_not_counted_twice(sample_events, dead_letters,
+                                                                                     outcomes):
+    from genesys_pipeline.dispatch import StepFunctionsExecutionStarter
+
+    # Given a message that started its execution, which then succeeded, and a dispatcher that died before
+    # SQS deleted the message (the chaos soak's dispatcher crash after part of its batch)
+    sfn = IdempotentStepFunctions(lambda: NOW)
+    starter = StepFunctionsExecutionStarter(sfn, "arn:aws:states:us-east-1:123456789012:stateMachine:m")
+    envelope = fresh(sample_events["acd-end"])
+    first_received = NOW - timedelta(seconds=1)
+    dispatcher(starter, dead_letters).dispatch(batch(received(envelope, "m", first_received)))
+    [name] = sfn.executions
+    sfn.executions[name]["status"] = "SUCCEEDED"
+    # When SQS redelivers that same message: StartExecution answers ExecutionAlreadyExists
+    response = dispatcher(starter, dead_letters).dispatch(batch(received(envelope, "m", first_received, 2)))
+    # Then DescribeExecution shows it is this message's own start: no duplicate outcome beside the applied one
+    assert response == {"batchItemFailures": []}
+    assert outcomes == []
+    assert sfn.described == [f"arn:aws:states:us-east-1:123456789012:execution:m:{name}"]
+
+
+def test_a_copy_redelivered_after_the_execution_closed_is_still_a_duplicate(sample_events, dead_letters, outcomes):
+    from genesys_pipeline.dispatch import StepFunctionsExecutionStarter
+
+    # Given an execution started and closed by one copy of an event
+    sfn = IdempotentStepFunctions(lambda: NOW)
+    starter = StepFunctionsExecutionStarter(sfn, "arn:aws:states:us-east-1:123456789012:stateMachine:m")
+    envelope = fresh(sample_events["acd-end"])
+    dispatcher(starter, dead_letters).dispatch(batch(received(envelope, "first", NOW - timedelta(seconds=1))))
+    [name] = sfn.executions
+    sfn.executions[name]["status"] = "SUCCEEDED"
+    # When another message with the same body, first received after that start, is redelivered (receive count 2)
+    response = dispatcher(starter, dead_letters).dispatch(batch(received(envelope, "copy", NOW + timedelta(seconds=2), 2)))
+    # Then it is a duplicate: the execution started before this message was first received
+    assert response == {"batchItemFailures": []}
+    assert [(o, fields["message_id"]) for o, _, _, fields in outcomes] == [(Outcome.DUPLICATE, "copy")]
+
+
+def test_a_first_receive_that_meets_an_existing_execution_is_not_described():
+    from genesys_pipeline.dispatch import StepFunctionsExecutionStarter
+
+    sfn = IdempotentStepFunctions(lambda: NOW)
+    starter = StepFunctionsExecutionStarter(sfn, "arn:aws:states:us-east-1:123456789012:stateMachine:m")
+    starter.start_execution("n", "{}")
+    sfn.executions["n"]["status"] = "SUCCEEDED"
+    assert starter.start_execution("n", "{}", not_before=NOW) is StartResult.ALREADY_EXISTS
+    assert not hasattr(sfn, "described")  # one call per duplicate, as before
 
 
 def test_the_adapter_reads_the_idempotent_success_shape():
