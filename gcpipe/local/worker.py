@@ -15,7 +15,7 @@ The runtime's own variables (read here, then removed before the handler is impor
   the handler; each function (default ``install``) is called with no argument. This is the seam for fault
   injection (e.g. ``gcpipe.local.faults:install_from_env``, whose plan file it names in its own variable,
   passed through ``LambdaRuntime.worker_environment``). A hook that needs botocore events in every session the function
-  creates calls ``register_botocore_handler``.
+  creates calls ``register_botocore_handler``; one that counts per invocation registers ``on_invoke``.
 
 Protocol (worker -> runtime): ``ready`` | ``init_error`` once; then per invocation any number of
 ``outcome`` (an ``OutcomeRecord`` as JSON) and ``api`` (an IAM decision) messages, then ``result`` or
@@ -97,6 +97,14 @@ def register_botocore_handler(event_name: str, handler: Callable[..., Any]) -> N
     handlers.BUILTIN_HANDLERS.append((event_name, handler))
 
 
+_ON_INVOKE: list[Callable[[], None]] = []
+
+
+def on_invoke(callback: Callable[[], None]) -> None:
+    """Call ``callback`` (no argument) before each invocation's handler call (hooks that count per invocation)."""
+    _ON_INVOKE.append(callback)
+
+
 def send(kind: str, **data: Any) -> None:
     """A message to the runtime (hooks use it: ``api`` decisions, ``outcome`` records)."""
     if _CHANNEL is not None:
@@ -171,6 +179,8 @@ def _serve(channel: Channel, handler: Callable[..., Any]) -> None:
             aws_request_id=request_id, log_group_name=os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME", ""),
             log_stream_name=f"{time.strftime('%Y/%m/%d')}/[$LATEST]{request_id.replace('-', '')}",
             deadline_ms=int(message["deadline_ms"]))
+        for callback in _ON_INVOKE:
+            callback()
         try:
             result = handler(message.get("payload"), context)
             body = json.dumps(result)

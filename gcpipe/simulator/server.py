@@ -48,6 +48,7 @@ import math
 import re
 import secrets
 import socket
+import struct
 import threading
 import time
 import uuid
@@ -360,6 +361,18 @@ class GenesysSimulator:
         with self._lock:
             self._hangs.extend([seconds] * n)
 
+    def reset_next(self, n: int) -> None:
+        """Reset the connection of the next ``n`` API requests (TCP RST, no answer), as a load balancer dropping it."""
+        with self._lock:
+            self._resets += n
+
+    def _take_reset(self) -> bool:
+        with self._lock:
+            if self._resets <= 0:
+                return False
+            self._resets -= 1
+            return True
+
     def revoke_tokens(self) -> None:
         """Every token issued so far gets 401 from now on (as after a client secret reset)."""
         with self._lock:
@@ -384,6 +397,7 @@ class GenesysSimulator:
         self._faults: deque[_Fault] = deque()
         self._token_faults: deque[int] = deque()
         self._hangs: deque[float] = deque()
+        self._resets = 0
         self._latency = 0.0
         self._token_latency = 0.0
         self._issued: list[str] = []
@@ -673,6 +687,13 @@ def _handler_for(sim: GenesysSimulator) -> type[BaseHTTPRequestHandler]:
             self._api(authorization, raw)
 
         def _api(self, authorization: str, raw: bytes) -> None:
+            if sim._take_reset():
+                sim._record(self.command, self._path, 0)  # 0: no answer
+                # SO_LINGER 0: close() sends RST, the client sees "connection reset by peer".
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.close_connection = True
+                self.connection.close()
+                return
             hang, latency, fault, limited = sim._pre_api()
             if hang is not None:
                 sim._stopping.wait(hang)

@@ -208,6 +208,16 @@ def test_hung_request_outlasts_the_client_timeout_and_stop_releases_it():
     assert time.monotonic() - started < 3
 
 
+def test_a_reset_connection_gets_no_answer_and_writes_nothing(sim):
+    headers = bearer(sim)
+    sim.reset_next(1)
+    with pytest.raises(requests.exceptions.ConnectionError):
+        patch(sim, headers, {"a": "1"})
+    assert sim.writes == []
+    assert sim.request_count(status=0) == 1  # recorded as unanswered
+    assert patch(sim, headers, {"a": "1"}).status_code == 202  # only the next one is reset
+
+
 def test_every_response_has_a_correlation_id(sim):
     headers = bearer(sim)
     sim.fail_next(1, status=500)
