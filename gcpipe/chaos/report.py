@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 from gcpipe.local.ledger import OUTCOMES, Accounting
+from gcpipe.local.stepfunctions import REPLAY_MARK
 from gcpipe.local.write_kinds import WRITE_BACK, kind_of
 
 INVARIANT_OUTCOMES = ("applied", "duplicate", "filtered", "stale", "dead_lettered", "failed", "skipped")
@@ -18,12 +19,24 @@ class WriteFigures:
     targets: int  # conversations/participants written
     duplicate_writes: int  # write-backs of one target whose values differ from its first write
     repeated_identical_writes: int  # write-backs of one target with the same values as its first
+    differing_attributes: tuple[str, ...] = ()  # the attribute names whose values differed (never the values)
+    local_replay_rewrites: int = 0  # a local replay's write: only the execution's own attributes differ
 
 
-def analyse_writes(writes: Iterable[Mapping[str, Any]], attribute_keys: Iterable[str]) -> WriteFigures:
+EXECUTION_PLACEHOLDERS = ("{processedAt}", "{executionName}")  # the execution's own: a new execution's differ
+
+
+def analyse_writes(writes: Iterable[Mapping[str, Any]], attribute_map: Mapping[str, str]) -> WriteFigures:
     """The simulator's recorded writes: the write-backs per target (method and path: one conversation's
-    participant; every generated event has its own), each compared with the target's first write."""
-    keys = list(attribute_keys)
+    participant; every generated event has its own), each compared with the target's first write.
+
+    A write by a local replay (its execution attribute names a ``-replay-`` execution) that differs from the
+    first only in the attributes templated from the execution (``{processedAt}``, ``{executionName}``) is a
+    ``local_replay_rewrite``, not a duplicate: moto has no RedriveExecution, so a local redrive is a new
+    execution with its own start time, where AWS's redrive keeps the execution and writes the same values."""
+    keys = list(attribute_map)
+    execution_keys = {k for k, template in attribute_map.items()
+                      if any(p in str(template) for p in EXECUTION_PLACEHOLDERS)}
     per_target: dict[tuple[str, str], list[str]] = defaultdict(list)
     total = 0
     for w in writes:
@@ -31,15 +44,23 @@ def analyse_writes(writes: Iterable[Mapping[str, Any]], attribute_keys: Iterable
             continue
         total += 1
         per_target[(str(w.get("method")), str(w.get("path")))].append(json.dumps(w.get("body"), sort_keys=True))
-    divergent = identical = 0
+    divergent = identical = replay = 0
+    differing: set[str] = set()
     for bodies in per_target.values():
         first = bodies[0]
         for body in bodies[1:]:
             if body == first:
                 identical += 1
+                continue
+            a, b = (json.loads(x).get("attributes") or {} for x in (first, body))
+            changed = {k for k in set(a) | set(b) if a.get(k) != b.get(k)}
+            by_replay = any(REPLAY_MARK in str(b.get(k, "")) for k in execution_keys)
+            if by_replay and changed <= execution_keys:
+                replay += 1
             else:
                 divergent += 1
-    return WriteFigures(total, len(per_target), divergent, identical)
+                differing |= changed
+    return WriteFigures(total, len(per_target), divergent, identical, tuple(sorted(differing)), replay)
 
 
 @dataclass
@@ -55,6 +76,8 @@ class ChaosReport:
     quiet: bool  # False: stopped waiting (no new outcome for the quiet timeout)
     fast_forwarded: int = 0
     sends_failed: int = 0
+    failures_before_redrive: dict[str, int] = field(default_factory=dict)  # failed executions per error name
+    failures_after_redrive: dict[str, int] = field(default_factory=dict)
 
     @property
     def lost(self) -> int:
@@ -92,9 +115,13 @@ class ChaosReport:
             "duplicate_writes": self.writes.duplicate_writes,
             "repeated_identical_writes": self.writes.repeated_identical_writes,
             "write_backs": self.writes.write_backs,
+            "duplicate_write_attributes": list(self.writes.differing_attributes),
+            "local_replay_rewrites": self.writes.local_replay_rewrites,
             "failed_before_redrive": self.failed_before_redrive,
             "failed_executions_redriven": self.failed_executions_redriven,
             "failed_after_redrive": self.failed_after_redrive,
+            "failure_errors_before_redrive": dict(self.failures_before_redrive),
+            "failure_errors_after_redrive": dict(self.failures_after_redrive),
             "faults_injected": dict(self.faults),
             "faults_injected_total": sum(self.faults.values()),
             "wall_seconds": round(self.wall_seconds, 1),
@@ -115,7 +142,7 @@ def render(report: ChaosReport, console: Any) -> None:
     for problem in data["invariant"]["more_than_one_outcome"][:10]:
         console.print(f"  [red]{problem}[/]", highlight=False)
     figures = Table(show_header=False, box=None)
-    for key in ("lost", "duplicate_writes", "repeated_identical_writes", "write_backs", "failed_before_redrive",
+    for key in ("lost", "duplicate_writes", "repeated_identical_writes", "local_replay_rewrites", "write_backs", "failed_before_redrive",
                 "failed_executions_redriven", "failed_after_redrive", "in_flight_fast_forwarded"):
         figures.add_row(key, str(data[key]))
     console.print(figures)

@@ -19,6 +19,7 @@ from gcpipe.local.run.sender import RunSender
 from gcpipe.local.run.stack_config import read_stack_config
 from gcpipe.local.run.synth import ensure_synthesized
 from gcpipe.local.run_files import RUN_DIR
+from gcpipe.local.stepfunctions import REPLAY_MARK
 
 from .plan import HANG_SECONDS, STORM_SECONDS, ChaosPlan, WaveFaults, make_plan
 from .report import ChaosReport, analyse_writes
@@ -29,8 +30,12 @@ if TYPE_CHECKING:
     from gcpipe.simulator import GenesysSimulator
 
 FAULT_HOOK = "gcpipe.local.faults:install_from_env"
+# Time compression of the timeouts, with the retry waits: a processor's idempotency lock lasts until its
+# attempt's deadline (the function's timeout), and the state machine's IdempotencyAlreadyInProgressError
+# retries (90 s in all on AWS, over a 30 s timeout) must still outlast it at the compressed scale.
+GENESYS_READ_TIMEOUT_SECONDS = 2.0
 FAILED_STATUSES = ("FAILED", "TIMED_OUT", "ABORTED")
-FAST_FORWARD_AFTER_SECONDS = 2.0  # records left in flight (a crashed or throttled dispatcher) are made visible
+FAST_FORWARD_AFTER_SECONDS = 2.0  # how often records left in flight (a crashed or throttled dispatch) are made visible
 
 
 @dataclass
@@ -39,7 +44,7 @@ class ChaosOptions:
     seed: int
     env: str = "dev"
     mode: str = "server"
-    retry_time_scale: float = 0.01
+    retry_time_scale: float = 0.06  # the in-progress retries then wait 5.4 s in all: over the 4 s processor timeout
     quiet_timeout: float = 120.0  # give up waiting after this long without a new outcome
     cdk_out: Path | None = None
     run_dir: Path = RUN_DIR
@@ -96,12 +101,11 @@ class ChaosRun:
                     return True
             if watch.stalled:
                 return False
-            if state.stuck_in_flight:
-                stuck_since = stuck_since or now
-                if now - stuck_since > FAST_FORWARD_AFTER_SECONDS:
-                    self._waiting.fast_forwarded += pipeline.expire_in_flight()
-                    stuck_since = None
-            else:
+            # Time compression: the records a poller left after a failed dispatch (a throttle, a crash) come
+            # back after FAST_FORWARD_AFTER_SECONDS instead of the queue's visibility timeout, busy or not.
+            stuck_since = stuck_since or now
+            if now - stuck_since > FAST_FORWARD_AFTER_SECONDS:
+                self._waiting.fast_forwarded += pipeline.expire_in_flight()
                 stuck_since = None
             time.sleep(0.1)
 
@@ -142,9 +146,13 @@ class ChaosRun:
         # (the simulator's own 429 storms are the rate limit under test), and a processor timeout costs less.
         for key in ("DispatcherFunctionName", "ProcessorFunctionName", "ErrorLoggerFunctionName"):
             name = outputs.get(key)
-            if name and self.options.genesys_rate:
-                RUNTIME.set_environment_overrides(name, {"REQUEST_BUDGET_RATE": str(self.options.genesys_rate),
-                                                         "REQUEST_BUDGET_BURST": str(int(self.options.genesys_rate))})
+            if not name:
+                continue
+            overrides = {"GENESYS_READ_TIMEOUT_SECONDS": str(GENESYS_READ_TIMEOUT_SECONDS)}
+            if self.options.genesys_rate:
+                overrides.update(REQUEST_BUDGET_RATE=str(self.options.genesys_rate),
+                                 REQUEST_BUDGET_BURST=str(int(self.options.genesys_rate)))
+            RUNTIME.set_environment_overrides(name, overrides)
         # A processor timeout costs its whole timeout: shortened for the run, as the retry waits are.
         pipeline.client("lambda").update_function_configuration(
             FunctionName=outputs["ProcessorFunctionName"], Timeout=plan.processor_timeout_seconds)
@@ -200,6 +208,8 @@ class ChaosRun:
             quiet = self.wait_quiet(pipeline) and quiet
             self.say(f"{redriven} failed execution(s) redriven; quiet again after {time.monotonic() - started:.1f} s")
             after = self.accounting()
+            still_failed = [e for e in pipeline.executions() if e["status"] in FAILED_STATUSES
+                            and REPLAY_MARK in e["name"]]
             aws_faults = Counter(line.strip() for line in Path(str(log)).read_text(encoding="utf-8").splitlines() if line.strip())
             for name, n in throttles.injected.items():  # type: ignore[attr-defined]
                 kind = "lambda-throttle-dispatcher" if name == pipeline.outputs["DispatcherFunctionName"] else "lambda-throttle-processor"
@@ -213,7 +223,13 @@ class ChaosRun:
                 events=opts.events, seed=opts.seed, accounting=after, failed_before_redrive=before.counts["failed"],
                 failed_executions_redriven=redriven, writes=writes, faults=dict(sorted(faults.items())),
                 wall_seconds=time.monotonic() - started, quiet=quiet,
-                fast_forwarded=self._waiting.fast_forwarded, sends_failed=sum(1 for e in self.ledger.events if e.send_error))
+                fast_forwarded=self._waiting.fast_forwarded, sends_failed=sum(1 for e in self.ledger.events if e.send_error),
+                failures_before_redrive=_errors(failed), failures_after_redrive=_errors(still_failed))
+
+
+def _errors(executions: list[dict]) -> dict[str, int]:
+    """Failed executions per error name (Step Functions' ``error``: the processor's error type)."""
+    return dict(Counter(str(e.get("error") or e.get("status")) for e in executions))
 
 
 def _spread(total: int, parts: int) -> list[int]:
