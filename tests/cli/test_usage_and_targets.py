@@ -11,7 +11,7 @@ from gcpipe.cli import cli
 from gcpipe.ops.target import LocalState
 
 COMMANDS = [[], ["send"], ["failures"], ["redrive"], ["dlq"], ["dlq", "show"], ["dlq", "replay"], ["archive"],
-            ["archive", "replay"], ["genesys"], ["genesys", "sync-filter"], ["local"]]
+            ["archive", "replay"], ["genesys"], ["genesys", "sync-filter"], ["local"], ["local", "chaos"]]
 
 
 @pytest.mark.parametrize("args", COMMANDS, ids=lambda a: " ".join(a) or "gcpipe")
@@ -36,6 +36,10 @@ def test_every_command_has_help(args):
     (["dlq", "replay", "--max", "0"], "--max"),
     (["--profile", "p", "--local", "failures"], "--profile"),
     (["nosuch"], "No such command"),
+    (["local", "chaos", "--seed", "1"], "--events"),
+    (["local", "chaos", "--events", "10"], "--seed"),
+    (["local", "chaos", "--events", "0", "--seed", "1"], "--events"),
+    (["local", "chaos", "--events", "10", "--seed", "x"], "--seed"),
 ])
 def test_usage_errors_exit_2_with_a_usage_message(args, message):
     result = CliRunner().invoke(cli, ["--env", "test", *args])
