@@ -25,7 +25,7 @@ class SleepingStarter:
         self._lock = threading.Lock()
         self.names: set[str] = set()
 
-    def start_execution(self, name: str, execution_input: str, *, not_before: Any = None) -> Any:
+    def start_execution(self, name: str, execution_input: str, *, not_before: Any = None, redelivered: bool = False) -> Any:
         from genesys_pipeline.dispatch import StartResult
 
         time.sleep(self.latency)
