@@ -93,16 +93,14 @@ class ChaosPlan:
 
 
 def make_plan(seed: int, waves: int, *, aws_rate: float = 0.02) -> ChaosPlan:
-    """The schedule for ``waves`` waves of traffic: each wave gets up to two Genesys faults; every kind comes
-    at least once when there are enough waves."""
+    """The schedule for ``waves`` waves of traffic: every kind comes at least once, in the first waves (several
+    to a wave when there are fewer waves than kinds); any wave may get a second, random one."""
     rng = random.Random(seed)
     kinds = list(GENESYS_KINDS)
     rng.shuffle(kinds)
     schedule: list[WaveFaults] = []
     for wave in range(waves):
-        chosen: list[str] = []
-        if wave < len(kinds):
-            chosen.append(kinds[wave])
+        chosen = kinds[wave::waves]
         while len(chosen) < 2 and rng.random() < 0.5:
             chosen.append(rng.choice(GENESYS_KINDS))
         schedule.append(WaveFaults(wave, tuple(_genesys_fault(kind, rng) for kind in chosen)))
