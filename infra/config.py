@@ -52,7 +52,7 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class RetryBudget:
-    """One ASL Retry block's numbers (JitterStrategy is always FULL)."""
+    """One ASL Retry block's numbers (JitterStrategy FULL, except the in-progress retrier's: NONE)."""
 
     interval_seconds: int
     max_attempts: int
@@ -618,6 +618,14 @@ def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
         lambda_service=_retry_budget(r, "lambdaService"),
         max_receive_count=r.integer("maxReceiveCount", 1, 1000),
     )
+    # An in-progress record outlives a dead attempt until that attempt's deadline (Powertools sets it from the
+    # Lambda context): the in-progress retrier waits without jitter, so its whole wait must outlast the timeout.
+    waits = retry_span_seconds(retries.in_progress)
+    if waits <= C.PROCESSOR_TIMEOUT_SECONDS:
+        r.fail("idempotencyInProgress", f"waits {waits:g} s in all, not over the processor's "
+                                        f"{C.PROCESSOR_TIMEOUT_SECONDS} s timeout (an attempt that died holds the "
+                                        "event's in-progress record that long); expected more maxAttempts or a "
+                                        "longer intervalSeconds")
     r.done()
 
     t = n.child("ruleTarget", "an object with maximumEventAgeSeconds, maximumRetryAttempts")
@@ -710,10 +718,15 @@ def _genesys_rate_limit(n: _Node, *, reserved: int, retries: Retries, requests_p
     return limit
 
 
+def retry_span_seconds(budget: RetryBudget) -> float:
+    """The total wait of an ASL Retry block without jitter (JitterStrategy NONE)."""
+    return sum(min(budget.max_delay_seconds, budget.interval_seconds * budget.backoff_rate ** k)
+               for k in range(budget.max_attempts))
+
+
 def expected_retry_span_seconds(budget: RetryBudget) -> float:
     """The mean total wait of an ASL Retry block with JitterStrategy FULL (each wait uniform in [0, delay])."""
-    return sum(min(budget.max_delay_seconds, budget.interval_seconds * budget.backoff_rate ** k)
-               for k in range(budget.max_attempts)) / 2
+    return retry_span_seconds(budget) / 2
 
 
 def load(context: Callable[[str], Any], env_name: str | None = None) -> EnvironmentConfig:

@@ -151,6 +151,10 @@ BAD = [
      f"{P}.externalTag: 'aws-{{executionName' is malformed"),
     ("in-progress retry budget unset", _set("retries.idempotencyInProgress", None),
      f"{P}.retries.idempotencyInProgress: missing; expected an object"),
+    ("in-progress retries shorter than the timeout", _set("retries.idempotencyInProgress.maxAttempts", 3),
+     f"{P}.retries.idempotencyInProgress: waits 14 s in all, not over the processor's 30 s timeout (an attempt "
+     "that died holds the event's in-progress record that long); expected more maxAttempts or a longer "
+     "intervalSeconds"),
     ("AWS dependency retry budget unset", _set("retries.awsDependency", None),
      f"{P}.retries.awsDependency: missing; expected an object"),
     ("AWS dependency attempts out of range", _set("retries.awsDependency.maxAttempts", 100),

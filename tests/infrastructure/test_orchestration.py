@@ -8,6 +8,7 @@ import pytest
 
 from infra import constants as C
 from infra.asl import STATEMACHINES_DIR, render_definition
+from infra.config import retry_span_seconds
 
 from .conftest import ROOT, Synthesized
 
@@ -54,7 +55,7 @@ def test_payload_and_result_selector_are_the_contract(shipped):
     assert process["TimeoutSeconds"] > C.PROCESSOR_TIMEOUT_SECONDS
 
 
-def test_retries_by_name_with_full_jitter_and_the_configured_budgets(shipped):
+def test_retries_by_name_with_full_jitter_but_the_in_progress_wait_and_the_configured_budgets(shipped):
     retries = definition(shipped)["States"]["Process"]["Retry"]
     by_name = {tuple(r["ErrorEquals"]): r for r in retries}
     assert {frozenset(k) for k in by_name} == {frozenset({"GenesysRateLimited"}), frozenset({"GenesysUnavailable"}),
@@ -65,11 +66,13 @@ def test_retries_by_name_with_full_jitter_and_the_configured_budgets(shipped):
                "AwsDependencyUnavailable": shipped.config.retries.aws_dependency,
                IN_PROGRESS: shipped.config.retries.in_progress}
     for r in retries:
-        assert r["JitterStrategy"] == "FULL"
+        # The in-progress retrier waits out a dead attempt's record: a wait, not a herd to spread
+        assert r["JitterStrategy"] == ("NONE" if r["ErrorEquals"] == [IN_PROGRESS] else "FULL")
         budget = budgets.get(r["ErrorEquals"][0], shipped.config.retries.lambda_service)
         assert (r["IntervalSeconds"], r["MaxAttempts"], r["BackoffRate"], r["MaxDelaySeconds"]) == (
             budget.interval_seconds, budget.max_attempts, budget.backoff_rate, budget.max_delay_seconds)
     assert by_name[("GenesysRateLimited",)]["MaxAttempts"] >= by_name[("GenesysUnavailable",)]["MaxAttempts"]
+    assert retry_span_seconds(shipped.config.retries.in_progress) > C.PROCESSOR_TIMEOUT_SECONDS
     # Rate limiting waits long; a concurrent attempt of the same event is short-lived.
     assert by_name[("GenesysRateLimited",)]["MaxDelaySeconds"] > by_name[(IN_PROGRESS,)]["MaxDelaySeconds"]
 
