@@ -77,6 +77,8 @@ ATTR_REASON = "DeadLetterReason"
 ATTR_STAGE = "DeadLetterStage"
 ATTR_ORIGINAL_MESSAGE_ID = "OriginalMessageId"
 ATTR_RECEIVE_COUNT = "ApproximateReceiveCount"
+# In the execution input: the SQS message that started the execution (execution_input).
+MESSAGE_ID_FIELD = "sqsMessageId"
 # On a deferred event: the admission slot (epoch seconds) it has already paid for.
 ATTR_BUDGET_SLOT = "BudgetSlot"
 # A pre-paid event that comes back this much before its slot still starts (clocks of two
@@ -406,7 +408,8 @@ class Dispatcher:
         try:
             if plan.action is Action.START:
                 assert plan.event is not None  # a START plan has its event
-                started = self._starter.start_execution(plan.event.dedup_key, execution_input(plan.event),
+                started = self._starter.start_execution(plan.event.dedup_key,
+                                                        execution_input(plan.event, plan.message_id),
                                                         not_before=plan.first_received,
                                                         redelivered=plan.receive_count > 1)
                 if started is StartResult.ALREADY_RUNNING:
@@ -525,10 +528,15 @@ def _send_groups(plans: list[RecordPlan]) -> list[tuple[RecordPlan, ...]]:
     return groups
 
 
-def execution_input(event: GenesysEvent) -> str:
-    # Deterministic text: an identical redelivery while the execution runs is then an
-    # idempotent StartExecution (same name and input) rather than an error.
-    return json.dumps(event.to_execution_input(), separators=(",", ":"), sort_keys=True)
+def execution_input(event: GenesysEvent, message_id: str | None = None) -> str:
+    # Deterministic text per SQS message: a redelivery of the message that started the execution is an
+    # idempotent StartExecution (same name and input), its own start. Any other copy of the event, even a
+    # byte-identical one (EventBridge delivers at least once), has another input: a duplicate. Without the
+    # message id, a copy received before the start and redelivered after it took the start as its own.
+    data = event.to_execution_input()
+    if message_id:
+        data[MESSAGE_ID_FIELD] = message_id
+    return json.dumps(data, separators=(",", ":"), sort_keys=True)
 
 
 def _duration(delta: timedelta) -> str:

@@ -210,6 +210,7 @@ def test_the_execution_is_named_by_the_dedup_key_with_the_normalized_event_as_in
     [(name, execution_input)] = starter.names.items()
     data = json.loads(execution_input)
     assert data["dedupKey"] == name and name.startswith("acd-end-2f7bf00a-")
+    assert data["sqsMessageId"] == "m1"  # a redelivery of this message is its own start; another copy is not
     assert data["conversationId"] == "2f7bf00a-5a9e-4d1b-9f3c-7e2a1b0c9d8e" and data["queueId"] == QUEUE
     assert "tel:+13175550123" not in execution_input  # ani never reaches the console
 
@@ -470,13 +471,35 @@ def test_a_copy_arriving_while_the_execution_runs_is_a_duplicate_not_a_second_st
     starter = StepFunctionsExecutionStarter(sfn, "arn:aws:states:us-east-1:123456789012:stateMachine:m")
     envelope = fresh(sample_events["acd-end"])
     dispatcher(starter, dead_letters).dispatch(batch(received(envelope, "first", NOW - timedelta(seconds=1))))
-    # When an identical copy (same envelope, so same name and input), first received 2 s later, is dispatched
+    # When an identical copy (same envelope: same name; another SQS message: another input), first received
+    # 2 s later, is dispatched
     response = dispatcher(starter, dead_letters).dispatch(batch(received(envelope, "copy", NOW + timedelta(seconds=2))))
-    # Then StartExecution succeeded idempotently, and the copy is counted a duplicate, with the reason
+    # Then the copy is counted a duplicate, with the reason, and no second execution exists
     assert response == {"batchItemFailures": []}
     assert len(sfn.executions) == 1
     assert [(o, fields["message_id"]) for o, _, _, fields in outcomes] == [(Outcome.DUPLICATE, "copy")]
-    assert "already running" in outcomes[0][2]
+    assert "ExecutionAlreadyExists" in outcomes[0][2]
+
+
+def test_an_identical_copy_received_before_the_start_and_redelivered_after_it_is_a_duplicate(
+        sample_events, dead_letters, outcomes):
+    from genesys_pipeline.dispatch import StepFunctionsExecutionStarter
+
+    # Given two SQS messages with the same body (EventBridge delivered the event twice); the copy was first
+    # received at 12:29:58, its batch failed, and meanwhile the first message started the execution at 12:30:00
+    sfn = IdempotentStepFunctions(lambda: NOW)
+    starter = StepFunctionsExecutionStarter(sfn, "arn:aws:states:us-east-1:123456789012:stateMachine:m")
+    envelope = fresh(sample_events["acd-end"])
+    dispatcher(starter, dead_letters).dispatch(batch(received(envelope, "first", NOW - timedelta(seconds=1))))
+    # When SQS redelivers the copy (receive count 2), the execution still running, and again once it has closed
+    copy = received(envelope, "copy", NOW - timedelta(seconds=2), 2)
+    dispatcher(starter, dead_letters).dispatch(batch(copy))
+    [name] = sfn.executions
+    sfn.executions[name]["status"] = "SUCCEEDED"
+    dispatcher(starter, dead_letters).dispatch(batch(copy))
+    # Then the start is the first message's: the copy is a duplicate both times (the chaos soak found it taking
+    # the start as its own, so that no outcome was ever recorded for it)
+    assert [(o, fields["message_id"]) for o, _, _, fields in outcomes] == [(Outcome.DUPLICATE, "copy")] * 2
 
 
 def test_a_redelivery_of_the_message_that_started_the_execution_is_not_counted_twice(sample_events, dead_letters,
