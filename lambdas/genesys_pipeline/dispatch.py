@@ -283,10 +283,12 @@ class Dispatcher:
             if plan.action is Action.START:
                 assert plan.event is not None  # a START plan has its event
                 key = plan.event.dedup_key
-                if key in first_with_key:
+                # A redelivered record asks Step Functions itself: it may have started the execution before its
+                # dispatcher died, and then it is that start, not a duplicate of another copy in this batch.
+                if key in first_with_key and plan.receive_count <= 1:
                     plan = RecordPlan(plan.message_id, Action.DUPLICATE_IN_BATCH, plan.event, primary=first_with_key[key])
                 else:
-                    first_with_key[key] = plan.message_id
+                    first_with_key.setdefault(key, plan.message_id)
             plans.append(plan)
         return plans
 

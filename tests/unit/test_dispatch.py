@@ -541,6 +541,27 @@ def test_a_redelivery_of_the_message_whose_execution_has_closed_is_not_counted_t
     assert sfn.described == [f"arn:aws:states:us-east-1:123456789012:execution:m:{name}"]
 
 
+def test_a_redelivered_record_that_started_the_execution_is_not_a_duplicate_of_another_copy_in_its_batch(
+        sample_events, dead_letters, outcomes):
+    from genesys_pipeline.dispatch import StepFunctionsExecutionStarter
+
+    # Given a copy of an event ("b", its own envelope id) that started the execution, whose dispatcher then died
+    sfn = IdempotentStepFunctions(lambda: NOW)
+    starter = StepFunctionsExecutionStarter(sfn, "arn:aws:states:us-east-1:123456789012:stateMachine:m")
+    first_received = NOW - timedelta(seconds=1)
+    b = fresh(sample_events["acd-end"], envelope_id="b-envelope")
+    dispatcher(starter, dead_letters).dispatch(batch(received(b, "b", first_received)))
+    [name] = sfn.executions
+    sfn.executions[name]["status"] = "SUCCEEDED"
+    # When SQS redelivers it in one batch after another copy ("a") of the same event, also redelivered
+    a = fresh(sample_events["acd-end"], envelope_id="a-envelope")
+    dispatcher(starter, dead_letters).dispatch(batch(received(a, "a", first_received, 2),
+                                                     received(b, "b", first_received, 2)))
+    # Then "b" is the start it made (the processor records applied), and only "a" is a duplicate (the chaos
+    # soak found both counted duplicates beside the applied: four outcomes for three events)
+    assert [(o, fields["message_id"]) for o, _, _, fields in outcomes] == [(Outcome.DUPLICATE, "a")]
+
+
 def test_a_copy_redelivered_after_the_execution_closed_is_still_a_duplicate(sample_events, dead_letters, outcomes):
     from genesys_pipeline.dispatch import StepFunctionsExecutionStarter
 
