@@ -124,7 +124,12 @@ def _trail(keys: list[str], stderr: str) -> str:
     """What the Lambdas' log says about each of ``keys`` (an event neither finished nor listed is a bug to explain)."""
     lines = _lambda_log().read_text(errors="replace").splitlines()
     trail = {k: [ln[:300] for ln in lines if k in ln] for k in keys}
-    return json.dumps({"missing": trail, "stack_stderr_tail": stderr[-1500:]}, indent=1)
+    # Where else the lines may be: a run that started meanwhile keeps this one's log as lambdas.previous.log
+    previous = _lambda_log().with_name("lambdas.previous.log")
+    elsewhere = previous.read_text(errors="replace").splitlines() if previous.exists() else []
+    in_previous = {k: sum(1 for ln in elsewhere if k in ln) for k in keys}
+    return json.dumps({"missing": trail, "lines_in_lambdas.previous.log": in_previous, "log_lines": len(lines),
+                       "stack_stderr_tail": stderr[-1500:]}, indent=1)
 
 
 def _events(n: int, source: str, seed: int) -> list[str]:
