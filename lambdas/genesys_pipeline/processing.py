@@ -353,9 +353,10 @@ class Processor:
             conversation_id=event.conversation_id,
             participant_id=event.participant_id,
             attributes=result["attributes"],
-            written_by=written_by,
-            # the execution that wrote it (a redrive's cached result names the first one)
-            execution_name=written_by.get("executionName") if isinstance(written_by, dict) else None,
+            written_by=written_by,  # the execution that wrote it: for a cached result, an earlier one
+            # The execution that concluded it (this one): a local replay's line then supersedes the replayed
+            # execution's failure in the ledger, as a redrive's last outcome does on AWS.
+            execution_name=request.execution_name,
         )
         return result
 

@@ -407,6 +407,18 @@ def test_a_repeated_dedup_key_never_writes_twice(processor, sim, acd_end, logs):
     assert metrics.metric_set["EventsDuplicate"]["Value"] == [1.0, 1.0]
 
 
+def test_a_cached_result_names_the_execution_that_concluded_it_and_the_one_that_wrote(processor, sim, acd_end, logs):
+    # A local replay of a failed execution is a new execution with the same input (no RedriveExecution in moto)
+    processor.process(task_payload(acd_end), FakeLambdaContext())
+    replay = processor.process(task_payload(acd_end, execution_name=acd_end["dedupKey"] + "-replay-1"),
+                               FakeLambdaContext())
+    assert replay["outcome"] == "duplicate" and replay["writtenBy"]["executionName"] == acd_end["dedupKey"]
+    [line] = [r for r in logs.records if r.get("outcome") == "duplicate"]
+    # The ledger lets the replay's outcome supersede the failure of the execution it replayed
+    assert line["execution_name"] == acd_end["dedupKey"] + "-replay-1"
+    assert line["written_by"]["executionName"] == acd_end["dedupKey"]
+
+
 def test_idempotency_survives_a_cold_start(make_processor, sim, acd_end):
     make_processor().process(task_payload(acd_end))
     clear_token_cache()  # a new container: nothing in memory, only DynamoDB remembers
