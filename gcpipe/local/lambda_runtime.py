@@ -263,7 +263,7 @@ class LambdaRuntime:
         self._env_overrides.clear()
         self._policies.clear()
         self._extracted.clear()
-        self.concurrency.reset()
+        self.concurrency = ReservedConcurrency()  # a caller's replacement (the chaos soak's throttles) ends here
         self.permissions.reset()
         self.invocations.clear()
         self.worker_hooks = []

@@ -193,3 +193,16 @@ def test_with_retry_waits_compressed_a_throttled_invoke_waits_for_a_slot_rather_
     assert "FunctionError" not in second and json.loads(second["Payload"].read()) == {"ran": True}
     assert sorted(e["n"] for e in ran(out)) == ["holder", "second"]
     assert RUNTIME.concurrency.snapshot().throttled == {}
+
+
+def test_a_reset_runtime_forgets_a_replaced_concurrency_seam():
+    # The chaos soak puts random throttles in the seam; the next pipeline in the process must not inherit them
+    from gcpipe.local.lambda_runtime import LambdaRuntime, ReservedConcurrency
+
+    class Throttling(ReservedConcurrency):
+        pass
+
+    runtime = LambdaRuntime()
+    runtime.concurrency = Throttling()
+    runtime.reset()
+    assert type(runtime.concurrency) is ReservedConcurrency
