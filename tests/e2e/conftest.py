@@ -31,6 +31,7 @@ ENV = "dev"
 CLIENT_ID, CLIENT_SECRET = "e2e-client", "e2e-secret"
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups into the node ids
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # One xdist group: the e2e tests share one synthesized template per worker and never
     # run two LocalPipelines (one per process at a time) side by side.

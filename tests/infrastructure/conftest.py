@@ -28,6 +28,7 @@ CDK_CONTEXT = json.loads((ROOT / "cdk.json").read_text())["context"]
 ENVIRONMENTS = sorted(CDK_CONTEXT[C.CONTEXT_ENVIRONMENTS])
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups into the node ids
 def pytest_collection_modifyitems(items):
     # One xdist worker builds the session's stacks once (make test runs -n 2 --dist loadgroup).
     here = Path(__file__).parent
