@@ -455,6 +455,14 @@ class IdempotentStepFunctions:
                 "startDate": known["response"]["startDate"]}
 
 
+def idempotent_starter(clock=lambda: NOW):
+    """The real adapter over ``IdempotentStepFunctions`` (its executions start at ``clock()``)."""
+    from genesys_pipeline.dispatch import StepFunctionsExecutionStarter
+
+    sfn = IdempotentStepFunctions(clock)
+    return sfn, StepFunctionsExecutionStarter(sfn, "arn:aws:states:us-east-1:123456789012:stateMachine:m")
+
+
 def received(body: dict, message_id: str, first_received: datetime, receive_count: int = 1) -> dict:
     out = record(body, message_id, receive_count)
     out["attributes"]["ApproximateFirstReceiveTimestamp"] = str(int(first_received.timestamp() * 1000))
@@ -463,12 +471,9 @@ def received(body: dict, message_id: str, first_received: datetime, receive_coun
 
 def test_a_copy_arriving_while_the_execution_runs_is_a_duplicate_not_a_second_start(sample_events, dead_letters,
                                                                                      outcomes):
-    from genesys_pipeline.dispatch import StepFunctionsExecutionStarter
-
     # Given an execution started at 12:30:00 by one copy of an event, still running
     clock = iter([NOW, NOW + timedelta(seconds=5)])
-    sfn = IdempotentStepFunctions(lambda: next(clock))
-    starter = StepFunctionsExecutionStarter(sfn, "arn:aws:states:us-east-1:123456789012:stateMachine:m")
+    sfn, starter = idempotent_starter(lambda: next(clock))
     envelope = fresh(sample_events["acd-end"])
     dispatcher(starter, dead_letters).dispatch(batch(received(envelope, "first", NOW - timedelta(seconds=1))))
     # When an identical copy (same envelope: same name; another SQS message: another input), first received
@@ -483,12 +488,9 @@ def test_a_copy_arriving_while_the_execution_runs_is_a_duplicate_not_a_second_st
 
 def test_an_identical_copy_received_before_the_start_and_redelivered_after_it_is_a_duplicate(
         sample_events, dead_letters, outcomes):
-    from genesys_pipeline.dispatch import StepFunctionsExecutionStarter
-
     # Given two SQS messages with the same body (EventBridge delivered the event twice); the copy was first
     # received at 12:29:58, its batch failed, and meanwhile the first message started the execution at 12:30:00
-    sfn = IdempotentStepFunctions(lambda: NOW)
-    starter = StepFunctionsExecutionStarter(sfn, "arn:aws:states:us-east-1:123456789012:stateMachine:m")
+    sfn, starter = idempotent_starter()
     envelope = fresh(sample_events["acd-end"])
     dispatcher(starter, dead_letters).dispatch(batch(received(envelope, "first", NOW - timedelta(seconds=1))))
     # When SQS redelivers the copy (receive count 2), the execution still running, and again once it has closed
@@ -504,12 +506,9 @@ def test_an_identical_copy_received_before_the_start_and_redelivered_after_it_is
 
 def test_a_redelivery_of_the_message_that_started_the_execution_is_not_counted_twice(sample_events, dead_letters,
                                                                                      outcomes):
-    from genesys_pipeline.dispatch import StepFunctionsExecutionStarter
-
     # Given a message first received at 12:29:59 that started the execution at 12:30:00, whose
     # dispatcher then died before SQS deleted it
-    sfn = IdempotentStepFunctions(lambda: NOW)
-    starter = StepFunctionsExecutionStarter(sfn, "arn:aws:states:us-east-1:123456789012:stateMachine:m")
+    sfn, starter = idempotent_starter()
     envelope = fresh(sample_events["acd-end"])
     first_received = NOW - timedelta(seconds=1)
     dispatcher(starter, dead_letters).dispatch(batch(received(envelope, "m", first_received)))
@@ -522,12 +521,9 @@ def test_a_redelivery_of_the_message_that_started_the_execution_is_not_counted_t
 
 def test_a_redelivery_of_the_message_whose_execution_has_closed_is_not_counted_twice(sample_events, dead_letters,
                                                                                      outcomes):
-    from genesys_pipeline.dispatch import StepFunctionsExecutionStarter
-
     # Given a message that started its execution, which then succeeded, and a dispatcher that died before
     # SQS deleted the message (the chaos soak's dispatcher crash after part of its batch)
-    sfn = IdempotentStepFunctions(lambda: NOW)
-    starter = StepFunctionsExecutionStarter(sfn, "arn:aws:states:us-east-1:123456789012:stateMachine:m")
+    sfn, starter = idempotent_starter()
     envelope = fresh(sample_events["acd-end"])
     first_received = NOW - timedelta(seconds=1)
     dispatcher(starter, dead_letters).dispatch(batch(received(envelope, "m", first_received)))
@@ -543,11 +539,8 @@ def test_a_redelivery_of_the_message_whose_execution_has_closed_is_not_counted_t
 
 def test_a_redelivered_record_that_started_the_execution_is_not_a_duplicate_of_another_copy_in_its_batch(
         sample_events, dead_letters, outcomes):
-    from genesys_pipeline.dispatch import StepFunctionsExecutionStarter
-
     # Given a copy of an event ("b", its own envelope id) that started the execution, whose dispatcher then died
-    sfn = IdempotentStepFunctions(lambda: NOW)
-    starter = StepFunctionsExecutionStarter(sfn, "arn:aws:states:us-east-1:123456789012:stateMachine:m")
+    sfn, starter = idempotent_starter()
     first_received = NOW - timedelta(seconds=1)
     b = fresh(sample_events["acd-end"], envelope_id="b-envelope")
     dispatcher(starter, dead_letters).dispatch(batch(received(b, "b", first_received)))
@@ -563,11 +556,8 @@ def test_a_redelivered_record_that_started_the_execution_is_not_a_duplicate_of_a
 
 
 def test_a_copy_redelivered_after_the_execution_closed_is_still_a_duplicate(sample_events, dead_letters, outcomes):
-    from genesys_pipeline.dispatch import StepFunctionsExecutionStarter
-
     # Given an execution started and closed by one copy of an event
-    sfn = IdempotentStepFunctions(lambda: NOW)
-    starter = StepFunctionsExecutionStarter(sfn, "arn:aws:states:us-east-1:123456789012:stateMachine:m")
+    sfn, starter = idempotent_starter()
     envelope = fresh(sample_events["acd-end"])
     dispatcher(starter, dead_letters).dispatch(batch(received(envelope, "first", NOW - timedelta(seconds=1))))
     [name] = sfn.executions
@@ -580,10 +570,7 @@ def test_a_copy_redelivered_after_the_execution_closed_is_still_a_duplicate(samp
 
 
 def test_a_first_receive_that_meets_an_existing_execution_is_not_described():
-    from genesys_pipeline.dispatch import StepFunctionsExecutionStarter
-
-    sfn = IdempotentStepFunctions(lambda: NOW)
-    starter = StepFunctionsExecutionStarter(sfn, "arn:aws:states:us-east-1:123456789012:stateMachine:m")
+    sfn, starter = idempotent_starter()
     starter.start_execution("n", "{}")
     sfn.executions["n"]["status"] = "SUCCEEDED"
     assert starter.start_execution("n", "{}", not_before=NOW) is StartResult.ALREADY_EXISTS
