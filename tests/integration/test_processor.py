@@ -370,7 +370,8 @@ def test_token_is_refreshed_a_margin_before_it_expires(aws, sim, acd_end):
 
 def test_token_fetch_is_single_flight_under_concurrency(aws, sim, acd_end):
     sim.set_latency(0, token_seconds=0.3)  # a slow token endpoint: every thread arrives while the first fetch is in flight
-    client = GenesysClient(genesys_settings(sim))
+    # Production timeouts: 16 PATCHes land at once, and under a loaded CI one can wait past the tests' 2 s read timeout
+    client = GenesysClient(genesys_settings(sim, connect_timeout_seconds=3.05, read_timeout_seconds=10.0))
     conv, part = conversation(acd_end)
     start, errors = threading.Barrier(16), []
 
