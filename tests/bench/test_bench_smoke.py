@@ -11,6 +11,13 @@ import pytest
 pytestmark = pytest.mark.xdist_group("e2e")  # the pipeline benchmarks run a LocalPipeline (one per process)
 
 
+@pytest.fixture(autouse=True)
+def _session_assembly(synthesized, monkeypatch):
+    # The session's assembly, not .local-run/cdk.out: a `gcpipe local run` on the other xdist worker (the e2e
+    # "local-run" group) may be synthesizing that one.
+    monkeypatch.setenv("GCPIPE_BENCH_CDK_OUT", str(synthesized))
+
+
 def _check_envelope(result: dict, name: str, out_dir) -> None:
     assert result["benchmark"] == name
     assert result["smoke"] is True

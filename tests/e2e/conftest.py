@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import random
 import time
 from pathlib import Path
@@ -31,14 +30,23 @@ ENV = "dev"
 CLIENT_ID, CLIENT_SECRET = "e2e-client", "e2e-secret"
 
 
+# The files whose runs use the checkout's .local-run (lambdas.log, endpoints.json): two such runs side by side
+# rotate each other's files, so they share one xdist worker. The other e2e tests (and the pipeline benchmarks) run
+# a LocalPipeline of their own, one at a time per process, in the "e2e" group on the other worker.
+CHECKOUT_RUN_FILES = frozenset({
+    "test_kept_running.py", "test_readme_local.py", "test_worker_processes.py", "test_local_run.py",
+    "test_local_dashboard.py", "test_local_integration.py",
+})
+E2E_GROUPS = ("e2e", "local-run")
+
+
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups into the node ids
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # One xdist group: the e2e tests share one synthesized template per worker and never
-    # run two LocalPipelines (one per process at a time) side by side.
     for item in items:
-        if "tests/e2e/" in str(item.fspath).replace(os.sep, "/"):
+        path = Path(str(item.fspath))
+        if "tests/e2e/" in path.as_posix():
             item.add_marker(pytest.mark.e2e)
-            item.add_marker(pytest.mark.xdist_group("e2e"))
+            item.add_marker(pytest.mark.xdist_group("local-run" if path.name in CHECKOUT_RUN_FILES else "e2e"))
 
 
 

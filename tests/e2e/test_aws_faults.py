@@ -14,7 +14,7 @@ import pytest
 
 from genesys_pipeline.processing import IDEMPOTENCY_SDK_MAX_ATTEMPTS
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
+pytestmark = pytest.mark.e2e
 
 
 class TableFaults:

@@ -11,7 +11,7 @@ import copy
 
 import pytest
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
+pytestmark = pytest.mark.e2e
 
 
 def _budget(e2e) -> tuple[float, int]:

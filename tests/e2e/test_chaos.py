@@ -13,7 +13,7 @@ from gcpipe.chaos.plan import aws_rules
 from gcpipe.local.faults import PLAN_VARIABLE
 from gcpipe.local.lambda_runtime import RUNTIME
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
+pytestmark = pytest.mark.e2e
 
 CHAOS_EVENTS, CHAOS_SEED = 200, 11
 

@@ -15,7 +15,7 @@ import pytest
 from gcpipe.local.lambda_runtime import RUNTIME
 from gcpipe.local.run.lambda_output import LambdaOutput
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
+pytestmark = pytest.mark.e2e
 
 EVENTS = 24
 

@@ -11,7 +11,7 @@ import pytest
 
 from tests.e2e.conftest import running_harness
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
+pytestmark = pytest.mark.e2e
 
 
 def without_permission(synthesized: Path, tmp_path: Path, policy_prefix: str, action: str) -> Path:

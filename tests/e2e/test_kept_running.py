@@ -32,7 +32,7 @@ from .kept_stack import (
     wait_for,
 )
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
+pytestmark = pytest.mark.e2e
 DISPATCH_BATCH = 10  # dev's dispatcher batchSize (the default of infra/config.py)
 
 

@@ -11,7 +11,7 @@ from gcpipe import traffic as gen
 from gcpipe.cli import cli
 from gcpipe.local.ledger import OUTCOMES
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
+pytestmark = pytest.mark.e2e
 
 
 def _run(args, synthesized, tmp_path):

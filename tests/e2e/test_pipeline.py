@@ -16,7 +16,7 @@ from gcpipe.local.lambda_runtime import RUNTIME
 from gcpipe.local.run.stack_config import retry_attempts
 from gcpipe.local.stepfunctions import RETRY_CLOCK
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
+pytestmark = pytest.mark.e2e
 
 
 def _definition(e2e) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import pytest
 
 from .kept_stack import PROJECT_ROOT, STATE_FILE, STEP_TIMEOUT, KeptStack, environment, flat, wait_for
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
+pytestmark = pytest.mark.e2e
 
 
 def readme_local_blocks() -> list[list[str]]:

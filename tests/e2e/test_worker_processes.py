@@ -10,7 +10,7 @@ import pytest
 
 from .kept_stack import GCPIPE, PROJECT_ROOT, environment, wait_for
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
+pytestmark = pytest.mark.e2e
 
 
 def worker_pids(parent: int) -> set[int]:
