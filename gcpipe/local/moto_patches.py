@@ -81,6 +81,12 @@ PATCHES: tuple[MotoPatch, ...] = (
         (Replacement("moto.stepfunctions.parser.asl.component.common.retry.retrier_decl", "time",
                      _instead(stepfunctions.RETRY_CLOCK)),)),
     MotoPatch(
+        "Step Functions, EventBridge: every JSONPath (an ASL path, an input template's) is parsed anew, a ply "
+        "parser built per call (about 2 ms): a large share of the local Step Functions' CPU under load",
+        tuple(Replacement(owner, "parse", stepfunctions.cached_jsonpath_parse)
+              for owner in ("jsonpath_ng.ext", "moto.stepfunctions.parser.asl.utils.json_path",
+                            "moto.stepfunctions.parser.asl.component.common.path.result_path"))),
+    MotoPatch(
         "Step Functions: an execution is listed before it has a status (None until start()), so a ListExecutions "
         "in that window fails with AttributeError (on AWS it is RUNNING from creation)",
         (Replacement("moto.stepfunctions.parser.backend.execution:Execution", "__init__",

@@ -139,3 +139,21 @@ def test_an_execution_is_running_from_its_creation(aws, make_function, monkeypat
     # Then it was listed as RUNNING (moto alone: no status, and ListExecutions fails with AttributeError)
     assert seen == [["RUNNING"]]
     assert wait_for_execution(sfn, arn)["status"] == "SUCCEEDED"
+
+
+def test_a_jsonpath_is_parsed_once_while_the_adapters_are_installed_and_anew_after(aws):
+    import jsonpath_ng.ext
+    from moto.stepfunctions.parser.asl.component.common.path import result_path
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    from gcpipe.local import moto_patches
+
+    # Given the adapters installed: moto's ASL paths and EventBridge's input templates parse each path once
+    for parse in (jsonpath_ng.ext.parse, json_path.parse, result_path.parse):
+        assert parse("$.detail.conversationId") is parse("$.detail.conversationId")
+    # and the parsed path still finds, as moto's own extract_json uses it
+    assert json_path.extract_json("$.detail.conversationId", {"detail": {"conversationId": "c-1"}}) == "c-1"
+    # When they are removed, moto parses anew, as it did
+    moto_patches.remove()
+    assert jsonpath_ng.ext.parse("$.detail") is not jsonpath_ng.ext.parse("$.detail")
+    moto_patches.install()  # the fixture removes them again
