@@ -88,6 +88,8 @@ class ChaosRun:
             try:
                 state = pipeline.state()
             except Exception:  # noqa: BLE001 - the emulator answered badly once; look again
+                if watch.stalled:  # ... but an emulator that never answers again is a stall, not a wait forever
+                    return False
                 time.sleep(0.2)
                 continue
             if now - last_scan > 5.0 or (state.idle and now - last_scan > 1.0):
