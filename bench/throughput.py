@@ -8,7 +8,7 @@ Designs (the same template but for ``genesysRateLimit`` in cdk.json, synthesized
 The simulator limits the org to L API requests per second over a sliding window (60 s by default: Genesys
 states its limits per minute), beside its per-token limit (300/min), and answers 429 with Retry-After as
 Genesys does. Each (design, workload) gets a fresh stack on moto (in-process) and a fresh simulator; the
-real handlers run in-process, with each function's reserved concurrency enforced as Lambda does.
+real handlers run in worker processes (one per function instance), with each function's reserved concurrency enforced as Lambda does.
 
 Workloads:
 - ``burst``: ``burst_multiple`` x L x 60 distinct events (3 minutes of quota) put on the partner bus at once;
@@ -293,7 +293,7 @@ def run(smoke: bool = False, limit: float | None = None, designs: str = ",".join
     notes = [
         f"L = {limit:g} requests/s: the workloads' durations do not depend on L (the burst is {burst_multiple:g} minutes "
         f"of quota, the arrival lasts {sustained_seconds:g} s), only their event counts do, so L was scaled down (issue: "
-        "L = 5, a burst of >= 900) to keep the local runtime's own CPU (moto's execution threads, the in-process Lambdas) "
+        "L = 5, a burst of >= 900) to keep the local runtime's own CPU (moto's execution threads, the Lambdas' worker processes) "
         "off the critical path on 2 shared cores. Each event is one PATCH, so L events/s is the best possible rate.",
         f"Simulator: org-wide limit of L x {org_window:g} API requests per {org_window:g} s ({org_window_kind} window; "
         "Genesys does not document which, sliding is the stricter; rejected requests spend no quota), per-token limit "
