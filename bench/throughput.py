@@ -8,7 +8,8 @@ Designs (the same template but for ``genesysRateLimit`` in cdk.json, synthesized
 The simulator limits the org to L API requests per second over a sliding window (60 s by default: Genesys
 states its limits per minute), beside its per-token limit (300/min), and answers 429 with Retry-After as
 Genesys does. Each (design, workload) gets a fresh stack on moto (in-process) and a fresh simulator; the
-real handlers run in worker processes (one per function instance), with each function's reserved concurrency enforced as Lambda does.
+real handlers run in worker processes (one per function instance), with each function's reserved concurrency
+enforced as Lambda does.
 
 Workloads:
 - ``burst``: ``burst_multiple`` x L x 60 distinct events (3 minutes of quota) put on the partner bus at once;
