@@ -28,6 +28,8 @@ and MaximumConcurrency.
   at or below the reserved concurrency, normally prevents it). The invoke is
   made without SDK retries: the mapping, not the SDK, decides what a throttle
   does;
+- an invoke that fails otherwise (the function deleted, the endpoint unreachable) leaves the whole batch
+  too, as a throttle does (``BatchResult.invoke_error`` names the error);
 - redrive to the DLQ is moto's own: ReceiveMessage moves a message whose
   receive count reached the queue's maxReceiveCount (tests/local verify that
   this still holds);
@@ -54,6 +56,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from . import service_metrics
 
@@ -102,6 +106,7 @@ class BatchResult:
     function_error: str | None = None
     response: Any = None
     throttled: bool = False  # the invoke got 429 TooManyRequestsException: the function did not run
+    invoke_error: str | None = None  # the invoke itself failed otherwise (the error code): the function did not run
 
 
 def _without_sdk_retries(lambda_client: Any) -> Any:
@@ -237,6 +242,15 @@ class SqsEventSourcePoller:
             LOG.info("%s throttled: %d records back to the queue after the visibility timeout",
                      self.config.function_arn, len(ids))
             result.throttled, result.left = True, ids
+            self._left.update(handles)
+            self.results.append(result)
+            return result
+        except (ClientError, BotoCoreError) as exc:
+            # As the Lambda service's poller: the batch is not deleted and comes back after the visibility timeout
+            result.invoke_error = exc.response["Error"]["Code"] if isinstance(exc, ClientError) else type(exc).__name__
+            LOG.warning("invoking %s failed (%s): %d records back to the queue after the visibility timeout",
+                        self.config.function_arn, result.invoke_error, len(ids))
+            result.left = ids
             self._left.update(handles)
             self.results.append(result)
             return result

@@ -223,3 +223,19 @@ def test_a_stop_that_times_out_leaves_the_batch_in_progress_for_a_later_stop_to_
     poller.stop(timeout=10)
 
     assert not poller.busy and _counts(aws, queues["main_url"]) == (0, 0)  # it finished, and its record is deleted
+
+
+def test_an_invoke_that_fails_otherwise_leaves_the_whole_batch_for_a_fast_forward(aws, make_function, queues):
+    # Given a mapping whose function has been deleted since
+    function_arn = make_function(PARTIAL)
+    poller = _poller(aws, queues, function_arn, FunctionResponseTypes=["ReportBatchItemFailures"])
+    aws.client("lambda").delete_function(FunctionName=function_arn)
+    _send(aws, queues, [{"n": 0}, {"n": 1}])
+    # When the poller receives a batch and the invoke fails
+    [result] = poller.drain()
+    # Then the batch is left, unprocessed, and named as such; its records come back on a fast-forward
+    assert result.invoke_error == "ResourceNotFoundException" and not result.throttled
+    assert result.deleted == [] and len(result.left) == 2
+    assert _counts(aws, queues["main_url"]) == (0, 2)
+    assert poller.expire_in_flight() == 2
+    assert _counts(aws, queues["main_url"]) == (2, 0)
