@@ -39,9 +39,10 @@ up: install
 check-static: synth
 	$(BIN)/python -m infra.check_static
 
-# Lint: ruff's rules as pyproject.toml selects them (each noqa marker names one of them).
+# Lint: ruff's rules as pyproject.toml selects them (each noqa marker names one of them), and ruff's format.
 check-lint: install
 	$(BIN)/ruff check --no-cache .
+	$(BIN)/ruff format --no-cache --check .
 
 # Types (pyproject.toml [tool.mypy]): --strict on the Lambda code, mypy's default checks on the CLI, the local
 # runtime, the CDK app and the benchmarks. Two runs of different options, so two caches.

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
 """CDK app: one stack per environment, picked with `-c env=<name>` (default dev) from cdk.json."""
+
 from __future__ import annotations
 
 import sys
@@ -32,8 +33,11 @@ def main() -> None:
         if NAG_FAILED not in str(exc):
             raise
         # The findings (rule, construct path, how to acknowledge) are printed above by CDK.
-        print("error: cdk-nag AwsSolutions findings above: fix each, or acknowledge it in code with "
-              "Validations.of(construct).acknowledge(Acknowledgment(id=..., reason=...))", file=sys.stderr)
+        print(
+            "error: cdk-nag AwsSolutions findings above: fix each, or acknowledge it in code with "
+            "Validations.of(construct).acknowledge(Acknowledgment(id=..., reason=...))",
+            file=sys.stderr,
+        )
         sys.exit(1)
 
 

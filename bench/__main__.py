@@ -2,6 +2,7 @@
 
 Benchmarks are not part of ``make test``; tests/bench/test_bench_smoke.py runs each at smoke size.
 """
+
 from __future__ import annotations
 
 import argparse

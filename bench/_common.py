@@ -4,6 +4,7 @@ Every benchmark module has ``run(smoke=False, **params) -> dict`` (the result, J
 and ``main(argv)``; ``python -m bench.<name> [--smoke] [--out DIR]`` runs one,
 ``python -m bench`` runs them all. Results go to ``bench/results/<name>.json``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,9 +40,14 @@ def ensure_paths() -> None:
 
 def dummy_aws_env() -> None:
     """Never reach a real AWS account from a benchmark."""
-    for k, v in {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_SESSION_TOKEN": "bench",
-                 "AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_TRACE_DISABLED": "true",
-                 "POWERTOOLS_METRICS_NAMESPACE": "GenesysEventPipeline"}.items():
+    for k, v in {
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_SESSION_TOKEN": "bench",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_NAMESPACE": "GenesysEventPipeline",
+    }.items():
         os.environ[k] = v
 
 
@@ -64,8 +70,15 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def envelope(name: str, params: dict[str, Any], results: dict[str, Any], *, smoke: bool, started: float,
-             notes: list[str] | None = None) -> dict[str, Any]:
+def envelope(
+    name: str,
+    params: dict[str, Any],
+    results: dict[str, Any],
+    *,
+    smoke: bool,
+    started: float,
+    notes: list[str] | None = None,
+) -> dict[str, Any]:
     return {
         "benchmark": name,
         "command": f"python -m bench.{name}" + (" --smoke" if smoke else ""),
@@ -122,8 +135,13 @@ def median(xs: list[float]) -> float:
     return statistics.median(xs) if xs else float("nan")
 
 
-def cli(name: str, run: Callable[..., dict[str, Any]], render: Callable[[dict[str, Any]], None],
-        argv: list[str] | None = None, extra: Callable[[argparse.ArgumentParser], object] | None = None) -> dict[str, Any]:
+def cli(
+    name: str,
+    run: Callable[..., dict[str, Any]],
+    render: Callable[[dict[str, Any]], None],
+    argv: list[str] | None = None,
+    extra: Callable[[argparse.ArgumentParser], object] | None = None,
+) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog=f"python -m bench.{name}")
     parser.add_argument("--smoke", action="store_true", help="a small, fast run (the smoke test's size)")
     parser.add_argument("--out", type=Path, default=None, help="results directory (default bench/results)")
@@ -187,9 +205,15 @@ def synth_with(overrides: dict[str, Any], out: Path) -> Path:
 
 
 @contextlib.contextmanager
-def local_stack(*, retry_time_scale: float = 0.0, rate_limit: float | None = None, log_path: Path | None = None,
-                token_ttl: int | None = None, cdk_out: Path | None = None,
-                simulator: dict[str, Any] | None = None) -> Iterator[tuple[Any, Any, Any]]:
+def local_stack(
+    *,
+    retry_time_scale: float = 0.0,
+    rate_limit: float | None = None,
+    log_path: Path | None = None,
+    token_ttl: int | None = None,
+    cdk_out: Path | None = None,
+    simulator: dict[str, Any] | None = None,
+) -> Iterator[tuple[Any, Any, Any]]:
     """(pipeline, simulator, stack config): the synthesized stack on moto (in-process) and the simulator.
 
     ``cdk_out`` defaults to ``cdk_out_dir()``; ``simulator`` holds extra GenesysSimulator arguments (limits)."""
@@ -204,11 +228,14 @@ def local_stack(*, retry_time_scale: float = 0.0, rate_limit: float | None = Non
     log_path = log_path or (RESULTS_DIR / "lambdas.log.tmp")
     kwargs: dict[str, Any] = {"token_ttl_seconds": token_ttl} if token_ttl else {}
     kwargs.update(simulator or {})
-    with GenesysSimulator(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, rate_limit_per_second=rate_limit, **kwargs) as sim:
+    with GenesysSimulator(
+        client_id=CLIENT_ID, client_secret=CLIENT_SECRET, rate_limit_per_second=rate_limit, **kwargs
+    ) as sim:
         genesys = GenesysEndpoint(sim.base_url, CLIENT_ID, CLIENT_SECRET)
         with lambda_output(log_path) as out:
-            with LocalPipeline(ENV, cdk_out=cdk_out, genesys=genesys, mode="in-process",
-                               retry_time_scale=retry_time_scale) as pipeline:
+            with LocalPipeline(
+                ENV, cdk_out=cdk_out, genesys=genesys, mode="in-process", retry_time_scale=retry_time_scale
+            ) as pipeline:
                 out.ensure()
                 yield pipeline, sim, read_stack_config(pipeline)
 
@@ -237,8 +264,15 @@ class AwsCalls:
     source mapping's empty polls are a fixed cost, not a cost per event). Wraps the backend classes' methods
     for the ``with`` block and puts them back after."""
 
-    SQS = ("send_message", "send_message_batch", "receive_message", "delete_message", "delete_message_batch",
-           "change_message_visibility", "change_message_visibility_batch")
+    SQS = (
+        "send_message",
+        "send_message_batch",
+        "receive_message",
+        "delete_message",
+        "delete_message_batch",
+        "change_message_visibility",
+        "change_message_visibility_batch",
+    )
     DYNAMODB = ("put_item", "get_item", "update_item", "delete_item", "query", "transact_write_items")
 
     def __init__(self) -> None:
@@ -274,7 +308,11 @@ class AwsCalls:
                 calls._depth.n = nested
             if nested:  # moto's batch operations call the single ones: one API request, counted once
                 return result
-            target = kwargs.get("queue_name") or kwargs.get("table_name") or (args[0] if args and isinstance(args[0], str) else "")
+            target = (
+                kwargs.get("queue_name")
+                or kwargs.get("table_name")
+                or (args[0] if args and isinstance(args[0], str) else "")
+            )
             if name == "transact_write_items":
                 target = "transaction"
             entries = 1

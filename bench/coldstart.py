@@ -12,6 +12,7 @@ Also: the size of the Lambda code asset (one asset for the three functions), zip
 whether it holds aws_xray_sdk: the bundled asset of cdk.out when a real synth left one, else a bundle
 built here by the real bundler (``infra.bundling.PipLocalBundling``, from the hashed lock).
 """
+
 from __future__ import annotations
 
 import io
@@ -32,7 +33,8 @@ HANDLERS = ("dispatcher.handler", "processor.handler", "error_logger.handler")
 BASELINE = "boto3"
 DUMMY_ENV = {
     "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
+    "AWS_ACCESS_KEY_ID": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench",
     "POWERTOOLS_SERVICE_NAME": "genesys-event-pipeline",
     "POWERTOOLS_METRICS_NAMESPACE": "GenesysEventPipeline",
     "POWERTOOLS_TRACE_DISABLED": "true",
@@ -51,9 +53,11 @@ DEFERRED = {
 }
 # Wall time (perf_counter) and the process's CPU time (process_time): on a shared machine the wall figure
 # includes waiting for a core, the CPU figure does not.
-SNIPPET = ("import time; t=time.perf_counter(); c=time.process_time(); import {module}; "
-           "print(time.perf_counter()-t, time.process_time()-c)")
-FIRST_SNIPPET = ("import time; t=time.perf_counter(); import {module}; {deferred}; print(time.perf_counter()-t)")
+SNIPPET = (
+    "import time; t=time.perf_counter(); c=time.process_time(); import {module}; "
+    "print(time.perf_counter()-t, time.process_time()-c)"
+)
+FIRST_SNIPPET = "import time; t=time.perf_counter(); import {module}; {deferred}; print(time.perf_counter()-t)"
 
 
 def _python(code: str) -> list[float]:
@@ -61,8 +65,9 @@ def _python(code: str) -> list[float]:
     env.update(DUMMY_ENV)
     env["PYTHONPATH"] = str(c.LAMBDAS_DIR)
     env["PYTHONDONTWRITEBYTECODE"] = "1"  # the .pyc files already written are used; none new (same for all)
-    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=str(c.ROOT),
-                         capture_output=True, text=True, timeout=120, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=str(c.ROOT), capture_output=True, text=True, timeout=120, check=True
+    )
     return [float(x) for x in out.stdout.strip().splitlines()[-1].split()]
 
 
@@ -125,10 +130,15 @@ def asset_size() -> dict[str, Any]:
             PipLocalBundling(LAMBDAS_DIR, "arm64").try_bundle(str(tmp))
             asset, source = tmp, f"{source}: built here by infra.bundling (arm64, from lambdas/requirements.lock)"
         unzipped, files = _dir_size(asset)
-        return {"source": source, "unzipped_bytes": unzipped, "zipped_bytes": _zipped_size(asset), "files": files,
-                "lambda_limit_unzipped_bytes": 250 * 1024 * 1024,
-                "has_aws_xray_sdk": (asset / "aws_xray_sdk").exists(),
-                "top_level": sorted(p.name for p in asset.iterdir() if p.name != "__pycache__")}
+        return {
+            "source": source,
+            "unzipped_bytes": unzipped,
+            "zipped_bytes": _zipped_size(asset),
+            "files": files,
+            "lambda_limit_unzipped_bytes": 250 * 1024 * 1024,
+            "has_aws_xray_sdk": (asset / "aws_xray_sdk").exists(),
+            "top_level": sorted(p.name for p in asset.iterdir() if p.name != "__pycache__"),
+        }
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -151,13 +161,25 @@ def run(smoke: bool = False, runs: int | None = None) -> dict[str, Any]:
         for m in HANDLERS:
             first[m].append(first_invocation_seconds(m))
     base, cpu_base = c.median(samples[BASELINE]), c.median(cpu[BASELINE])
-    imports = {m: {"median_ms": round(c.median(v) * 1000, 1), "min_ms": round(min(v) * 1000, 1),
-                   "max_ms": round(max(v) * 1000, 1), "ratio_to_boto3": round(c.median(v) / base, 2),
-                   "cpu_median_ms": round(c.median(cpu[m]) * 1000, 1),
-                   "cpu_ratio_to_boto3": round(c.median(cpu[m]) / cpu_base, 2)}
-               for m, v in samples.items()}
-    first_invocation = {m: {"deferred": list(DEFERRED.get(m, ())), "median_ms": round(c.median(v) * 1000, 1),
-                            "ratio_to_boto3": round(c.median(v) / base, 2)} for m, v in first.items()}
+    imports = {
+        m: {
+            "median_ms": round(c.median(v) * 1000, 1),
+            "min_ms": round(min(v) * 1000, 1),
+            "max_ms": round(max(v) * 1000, 1),
+            "ratio_to_boto3": round(c.median(v) / base, 2),
+            "cpu_median_ms": round(c.median(cpu[m]) * 1000, 1),
+            "cpu_ratio_to_boto3": round(c.median(cpu[m]) / cpu_base, 2),
+        }
+        for m, v in samples.items()
+    }
+    first_invocation = {
+        m: {
+            "deferred": list(DEFERRED.get(m, ())),
+            "median_ms": round(c.median(v) * 1000, 1),
+            "ratio_to_boto3": round(c.median(v) / base, 2),
+        }
+        for m, v in first.items()
+    }
     results = {"imports": imports, "first_invocation": first_invocation, "asset": asset_size()}
     notes = [
         "Import time only (the INIT phase's module import), in a fresh interpreter per sample, medians of interleaved runs. "
@@ -171,23 +193,51 @@ def run(smoke: bool = False, runs: int | None = None) -> dict[str, Any]:
         "timed in one interpreter: what the first event pays in imports, INIT and first invoke together.",
         "This machine's CPU is faster than a 256 MB Lambda's share (~0.15 vCPU): absolute ms will be larger on AWS, ratios hold better.",
     ]
-    params = {"runs": runs, "pythonpath": "lambdas", "bytecode": "lambdas/ compiled first (compileall), as site-packages is"}
+    params = {
+        "runs": runs,
+        "pythonpath": "lambdas",
+        "bytecode": "lambdas/ compiled first (compileall), as site-packages is",
+    }
     return c.envelope(NAME, params, results, smoke=smoke, started=started, notes=notes)
 
 
 def render(result: dict[str, Any]) -> None:
     r = result["results"]
-    c.table("Import time in a fresh interpreter (ms)", ["module", "median", "min", "max", "x import boto3",
-                                                        "CPU median", "CPU x boto3"],
-            [[m, v["median_ms"], v["min_ms"], v["max_ms"], v["ratio_to_boto3"], v["cpu_median_ms"], v["cpu_ratio_to_boto3"]]
-             for m, v in r["imports"].items()])
-    c.table("Import + the first invocation's deferred imports (ms)", ["module", "median", "x import boto3", "deferred"],
-            [[m, v["median_ms"], v["ratio_to_boto3"], ", ".join(v["deferred"])] for m, v in r["first_invocation"].items()])
+    c.table(
+        "Import time in a fresh interpreter (ms)",
+        ["module", "median", "min", "max", "x import boto3", "CPU median", "CPU x boto3"],
+        [
+            [
+                m,
+                v["median_ms"],
+                v["min_ms"],
+                v["max_ms"],
+                v["ratio_to_boto3"],
+                v["cpu_median_ms"],
+                v["cpu_ratio_to_boto3"],
+            ]
+            for m, v in r["imports"].items()
+        ],
+    )
+    c.table(
+        "Import + the first invocation's deferred imports (ms)",
+        ["module", "median", "x import boto3", "deferred"],
+        [[m, v["median_ms"], v["ratio_to_boto3"], ", ".join(v["deferred"])] for m, v in r["first_invocation"].items()],
+    )
     a = r["asset"]
-    c.table(f"Lambda code asset ({a['source']})", ["files", "unzipped MiB", "zipped MiB", "limit (unzipped) MiB",
-                                                   "aws_xray_sdk"],
-            [[a["files"], a["unzipped_bytes"] / 2**20, a["zipped_bytes"] / 2**20, a["lambda_limit_unzipped_bytes"] / 2**20,
-              a["has_aws_xray_sdk"]]])
+    c.table(
+        f"Lambda code asset ({a['source']})",
+        ["files", "unzipped MiB", "zipped MiB", "limit (unzipped) MiB", "aws_xray_sdk"],
+        [
+            [
+                a["files"],
+                a["unzipped_bytes"] / 2**20,
+                a["zipped_bytes"] / 2**20,
+                a["lambda_limit_unzipped_bytes"] / 2**20,
+                a["has_aws_xray_sdk"],
+            ]
+        ],
+    )
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

@@ -12,6 +12,7 @@ Read from the synthesized template (cdk.out): memory, architecture, batch size o
 Assumed (parameters, stated in the result): duplicate rate, retry rate, failure rate, SQS and
 EventBridge request counts, DynamoDB writes per event.
 """
+
 from __future__ import annotations
 
 import io
@@ -46,7 +47,12 @@ def count_transitions(history: list[dict[str, Any]]) -> dict[str, int]:
     task_entries = sum(1 for t in types if t == "TaskStateEntered")
     attempts = sum(1 for t in types if t in ("TaskScheduled", "LambdaFunctionScheduled"))
     retries = max(0, attempts - task_entries)
-    return {"states_entered": entered, "retries": retries, "transitions": entered + retries, "history_events": len(types)}
+    return {
+        "states_entered": entered,
+        "retries": retries,
+        "transitions": entered + retries,
+        "history_events": len(types),
+    }
 
 
 def seeds_definition(processor_arn: str, handle_error_arn: str) -> dict[str, Any]:
@@ -60,9 +66,15 @@ def seeds_definition(processor_arn: str, handle_error_arn: str) -> dict[str, Any
             "Process": {
                 "Type": "Task",
                 "Resource": "arn:aws:states:::lambda:invoke",
-                "Parameters": {"FunctionName": processor_arn,
-                               "Payload": {"event.$": "$", "executionName.$": "$$.Execution.Name",
-                                           "executionArn.$": "$$.Execution.Id", "retryCount.$": "$$.State.RetryCount"}},
+                "Parameters": {
+                    "FunctionName": processor_arn,
+                    "Payload": {
+                        "event.$": "$",
+                        "executionName.$": "$$.Execution.Name",
+                        "executionArn.$": "$$.Execution.Id",
+                        "retryCount.$": "$$.State.RetryCount",
+                    },
+                },
                 "ResultSelector": {"result.$": "$.Payload"},
                 "OutputPath": "$.result",
                 "Retry": [
@@ -75,7 +87,10 @@ def seeds_definition(processor_arn: str, handle_error_arn: str) -> dict[str, Any
             "HandleError": {
                 "Type": "Task",
                 "Resource": "arn:aws:states:::lambda:invoke",
-                "Parameters": {"FunctionName": handle_error_arn, "Payload": {"Error.$": "$.error.Error", "Event.$": "$"}},
+                "Parameters": {
+                    "FunctionName": handle_error_arn,
+                    "Payload": {"Error.$": "$.error.Error", "Event.$": "$"},
+                },
                 "Next": "Failed",
             },
             "Failed": {"Type": "Fail", "Error": "ProcessingFailed", "Cause": "see HandleError"},
@@ -124,15 +139,22 @@ def template_functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
         p = r["Properties"]
         handler = str(p.get("Handler", ""))
         key = handler.split(".", 1)[0]
-        out[key] = {"logical_id": rid, "handler": handler, "memory_mb": int(p.get("MemorySize", 128)),
-                    "architecture": (p.get("Architectures") or ["x86_64"])[0], "timeout_s": p.get("Timeout"),
-                    "runtime": p.get("Runtime")}
+        out[key] = {
+            "logical_id": rid,
+            "handler": handler,
+            "memory_mb": int(p.get("MemorySize", 128)),
+            "architecture": (p.get("Architectures") or ["x86_64"])[0],
+            "timeout_s": p.get("Timeout"),
+            "runtime": p.get("Runtime"),
+        }
     return out
 
 
 def template_batch_size(template: dict[str, Any]) -> int:
     for r in template["Resources"].values():
-        if r["Type"] == "AWS::Lambda::EventSourceMapping" and ":sqs:" in json.dumps(r["Properties"].get("EventSourceArn", "sqs")):
+        if r["Type"] == "AWS::Lambda::EventSourceMapping" and ":sqs:" in json.dumps(
+            r["Properties"].get("EventSourceArn", "sqs")
+        ):
             return int(r["Properties"].get("BatchSize", 10))
     for r in template["Resources"].values():
         if r["Type"] == "AWS::Lambda::EventSourceMapping":
@@ -205,8 +227,10 @@ def measure(*, durations_n: int, genesys_latency_ms: float, log_path: Path) -> d
             }
             pipeline.wait_until_idle(30)
         out["log_bytes_per_event"] = round((log_after - log_before) / len(happy))
-        out["budget"] = {"enabled": "budget_table" in budget_names.values(),
-                         "steady": _per_event(steady_calls.summary(budget_names), 5)}
+        out["budget"] = {
+            "enabled": "budget_table" in budget_names.values(),
+            "steady": _per_event(steady_calls.summary(budget_names), 5),
+        }
         if out["budget"]["enabled"]:
             # A burst well over the budget: most events are deferred (re-sent with DelaySeconds) once.
             burst = [next(events) for _ in range(BUDGET_BURST_EVENTS)]
@@ -220,21 +244,45 @@ def measure(*, durations_n: int, genesys_latency_ms: float, log_path: Path) -> d
             out["budget"]["burst"] = _per_event(burst_calls.summary(budget_names), len(burst))
             out["budget"]["burst_events"] = len(burst)
             out["budget"]["burst_dispatcher_invocations_per_event"] = round(
-                (sum(1 for r in list(RUNTIME.invocations) if r["function"] == disp) - invocations_before) / len(burst), 4)
-            out["budget"]["burst_log_bytes_per_event"] = round((log_path.stat().st_size - log_before_burst) / len(burst))
+                (sum(1 for r in list(RUNTIME.invocations) if r["function"] == disp) - invocations_before) / len(burst),
+                4,
+            )
+            out["budget"]["burst_log_bytes_per_event"] = round(
+                (log_path.stat().st_size - log_before_burst) / len(burst)
+            )
 
         # The seeds' machine, beside it in the same moto, started the seeds' way (no dedup before it).
         iam = pipeline.client("iam")
-        role = iam.create_role(RoleName="bench-seed", AssumeRolePolicyDocument=json.dumps({
-            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
-                                                    "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
-        handle_error = lam.create_function(FunctionName="bench-seed-handle-error", Runtime="python3.12", Role=role,
-                                           Handler="bench_seed_handle_error.handler",
-                                           Code={"ZipFile": _zip(SEED_HANDLE_ERROR_SOURCE, "bench_seed_handle_error")},
-                                           MemorySize=128, Timeout=10)["FunctionArn"]
+        role = iam.create_role(
+            RoleName="bench-seed",
+            AssumeRolePolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "lambda.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                }
+            ),
+        )["Role"]["Arn"]
+        handle_error = lam.create_function(
+            FunctionName="bench-seed-handle-error",
+            Runtime="python3.12",
+            Role=role,
+            Handler="bench_seed_handle_error.handler",
+            Code={"ZipFile": _zip(SEED_HANDLE_ERROR_SOURCE, "bench_seed_handle_error")},
+            MemorySize=128,
+            Timeout=10,
+        )["FunctionArn"]
         seed_arn = sfn.create_state_machine(
-            name="bench-seeds-design", roleArn=sfn.describe_state_machine(stateMachineArn=machine)["roleArn"],
-            definition=json.dumps(seeds_definition(processor_arn, handle_error)), type="STANDARD")["stateMachineArn"]
+            name="bench-seeds-design",
+            roleArn=sfn.describe_state_machine(stateMachineArn=machine)["roleArn"],
+            definition=json.dumps(seeds_definition(processor_arn, handle_error)),
+            type="STANDARD",
+        )["stateMachineArn"]
 
         from genesys_pipeline.dispatch import execution_input
         from genesys_pipeline.events import parse_event
@@ -248,7 +296,9 @@ def measure(*, durations_n: int, genesys_latency_ms: float, log_path: Path) -> d
             if fault:
                 fault()
             name, data = fresh_input()
-            arn = sfn.start_execution(stateMachineArn=seed_arn, name=f"gc-event-{name[:60]}", input=data)["executionArn"]
+            arn = sfn.start_execution(stateMachineArn=seed_arn, name=f"gc-event-{name[:60]}", input=data)[
+                "executionArn"
+            ]
             d = _wait(sfn, arn)
             return {"status": d["status"], **count_transitions(_history(sfn, arn))}
 
@@ -273,8 +323,14 @@ def measure(*, durations_n: int, genesys_latency_ms: float, log_path: Path) -> d
             msgs = []
             for i in range(n):
                 env = delivered_envelope(next(events), c.gen_id(), pipeline.account_id, pipeline.region)
-                msgs.append({"MessageId": c.gen_id(), "ReceiptHandle": f"bench-{i}", "Body": json.dumps(env),
-                             "Attributes": {"ApproximateReceiveCount": "1"}})
+                msgs.append(
+                    {
+                        "MessageId": c.gen_id(),
+                        "ReceiptHandle": f"bench-{i}",
+                        "Body": json.dumps(env),
+                        "Attributes": {"ApproximateReceiveCount": "1"},
+                    }
+                )
             return json.dumps(sqs_lambda_event(msgs, pipeline.outputs["MainQueueArn"], pipeline.region))
 
         def settle() -> None:
@@ -345,8 +401,15 @@ def _per_event(summary: dict[str, dict[str, int]], events: int) -> dict[str, flo
     return out
 
 
-def budget_cost(measured: dict[str, Any], prices: dict[str, float], batch: int, n: int, *,
-                dispatcher_memory_gb: float = 0.25, dispatcher_gb_s_price: float = 0.0) -> dict[str, dict[str, float]]:
+def budget_cost(
+    measured: dict[str, Any],
+    prices: dict[str, float],
+    batch: int,
+    n: int,
+    *,
+    dispatcher_memory_gb: float = 0.25,
+    dispatcher_gb_s_price: float = 0.0,
+) -> dict[str, dict[str, float]]:
     """The request budget's own cost per ``n`` events: its DynamoDB calls (UpdateItem 1 WRU, GetItem 0.5 RRU:
     items < 1 KB, eventually consistent pause checks) and the SQS requests beyond the pipeline's own
     (1 send + receive/batch + delete batch/batch per event): the deferred events' re-sends. Each operation is
@@ -367,26 +430,51 @@ def budget_cost(measured: dict[str, Any], prices: dict[str, float], batch: int, 
     sent = burst.get("main_queue.send_message.entries", 0.0) + burst.get("main_queue.send_message_batch.entries", 0.0)
     resent = max(0.0, sent - 1)
     resends = max(0.0, sends - 1) + resent * 2 / batch
-    ddb_usd = n * (wru * prices["dynamodb_on_demand_per_million_wru"] + rru * prices["dynamodb_on_demand_per_million_rru"]) / 1e6
+    ddb_usd = (
+        n
+        * (wru * prices["dynamodb_on_demand_per_million_wru"] + rru * prices["dynamodb_on_demand_per_million_rru"])
+        / 1e6
+    )
     # The deferred events' second dispatcher invocation (requests and GB-s at the measured batch duration) and
     # the extra log bytes a deferral writes, both beyond what the happy path already charges.
     extra_invocations = max(0.0, b.get("burst_dispatcher_invocations_per_event", 0.0) - 1 / batch)
     dispatcher_gb_s = extra_invocations * measured["durations_ms"]["dispatcher_per_batch"] / 1000 * dispatcher_memory_gb
     extra_log_gb = max(0.0, b.get("burst_log_bytes_per_event", 0) - measured["log_bytes_per_event"]) / 1e9
-    return {"budget_dynamodb": {"units": n * (wru + rru), "usd": ddb_usd},
-            "budget_sqs_resends": {"units": n * resends, "usd": n * resends / 1e6 * prices["sqs_standard_per_million_requests"]},
-            "budget_dispatcher_reinvocations": {
-                "units": n * extra_invocations,
-                "usd": n * (extra_invocations * prices["lambda_per_million_requests"] / 1e6
-                            + dispatcher_gb_s * dispatcher_gb_s_price)},
-            "budget_deferral_logs": {"units": n * extra_log_gb, "usd": n * extra_log_gb * prices["cloudwatch_logs_ingestion_per_gb"]}}
+    return {
+        "budget_dynamodb": {"units": n * (wru + rru), "usd": ddb_usd},
+        "budget_sqs_resends": {
+            "units": n * resends,
+            "usd": n * resends / 1e6 * prices["sqs_standard_per_million_requests"],
+        },
+        "budget_dispatcher_reinvocations": {
+            "units": n * extra_invocations,
+            "usd": n
+            * (
+                extra_invocations * prices["lambda_per_million_requests"] / 1e6
+                + dispatcher_gb_s * dispatcher_gb_s_price
+            ),
+        },
+        "budget_deferral_logs": {
+            "units": n * extra_log_gb,
+            "usd": n * extra_log_gb * prices["cloudwatch_logs_ingestion_per_gb"],
+        },
+    }
 
 
 # ---------------------------------------------------------------------------- the model
 
 
-def model(measured: dict[str, Any], template: dict[str, Any], prices: dict[str, float], *, duplicate_rate: float,
-          retry_rate: float, failure_rate: float, error_logger_ms: float, duration_multiplier: float = 1.0) -> dict[str, Any]:
+def model(
+    measured: dict[str, Any],
+    template: dict[str, Any],
+    prices: dict[str, float],
+    *,
+    duplicate_rate: float,
+    retry_rate: float,
+    failure_rate: float,
+    error_logger_ms: float,
+    duration_multiplier: float = 1.0,
+) -> dict[str, Any]:
     """Cost per 1,000,000 events delivered by Genesys (a share ``duplicate_rate`` of them redeliveries)."""
     fns = template_functions(template)
     batch = measured["batch_size"]
@@ -406,13 +494,19 @@ def model(measured: dict[str, Any], template: dict[str, Any], prices: dict[str, 
 
     def transitions_per_execution(design: str) -> float:
         t = tr[design]
-        return (t["happy"]["transitions"] * (1 - retry_rate - failure_rate) + t["one_retry"]["transitions"] * retry_rate
-                + t["failed"]["transitions"] * failure_rate)
+        return (
+            t["happy"]["transitions"] * (1 - retry_rate - failure_rate)
+            + t["one_retry"]["transitions"] * retry_rate
+            + t["failed"]["transitions"] * failure_rate
+        )
 
     def attempts_per_execution(design: str) -> float:
         t = tr[design]
-        return ((1 - retry_rate - failure_rate) + (1 + t["one_retry"]["retries"]) * retry_rate
-                + (1 + t["failed"]["retries"]) * failure_rate)
+        return (
+            (1 - retry_rate - failure_rate)
+            + (1 + t["one_retry"]["retries"]) * retry_rate
+            + (1 + t["failed"]["retries"]) * failure_rate
+        )
 
     common_log_gb = n * measured["log_bytes_per_event"] / 1e9
     designs: dict[str, Any] = {}
@@ -424,40 +518,65 @@ def model(measured: dict[str, Any], template: dict[str, Any], prices: dict[str, 
         error_invocations = executions * failure_rate
         comp: dict[str, dict[str, float]] = {}
         comp["eventbridge"] = {"units": n, "usd": n / 1e6 * prices["eventbridge_custom_or_partner_per_million_events"]}
-        sqs_requests = n * (1 + 2 / batch)  # SendMessage by EventBridge per event; Receive + DeleteMessageBatch per batch
+        sqs_requests = n * (
+            1 + 2 / batch
+        )  # SendMessage by EventBridge per event; Receive + DeleteMessageBatch per batch
         comp["sqs"] = {"units": sqs_requests, "usd": sqs_requests / 1e6 * prices["sqs_standard_per_million_requests"]}
         transitions = executions * transitions_per_execution(design)
-        comp["stepfunctions"] = {"units": transitions, "usd": transitions / 1000 * prices["stepfunctions_standard_per_1k_transitions"]}
+        comp["stepfunctions"] = {
+            "units": transitions,
+            "usd": transitions / 1000 * prices["stepfunctions_standard_per_1k_transitions"],
+        }
         requests = dispatcher_invocations + attempts + error_invocations
         comp["lambda_requests"] = {"units": requests, "usd": requests / 1e6 * prices["lambda_per_million_requests"]}
-        gbs = {"dispatcher": gb_s("dispatcher", dur["dispatcher_per_batch"], dispatcher_invocations),
-               "processor": gb_s("processor", proc_ms, attempts),
-               "error_logger": gb_s("error_logger", error_logger_ms, error_invocations)}
-        comp["lambda_duration"] = {"units": sum(gbs.values()),
-                                   "usd": sum(gbs[f] * lambda_price(f) for f in gbs)}
+        gbs = {
+            "dispatcher": gb_s("dispatcher", dur["dispatcher_per_batch"], dispatcher_invocations),
+            "processor": gb_s("processor", proc_ms, attempts),
+            "error_logger": gb_s("error_logger", error_logger_ms, error_invocations),
+        }
+        comp["lambda_duration"] = {"units": sum(gbs.values()), "usd": sum(gbs[f] * lambda_price(f) for f in gbs)}
         # Idempotency (Powertools, DynamoDB): put (IN_PROGRESS) + update (COMPLETED) per applied event;
         # a failed attempt puts and deletes its record. Items < 1 KB: 1 WRU each. The seeds have no table.
         wru = 0.0 if design == "seeds" else executions * 2 * attempts_per_execution(design)
         comp["dynamodb"] = {"units": wru, "usd": wru / 1e6 * prices["dynamodb_on_demand_per_million_wru"]}
-        comp["cloudwatch_logs"] = {"units": common_log_gb, "usd": common_log_gb * prices["cloudwatch_logs_ingestion_per_gb"]}
+        comp["cloudwatch_logs"] = {
+            "units": common_log_gb,
+            "usd": common_log_gb * prices["cloudwatch_logs_ingestion_per_gb"],
+        }
         # The request budget (shipped only; the seeds have none).
-        budget = budget_cost(measured, prices, batch, n, dispatcher_memory_gb=fns["dispatcher"]["memory_mb"] / 1024,
-                             dispatcher_gb_s_price=lambda_price("dispatcher"))
+        budget = budget_cost(
+            measured,
+            prices,
+            batch,
+            n,
+            dispatcher_memory_gb=fns["dispatcher"]["memory_mb"] / 1024,
+            dispatcher_gb_s_price=lambda_price("dispatcher"),
+        )
         for k, v in budget.items():
             comp[k] = v if design == "shipped" else {"units": 0.0, "usd": 0.0}
         total = sum(v["usd"] for v in comp.values())
-        designs[design] = {"components": {k: {"units": round(v["units"], 3), "usd": round(v["usd"], 4)} for k, v in comp.items()},
-                           "total_usd_per_million_events": round(total, 4),
-                           "executions": round(executions), "processor_attempts": round(attempts),
-                           "genesys_writes": round(executions * (1 - failure_rate)),
-                           "genesys_token_requests": round(attempts) if design == "seeds" else None}
-    designs["ratio_seeds_to_shipped"] = round(designs["seeds"]["total_usd_per_million_events"]
-                                              / designs["shipped"]["total_usd_per_million_events"], 3)
+        designs[design] = {
+            "components": {k: {"units": round(v["units"], 3), "usd": round(v["usd"], 4)} for k, v in comp.items()},
+            "total_usd_per_million_events": round(total, 4),
+            "executions": round(executions),
+            "processor_attempts": round(attempts),
+            "genesys_writes": round(executions * (1 - failure_rate)),
+            "genesys_token_requests": round(attempts) if design == "seeds" else None,
+        }
+    designs["ratio_seeds_to_shipped"] = round(
+        designs["seeds"]["total_usd_per_million_events"] / designs["shipped"]["total_usd_per_million_events"], 3
+    )
     return designs
 
 
-def run(smoke: bool = False, duplicate_rate: float = 0.05, retry_rate: float = 0.05, failure_rate: float = 0.001,
-        genesys_latency_ms: float = 50.0, durations_n: int | None = None) -> dict[str, Any]:
+def run(
+    smoke: bool = False,
+    duplicate_rate: float = 0.05,
+    retry_rate: float = 0.05,
+    failure_rate: float = 0.001,
+    genesys_latency_ms: float = 50.0,
+    durations_n: int | None = None,
+) -> dict[str, Any]:
     started = time.perf_counter()
     durations_n = durations_n or (3 if smoke else 30)
     prices_doc = json.loads(c.PRICES_FILE.read_text())
@@ -467,7 +586,9 @@ def run(smoke: bool = False, duplicate_rate: float = 0.05, retry_rate: float = 0
     log_path = c.RESULTS_DIR / "cost-lambdas.log.tmp"
     measured = measure(durations_n=durations_n, genesys_latency_ms=genesys_latency_ms, log_path=log_path)
     error_logger_ms = measured["durations_ms"]["dispatcher_per_batch"] / measured["batch_size"] + genesys_latency_ms
-    kw = dict(duplicate_rate=duplicate_rate, retry_rate=retry_rate, failure_rate=failure_rate, error_logger_ms=error_logger_ms)
+    kw = dict(
+        duplicate_rate=duplicate_rate, retry_rate=retry_rate, failure_rate=failure_rate, error_logger_ms=error_logger_ms
+    )
     designs = model(measured, template, prices, **kw)
     sensitivity = model(measured, template, prices, duration_multiplier=5.0, **kw)
     # Costs are linear in the duplicate rate: where do the two designs cost the same?
@@ -483,12 +604,23 @@ def run(smoke: bool = False, duplicate_rate: float = 0.05, retry_rate: float = 0
         "sensitivity_lambda_durations_x5": {
             "shipped_usd": sensitivity["shipped"]["total_usd_per_million_events"],
             "seeds_usd": sensitivity["seeds"]["total_usd_per_million_events"],
-            "ratio_seeds_to_shipped": sensitivity["ratio_seeds_to_shipped"]},
+            "ratio_seeds_to_shipped": sensitivity["ratio_seeds_to_shipped"],
+        },
         "break_even_duplicate_rate": break_even,
-        "prices": {"file": str(c.PRICES_FILE.relative_to(c.ROOT)), "as_of": prices_doc["as_of"], "status": prices_doc["status"]},
+        "prices": {
+            "file": str(c.PRICES_FILE.relative_to(c.ROOT)),
+            "as_of": prices_doc["as_of"],
+            "status": prices_doc["status"],
+        },
     }
-    params = {"duplicate_rate": duplicate_rate, "retry_rate": retry_rate, "failure_rate": failure_rate,
-              "genesys_latency_ms": genesys_latency_ms, "durations_n": durations_n, "cdk_out": cdk_source}
+    params = {
+        "duplicate_rate": duplicate_rate,
+        "retry_rate": retry_rate,
+        "failure_rate": failure_rate,
+        "genesys_latency_ms": genesys_latency_ms,
+        "durations_n": durations_n,
+        "cdk_out": cdk_source,
+    }
     notes = [
         "Per 1,000,000 events delivered by Genesys, of which duplicate_rate are redeliveries of an event already delivered.",
         "Transitions: StateEntered events + retry attempts in get_execution_history of real local executions (moto 5.2.5 ASL).",
@@ -521,18 +653,36 @@ def render(result: dict[str, Any]) -> None:
     for comp in d["shipped"]["components"]:
         s, b = d["shipped"]["components"][comp], d["seeds"]["components"][comp]
         rows.append([comp, s["units"], s["usd"], b["units"], b["usd"]])
-    rows.append(["TOTAL USD / 1M events", "", d["shipped"]["total_usd_per_million_events"], "",
-                 d["seeds"]["total_usd_per_million_events"]])
-    c.table(f"Cost per 1M events (us-east-1 list prices as of {r['prices']['as_of']}); seeds/shipped = {d['ratio_seeds_to_shipped']}",
-            ["component", "shipped units", "shipped $", "seeds units", "seeds $"], rows)
+    rows.append(
+        [
+            "TOTAL USD / 1M events",
+            "",
+            d["shipped"]["total_usd_per_million_events"],
+            "",
+            d["seeds"]["total_usd_per_million_events"],
+        ]
+    )
+    c.table(
+        f"Cost per 1M events (us-east-1 list prices as of {r['prices']['as_of']}); seeds/shipped = {d['ratio_seeds_to_shipped']}",
+        ["component", "shipped units", "shipped $", "seeds units", "seeds $"],
+        rows,
+    )
     t = r["measured"]["transitions"]
-    c.table("State transitions per execution (counted from execution histories)", ["path", "shipped", "seeds"],
-            [[p, t["shipped"][p]["transitions"], t["seeds"][p]["transitions"]] for p in ("happy", "one_retry", "failed")])
-    c.console().print(f"break-even duplicate rate (seeds cost = shipped cost): {r['break_even_duplicate_rate']}; "
-                      f"with Lambda durations x5: seeds/shipped = {r['sensitivity_lambda_durations_x5']['ratio_seeds_to_shipped']}")
+    c.table(
+        "State transitions per execution (counted from execution histories)",
+        ["path", "shipped", "seeds"],
+        [[p, t["shipped"][p]["transitions"], t["seeds"][p]["transitions"]] for p in ("happy", "one_retry", "failed")],
+    )
+    c.console().print(
+        f"break-even duplicate rate (seeds cost = shipped cost): {r['break_even_duplicate_rate']}; "
+        f"with Lambda durations x5: seeds/shipped = {r['sensitivity_lambda_durations_x5']['ratio_seeds_to_shipped']}"
+    )
     du = r["measured"]["durations_ms"]
-    c.table("Measured Lambda durations (ms, median, warm)", ["function", "ms"],
-            [[k, v] for k, v in du.items() if k != "samples"])
+    c.table(
+        "Measured Lambda durations (ms, median, warm)",
+        ["function", "ms"],
+        [[k, v] for k, v in du.items() if k != "samples"],
+    )
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

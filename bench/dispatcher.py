@@ -6,6 +6,7 @@ StartExecution, Powertools partial batch response) on batches of valid, distinct
 Concurrent = the concurrency the template gives the dispatcher (START_EXECUTION_CONCURRENCY);
 sequential = concurrency 1. Both are run alternately in the same process, ``reps`` batches each.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,7 +26,9 @@ class SleepingStarter:
         self._lock = threading.Lock()
         self.names: set[str] = set()
 
-    def start_execution(self, name: str, execution_input: str, *, not_before: Any = None, redelivered: bool = False) -> Any:
+    def start_execution(
+        self, name: str, execution_input: str, *, not_before: Any = None, redelivered: bool = False
+    ) -> Any:
         from genesys_pipeline.dispatch import StartResult
 
         time.sleep(self.latency)
@@ -54,8 +57,9 @@ def template_concurrency() -> tuple[int, str]:
         pass
     from genesys_pipeline.settings import DispatcherSettings
 
-    return DispatcherSettings.from_env({"STATE_MACHINE_ARN": "x", "DEAD_LETTER_QUEUE_URL": "x",
-                                        "ALLOWED_TOPICS": "x"}).start_concurrency, "settings default"
+    return DispatcherSettings.from_env(
+        {"STATE_MACHINE_ARN": "x", "DEAD_LETTER_QUEUE_URL": "x", "ALLOWED_TOPICS": "x"}
+    ).start_concurrency, "settings default"
 
 
 def run(smoke: bool = False, latency_ms: float = 50.0, batch_size: int = 10, reps: int | None = None) -> dict[str, Any]:
@@ -70,11 +74,14 @@ def run(smoke: bool = False, latency_ms: float = 50.0, batch_size: int = 10, rep
     reps = reps or (3 if smoke else 20)
     concurrency, source = template_concurrency()
     topic = "v2.detail.events.conversation.{id}.acd.end"
-    base_env = {"STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:bench",
-                "DEAD_LETTER_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/bench-dlq",
-                "ALLOWED_TOPICS": topic}
-    settings = {n: DispatcherSettings.from_env({**base_env, "START_EXECUTION_CONCURRENCY": str(n)})
-                for n in (concurrency, 1)}
+    base_env = {
+        "STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:bench",
+        "DEAD_LETTER_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/bench-dlq",
+        "ALLOWED_TOPICS": topic,
+    }
+    settings = {
+        n: DispatcherSettings.from_env({**base_env, "START_EXECUTION_CONCURRENCY": str(n)}) for n in (concurrency, 1)
+    }
     import random
 
     rng = random.Random(3)
@@ -83,8 +90,14 @@ def run(smoke: bool = False, latency_ms: float = 50.0, batch_size: int = 10, rep
         msgs = []
         for i in range(batch_size):
             env = gen.make_event("acd.end", rng=rng)
-            msgs.append({"MessageId": c.gen_id(), "ReceiptHandle": f"h{i}", "Body": json.dumps(env),
-                         "Attributes": {"ApproximateReceiveCount": "1"}})
+            msgs.append(
+                {
+                    "MessageId": c.gen_id(),
+                    "ReceiptHandle": f"h{i}",
+                    "Body": json.dumps(env),
+                    "Attributes": {"ApproximateReceiveCount": "1"},
+                }
+            )
         return sqs_lambda_event(msgs, "arn:aws:sqs:us-east-1:123456789012:bench", "us-east-1")
 
     samples: dict[int, list[float]] = {concurrency: [], 1: []}
@@ -104,30 +117,56 @@ def run(smoke: bool = False, latency_ms: float = 50.0, batch_size: int = 10, rep
         calls = {n: s.calls for n, s in starters.items()}
     conc, seq = c.median(samples[concurrency]), c.median(samples[1])
     results = {
-        "concurrent": {"concurrency": concurrency, "median_ms": round(conc * 1000, 1),
-                       "min_ms": round(min(samples[concurrency]) * 1000, 1), "max_ms": round(max(samples[concurrency]) * 1000, 1)},
-        "sequential": {"concurrency": 1, "median_ms": round(seq * 1000, 1),
-                       "min_ms": round(min(samples[1]) * 1000, 1), "max_ms": round(max(samples[1]) * 1000, 1)},
+        "concurrent": {
+            "concurrency": concurrency,
+            "median_ms": round(conc * 1000, 1),
+            "min_ms": round(min(samples[concurrency]) * 1000, 1),
+            "max_ms": round(max(samples[concurrency]) * 1000, 1),
+        },
+        "sequential": {
+            "concurrency": 1,
+            "median_ms": round(seq * 1000, 1),
+            "min_ms": round(min(samples[1]) * 1000, 1),
+            "max_ms": round(max(samples[1]) * 1000, 1),
+        },
         "speedup_sequential_over_concurrent": round(seq / conc, 2),
         "ideal_sequential_ms": batch_size * latency_ms,
         "ideal_concurrent_ms": -(-batch_size // concurrency) * latency_ms,
         "start_execution_calls": calls,
     }
-    notes = [f"Concurrency {concurrency} from the {source}; StartExecution replaced by a {latency_ms:g} ms sleep; "
-             "everything else is the shipped dispatch path (parse, dedup key, Powertools batch report, logs to a file)."]
+    notes = [
+        f"Concurrency {concurrency} from the {source}; StartExecution replaced by a {latency_ms:g} ms sleep; "
+        "everything else is the shipped dispatch path (parse, dedup key, Powertools batch report, logs to a file)."
+    ]
     params = {"latency_ms": latency_ms, "batch_size": batch_size, "reps": reps}
     return c.envelope(NAME, params, results, smoke=smoke, started=started, notes=notes)
 
 
 def render(result: dict[str, Any]) -> None:
     r = result["results"]
-    c.table(f"Dispatcher wall time per batch of {result['params']['batch_size']} "
-            f"(StartExecution latency {result['params']['latency_ms']:g} ms, {result['params']['reps']} batches each)",
-            ["mode", "concurrency", "median ms", "min ms", "max ms", "ideal ms"],
-            [["concurrent (shipped)", r["concurrent"]["concurrency"], r["concurrent"]["median_ms"], r["concurrent"]["min_ms"],
-              r["concurrent"]["max_ms"], r["ideal_concurrent_ms"]],
-             ["sequential (seeds)", 1, r["sequential"]["median_ms"], r["sequential"]["min_ms"], r["sequential"]["max_ms"],
-              r["ideal_sequential_ms"]]])
+    c.table(
+        f"Dispatcher wall time per batch of {result['params']['batch_size']} "
+        f"(StartExecution latency {result['params']['latency_ms']:g} ms, {result['params']['reps']} batches each)",
+        ["mode", "concurrency", "median ms", "min ms", "max ms", "ideal ms"],
+        [
+            [
+                "concurrent (shipped)",
+                r["concurrent"]["concurrency"],
+                r["concurrent"]["median_ms"],
+                r["concurrent"]["min_ms"],
+                r["concurrent"]["max_ms"],
+                r["ideal_concurrent_ms"],
+            ],
+            [
+                "sequential (seeds)",
+                1,
+                r["sequential"]["median_ms"],
+                r["sequential"]["min_ms"],
+                r["sequential"]["max_ms"],
+                r["ideal_sequential_ms"],
+            ],
+        ],
+    )
     c.console().print(f"sequential / concurrent = {r['speedup_sequential_over_concurrent']}x")
 
 

@@ -26,6 +26,7 @@ event to the last write, / L), genesys_requests, http_429, share_429, lag_p50_s 
 its first write), executions_failed, dead_lettered, token_fetches, and what explains them (Lambda throttles,
 peak concurrency, SQS re-sends, the budget's DynamoDB calls, requests per second).
 """
+
 from __future__ import annotations
 
 import math
@@ -61,8 +62,12 @@ class _RunningSampler(threading.Thread):
     def run(self) -> None:
         while not self._halt.is_set():
             try:
-                n = sum(len(p["executions"]) for p in self.sfn.get_paginator("list_executions").paginate(
-                    stateMachineArn=self.machine, statusFilter="RUNNING"))
+                n = sum(
+                    len(p["executions"])
+                    for p in self.sfn.get_paginator("list_executions").paginate(
+                        stateMachineArn=self.machine, statusFilter="RUNNING"
+                    )
+                )
                 self.max_running = max(self.max_running, n)
             except Exception:  # noqa: BLE001 - a failed sample is skipped
                 pass
@@ -86,40 +91,79 @@ def _write_outcomes(sim: Any, event_times: dict[str, float], attribute_keys: set
     first: dict[str, float] = {}
     count: dict[str, int] = {}
     for w in sim.writes:
-        if w.conversation_id in event_times and isinstance(w.body, dict) and attribute_keys & set(w.body.get("attributes") or {}):
+        if (
+            w.conversation_id in event_times
+            and isinstance(w.body, dict)
+            and attribute_keys & set(w.body.get("attributes") or {})
+        ):
             count[w.conversation_id] = count.get(w.conversation_id, 0) + 1
             first[w.conversation_id] = min(first.get(w.conversation_id, w.time), w.time)
     lags = [t - event_times[conv] for conv, t in first.items()]
-    return {"applied": len(first), "duplicate_writes": sum(n - 1 for n in count.values()),
-            "last_write": max(first.values()) if first else None, "lags": lags}
+    return {
+        "applied": len(first),
+        "duplicate_writes": sum(n - 1 for n in count.values()),
+        "last_write": max(first.values()) if first else None,
+        "lags": lags,
+    }
 
 
 def _queue_depth(pipeline: Any, key: str) -> int:
-    a = pipeline.client("sqs").get_queue_attributes(QueueUrl=pipeline.outputs[key], AttributeNames=["All"])["Attributes"]
-    return sum(int(a.get(k, 0)) for k in ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
-                                          "ApproximateNumberOfMessagesDelayed"))
+    a = pipeline.client("sqs").get_queue_attributes(QueueUrl=pipeline.outputs[key], AttributeNames=["All"])[
+        "Attributes"
+    ]
+    return sum(
+        int(a.get(k, 0))
+        for k in (
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        )
+    )
 
 
 def _settled(pipeline: Any) -> bool:
     return bool(pipeline.state().idle)
 
 
-def measure(*, design: str, workload: str, cdk_out: Path, limit: float, events: int, arrival_rate: float,
-            admission: float | None, org_window: float, org_window_kind: str, retry_time_scale: float, deadline_s: float, log_path: Path) -> dict[str, Any]:
+def measure(
+    *,
+    design: str,
+    workload: str,
+    cdk_out: Path,
+    limit: float,
+    events: int,
+    arrival_rate: float,
+    admission: float | None,
+    org_window: float,
+    org_window_kind: str,
+    retry_time_scale: float,
+    deadline_s: float,
+    log_path: Path,
+) -> dict[str, Any]:
     """One (design, workload) on a fresh stack and simulator."""
     from gcpipe.local.lambda_runtime import RUNTIME
 
-    sim_args = {"org_rate_limit_per_second": limit, "org_rate_window_seconds": org_window,
-                "org_rate_window_kind": org_window_kind}
+    sim_args = {
+        "org_rate_limit_per_second": limit,
+        "org_rate_window_seconds": org_window,
+        "org_rate_window_kind": org_window_kind,
+    }
     with c.local_stack(retry_time_scale=retry_time_scale, cdk_out=cdk_out, simulator=sim_args, log_path=log_path) as (
-            pipeline, sim, config):
+        pipeline,
+        sim,
+        config,
+    ):
         sfn = pipeline.client("stepfunctions")
         machine = pipeline.outputs["StateMachineArn"]
         keys = set(config.attribute_map)
-        functions = {pipeline.outputs[k]: k.replace("FunctionName", "").lower()
-                     for k in ("DispatcherFunctionName", "ProcessorFunctionName", "ErrorLoggerFunctionName")}
-        names = {pipeline.outputs[k].rsplit("/", 1)[-1]: label for k, label in
-                 (("MainQueueUrl", "main_queue"), ("DeadLetterQueueUrl", "dead_letter_queue"))}
+        functions = {
+            pipeline.outputs[k]: k.replace("FunctionName", "").lower()
+            for k in ("DispatcherFunctionName", "ProcessorFunctionName", "ErrorLoggerFunctionName")
+        }
+        names = {
+            pipeline.outputs[k].rsplit("/", 1)[-1]: label
+            for k, label in (("MainQueueUrl", "main_queue"), ("DeadLetterQueueUrl", "dead_letter_queue"))
+        }
         names[pipeline.outputs["IdempotencyTableName"]] = "idempotency_table"
         budget_table = next((v for k, v in pipeline.outputs.items() if "Budget" in k and "Table" in k), None)
         if budget_table:
@@ -133,7 +177,9 @@ def measure(*, design: str, workload: str, cdk_out: Path, limit: float, events: 
             if workload == "burst":
                 batch = c.make_events(config, events, seed=21)
                 for e in batch:
-                    event_times[e["detail"]["eventBody"]["conversationId"]] = e["detail"]["eventBody"]["eventTime"] / 1000
+                    event_times[e["detail"]["eventBody"]["conversationId"]] = (
+                        e["detail"]["eventBody"]["eventTime"] / 1000
+                    )
                 t_first = min(event_times.values())
                 pipeline.put_events(batch)
             else:
@@ -147,7 +193,9 @@ def measure(*, design: str, workload: str, cdk_out: Path, limit: float, events: 
                     due = t_first + i / arrival_rate
                     time.sleep(max(0.0, due - time.time()))
                     e = gen.make_event("acd.end", queue_id=queue, source=config.bus_name, rng=rng)
-                    event_times[e["detail"]["eventBody"]["conversationId"]] = e["detail"]["eventBody"]["eventTime"] / 1000
+                    event_times[e["detail"]["eventBody"]["conversationId"]] = (
+                        e["detail"]["eventBody"]["eventTime"] / 1000
+                    )
                     pipeline.put_events([e])
                 t_first = min(event_times.values())
             deadline = t_first + deadline_s
@@ -224,8 +272,11 @@ def _admission_rate(cdk_out: Path) -> float | None:
 
     Read before any stack runs: the local runtime owns the handlers' modules while one does."""
     template = c.load_template(cdk_out)
-    env = next(r["Properties"]["Environment"]["Variables"] for k, r in template["Resources"].items()
-               if r["Type"] == "AWS::Lambda::Function" and "Dispatcher" in k)
+    env = next(
+        r["Properties"]["Environment"]["Variables"]
+        for k, r in template["Resources"].items()
+        if r["Type"] == "AWS::Lambda::Function" and "Dispatcher" in k
+    )
     if "REQUEST_BUDGET_TABLE" not in env:
         return None
     from genesys_pipeline.budget import admission_rate
@@ -233,19 +284,32 @@ def _admission_rate(cdk_out: Path) -> float | None:
 
     s = BudgetSettings.from_env({k: v for k, v in env.items() if isinstance(v, str)} | {"REQUEST_BUDGET_TABLE": "t"})
     assert s is not None  # REQUEST_BUDGET_TABLE is set
-    return round(admission_rate(s.requests_per_second, s.burst, window_seconds=s.window_seconds,
-                                send_spread_seconds=s.send_spread_seconds), 4)
+    return round(
+        admission_rate(
+            s.requests_per_second, s.burst, window_seconds=s.window_seconds, send_spread_seconds=s.send_spread_seconds
+        ),
+        4,
+    )
 
 
 def _round(v: float | None) -> float | None:
     return round(v, 2) if v is not None else None
 
 
-def run(smoke: bool = False, limit: float | None = None, designs: str = ",".join(DESIGNS),
-        workloads: str = ",".join(WORKLOADS), burst_multiple: float | None = None, arrival_multiple: float = 1.5,
-        sustained_seconds: float | None = None, budget_burst: int = 1, org_window: float | None = None,
-        org_window_kind: str = "sliding",
-        retry_time_scale: float | None = None, deadline_factor: float = 1.6) -> dict[str, Any]:
+def run(
+    smoke: bool = False,
+    limit: float | None = None,
+    designs: str = ",".join(DESIGNS),
+    workloads: str = ",".join(WORKLOADS),
+    burst_multiple: float | None = None,
+    arrival_multiple: float = 1.5,
+    sustained_seconds: float | None = None,
+    budget_burst: int = 1,
+    org_window: float | None = None,
+    org_window_kind: str = "sliding",
+    retry_time_scale: float | None = None,
+    deadline_factor: float = 1.6,
+) -> dict[str, Any]:
     started = time.perf_counter()
     limit = limit or (4.0 if smoke else 1.0)
     burst_multiple = burst_multiple or (1 / 30 if smoke else 3.0)
@@ -263,7 +327,10 @@ def run(smoke: bool = False, limit: float | None = None, designs: str = ",".join
     for name in kinds:
         if name not in WORKLOADS:
             raise SystemExit(f"unknown workload {name!r}; expected {', '.join(WORKLOADS)}")
-    sizes = {"burst": max(1, round(burst_multiple * limit * 60)), "sustained": max(1, round(arrival_multiple * limit * sustained_seconds))}
+    sizes = {
+        "burst": max(1, round(burst_multiple * limit * 60)),
+        "sustained": max(1, round(arrival_multiple * limit * sustained_seconds)),
+    }
     ideal = {w: sizes[w] / limit for w in WORKLOADS}
     assemblies: dict[str, Path] = {}
     unavailable: dict[str, str] = {}
@@ -278,18 +345,36 @@ def run(smoke: bool = False, limit: float | None = None, designs: str = ",".join
     # Interleaved (burst of each design, then sustained of each) so machine drift falls on both.
     for workload in kinds:
         for name, cdk_out in assemblies.items():
-            c.console().print(f"[dim]{name} / {workload}: {sizes[workload]} events, deadline {max(MIN_DEADLINE_S, deadline_factor * ideal[workload]):.0f} s[/dim]")
+            c.console().print(
+                f"[dim]{name} / {workload}: {sizes[workload]} events, deadline {max(MIN_DEADLINE_S, deadline_factor * ideal[workload]):.0f} s[/dim]"
+            )
             results[name][workload] = measure(
-                design=name, workload=workload, cdk_out=cdk_out, limit=limit, events=sizes[workload],
-                arrival_rate=arrival_multiple * limit, admission=admissions[name], org_window=org_window, org_window_kind=org_window_kind,
+                design=name,
+                workload=workload,
+                cdk_out=cdk_out,
+                limit=limit,
+                events=sizes[workload],
+                arrival_rate=arrival_multiple * limit,
+                admission=admissions[name],
+                org_window=org_window,
+                org_window_kind=org_window_kind,
                 retry_time_scale=retry_time_scale,
-                deadline_s=max(MIN_DEADLINE_S, deadline_factor * ideal[workload]), log_path=c.RESULTS_DIR / "throughput-lambdas.log.tmp")
+                deadline_s=max(MIN_DEADLINE_S, deadline_factor * ideal[workload]),
+                log_path=c.RESULTS_DIR / "throughput-lambdas.log.tmp",
+            )
     params = {
-        "limit_per_second": limit, "org_window_seconds": org_window, "org_window_kind": org_window_kind, "token_limit_per_minute": 300,
-        "burst_events": sizes["burst"], "burst_multiple_of_limit_x60": burst_multiple,
-        "sustained_events": sizes["sustained"], "sustained_arrival_per_second": arrival_multiple * limit,
-        "sustained_seconds": sustained_seconds, "budget": budget_setting("budgeted", limit, budget_burst, 0.02),
-        "retry_time_scale": retry_time_scale, "deadline_factor": deadline_factor,
+        "limit_per_second": limit,
+        "org_window_seconds": org_window,
+        "org_window_kind": org_window_kind,
+        "token_limit_per_minute": 300,
+        "burst_events": sizes["burst"],
+        "burst_multiple_of_limit_x60": burst_multiple,
+        "sustained_events": sizes["sustained"],
+        "sustained_arrival_per_second": arrival_multiple * limit,
+        "sustained_seconds": sustained_seconds,
+        "budget": budget_setting("budgeted", limit, budget_burst, 0.02),
+        "retry_time_scale": retry_time_scale,
+        "deadline_factor": deadline_factor,
     }
     notes = [
         f"L = {limit:g} requests/s: the workloads' durations do not depend on L (the burst is {burst_multiple:g} minutes "
@@ -314,25 +399,48 @@ def run(smoke: bool = False, limit: float | None = None, designs: str = ",".join
         "items); non-empty receives only.",
     ]
     notes += [f"design {name} not run: {why}" for name, why in unavailable.items()]
-    result = c.envelope(NAME, params, {"designs_run": list(results), "workloads_run": kinds, "unavailable": unavailable},
-                        smoke=smoke, started=started, notes=notes)
+    result = c.envelope(
+        NAME,
+        params,
+        {"designs_run": list(results), "workloads_run": kinds, "unavailable": unavailable},
+        smoke=smoke,
+        started=started,
+        notes=notes,
+    )
     result["designs"] = results
     return result
 
 
-FIELDS = ("events", "applied", "lost", "duplicate_writes", "fraction_of_limit", "genesys_requests", "http_429",
-          "share_429", "lag_p50_s", "lag_p99_s", "executions_failed", "dead_lettered", "unfinished", "token_fetches",
-          "seconds_to_last_write", "max_running_executions")
+FIELDS = (
+    "events",
+    "applied",
+    "lost",
+    "duplicate_writes",
+    "fraction_of_limit",
+    "genesys_requests",
+    "http_429",
+    "share_429",
+    "lag_p50_s",
+    "lag_p99_s",
+    "executions_failed",
+    "dead_lettered",
+    "unfinished",
+    "token_fetches",
+    "seconds_to_last_write",
+    "max_running_executions",
+)
 
 
 def render(result: dict[str, Any]) -> None:
     d = result["designs"]
     p = result["params"]
     columns = [(name, w) for w in WORKLOADS for name in DESIGNS if w in d.get(name, {})]
-    c.table(f"L = {p['limit_per_second']:g} req/s (org window {p['org_window_seconds']:g} s); burst of {p['burst_events']}, "
-            f"sustained {p['sustained_arrival_per_second']:g}/s for {p['sustained_seconds']:g} s",
-            ["metric", *[f"{n} {w}" for n, w in columns]],
-            [[f, *[d[n][w].get(f) for n, w in columns]] for f in FIELDS])
+    c.table(
+        f"L = {p['limit_per_second']:g} req/s (org window {p['org_window_seconds']:g} s); burst of {p['burst_events']}, "
+        f"sustained {p['sustained_arrival_per_second']:g}/s for {p['sustained_seconds']:g} s",
+        ["metric", *[f"{n} {w}" for n, w in columns]],
+        [[f, *[d[n][w].get(f) for n, w in columns]] for f in FIELDS],
+    )
     for why in result["results"].get("unavailable", {}).items():
         c.console().print(f"[yellow]not run: {why[0]}: {why[1]}[/yellow]")
 
@@ -342,12 +450,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         p.add_argument("--limit", type=float, help="L, requests per second (default 1)")
         p.add_argument("--designs", help=f"comma-separated subset of {','.join(DESIGNS)}")
         p.add_argument("--workloads", help=f"comma-separated subset of {','.join(WORKLOADS)}")
-        p.add_argument("--burst-multiple", type=float, dest="burst_multiple", help="burst events = this x L x 60 (default 3)")
-        p.add_argument("--sustained-seconds", type=float, dest="sustained_seconds", help="arrival duration (default 300)")
-        p.add_argument("--budget-burst", type=int, dest="budget_burst", help="genesysRateLimit.burst of the budgeted design")
+        p.add_argument(
+            "--burst-multiple", type=float, dest="burst_multiple", help="burst events = this x L x 60 (default 3)"
+        )
+        p.add_argument(
+            "--sustained-seconds", type=float, dest="sustained_seconds", help="arrival duration (default 300)"
+        )
+        p.add_argument(
+            "--budget-burst", type=int, dest="budget_burst", help="genesysRateLimit.burst of the budgeted design"
+        )
         p.add_argument("--org-window", type=float, dest="org_window", help="simulator org-limit window, s (default 60)")
-        p.add_argument("--org-window-kind", dest="org_window_kind", choices=("sliding", "fixed"),
-                       help="simulator org-limit window: sliding (default) or fixed (resets on multiples of it)")
+        p.add_argument(
+            "--org-window-kind",
+            dest="org_window_kind",
+            choices=("sliding", "fixed"),
+            help="simulator org-limit window: sliding (default) or fixed (resets on multiples of it)",
+        )
         p.add_argument("--retry-time-scale", type=float, dest="retry_time_scale")
         p.add_argument("--deadline-factor", type=float, dest="deadline_factor")
 

@@ -9,6 +9,7 @@ seconds. A container is an isolated token cache: each container's client has its
 interpreter and so its own module-scope cache. Events go to a container chosen at random (seeded). Baseline: the cache is
 cleared before every invocation (the seeds' fetch per invocation).
 """
+
 from __future__ import annotations
 
 import random
@@ -32,13 +33,16 @@ def _peak_per_minute(times: list[float]) -> int:
     return best
 
 
-def simulate(sim: Any, *, containers: int, events: int, minutes: float, per_invocation: bool, seed: int) -> dict[str, Any]:
+def simulate(
+    sim: Any, *, containers: int, events: int, minutes: float, per_invocation: bool, seed: int
+) -> dict[str, Any]:
     c.ensure_paths()
     from genesys_pipeline.genesys import ClientCredentials, GenesysClient, TokenCache
     from genesys_pipeline.settings import GenesysSettings
 
-    settings = GenesysSettings(domain="mypurecloud.com", secret_name="bench", api_base_url=sim.base_url,
-                               login_base_url=sim.base_url)
+    settings = GenesysSettings(
+        domain="mypurecloud.com", secret_name="bench", api_base_url=sim.base_url, login_base_url=sim.base_url
+    )
     credentials = ClientCredentials(c.CLIENT_ID, c.CLIENT_SECRET)
     now = [0.0]
     clock = lambda: now[0]  # noqa: E731
@@ -79,8 +83,14 @@ def simulate(sim: Any, *, containers: int, events: int, minutes: float, per_invo
     }
 
 
-def run(smoke: bool = False, events: int | None = None, minutes: float = 30.0, token_ttl: int = 300,
-        containers: str = "1,4,16", seed: int = 5) -> dict[str, Any]:
+def run(
+    smoke: bool = False,
+    events: int | None = None,
+    minutes: float = 30.0,
+    token_ttl: int = 300,
+    containers: str = "1,4,16",
+    seed: int = 5,
+) -> dict[str, Any]:
     started = time.perf_counter()
     c.ensure_paths()
     c.dummy_aws_env()
@@ -93,13 +103,18 @@ def run(smoke: bool = False, events: int | None = None, minutes: float = 30.0, t
         with GenesysSimulator(client_id=c.CLIENT_ID, client_secret=c.CLIENT_SECRET, token_ttl_seconds=token_ttl) as sim:
             for n in counts:  # both designs for each container count, back to back
                 for per_invocation in (False, True):
-                    rows.append(simulate(sim, containers=n, events=events, minutes=minutes,
-                                         per_invocation=per_invocation, seed=seed))
+                    rows.append(
+                        simulate(
+                            sim, containers=n, events=events, minutes=minutes, per_invocation=per_invocation, seed=seed
+                        )
+                    )
     from genesys_pipeline.genesys.oauth import refresh_margin
     from genesys_pipeline.settings import GenesysSettings
 
-    margin = refresh_margin(token_ttl, GenesysSettings(domain="x", secret_name="x", api_base_url="x",
-                                                       login_base_url="x").token_refresh_margin_seconds)
+    margin = refresh_margin(
+        token_ttl,
+        GenesysSettings(domain="x", secret_name="x", api_base_url="x", login_base_url="x").token_refresh_margin_seconds,
+    )
     for r in rows:
         if r["events_per_minute_at_limit"] is None:
             # cached: fetches/min = containers * 60 / (ttl - margin) whatever the event rate
@@ -120,11 +135,22 @@ def run(smoke: bool = False, events: int | None = None, minutes: float = 30.0, t
 
 def render(result: dict[str, Any]) -> None:
     r = result["results"]
-    c.table(f"OAuth token requests ({result['params']['events']} events, {result['params']['minutes']:g} simulated min, "
-            f"token lifetime {result['params']['token_ttl_seconds']} s; limit {r['limit_per_minute']}/min)",
-            ["design", "containers", "fetches", "per 1,000 events", "peak / min", "of limit"],
-            [[x["design"], x["containers"], x["token_fetches"], x["fetches_per_1000_events"], x["peak_fetches_per_minute"],
-              f"{x['peak_fraction_of_limit']:.1%}"] for x in r["rows"]])
+    c.table(
+        f"OAuth token requests ({result['params']['events']} events, {result['params']['minutes']:g} simulated min, "
+        f"token lifetime {result['params']['token_ttl_seconds']} s; limit {r['limit_per_minute']}/min)",
+        ["design", "containers", "fetches", "per 1,000 events", "peak / min", "of limit"],
+        [
+            [
+                x["design"],
+                x["containers"],
+                x["token_fetches"],
+                x["fetches_per_1000_events"],
+                x["peak_fetches_per_minute"],
+                f"{x['peak_fraction_of_limit']:.1%}",
+            ]
+            for x in r["rows"]
+        ],
+    )
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

@@ -9,6 +9,7 @@ changes no path. The handlers (``processor.handler`` ...) and the write-back
 plugins (``extensions``) are not part of the distribution: only the functions'
 code directories hold them.
 """
+
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]

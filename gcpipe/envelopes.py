@@ -6,6 +6,7 @@ An event comes as an **envelope** (what a target receives: ``version``, ``id``, 
 ``Time``, ``Resources``). The local run reads both from ``--events`` files; the bus route sends
 entries; the queue route and the dispatcher see envelopes.
 """
+
 from __future__ import annotations
 
 import copy
@@ -64,11 +65,17 @@ def to_envelope(obj: dict[str, Any]) -> Envelope:
     if not is_entry(obj):
         return copy.deepcopy(obj)
     detail = obj["Detail"]
-    return {"version": "0", "id": obj.get("Id") or traffic.new_id(), "detail-type": obj["DetailType"],
-            "source": obj["Source"], "account": traffic.SAMPLE_ACCOUNT,
-            "time": obj.get("Time") or traffic.iso_time(datetime.now(timezone.utc), millis=False),
-            "region": traffic.SAMPLE_REGION, "resources": obj.get("Resources", []),
-            "detail": json.loads(detail) if isinstance(detail, str) else detail}
+    return {
+        "version": "0",
+        "id": obj.get("Id") or traffic.new_id(),
+        "detail-type": obj["DetailType"],
+        "source": obj["Source"],
+        "account": traffic.SAMPLE_ACCOUNT,
+        "time": obj.get("Time") or traffic.iso_time(datetime.now(timezone.utc), millis=False),
+        "region": traffic.SAMPLE_REGION,
+        "resources": obj.get("Resources", []),
+        "detail": json.loads(detail) if isinstance(detail, str) else detail,
+    }
 
 
 def to_entry(obj: dict[str, Any], *, default_source: str | None = None) -> Entry:
@@ -81,8 +88,12 @@ def to_entry(obj: dict[str, Any], *, default_source: str | None = None) -> Entry
     if is_entry(obj):
         entry = {k: v for k, v in obj.items() if k != "EventBusName"}
     else:
-        entry = {"Source": obj["source"], "DetailType": obj["detail-type"], "Detail": obj["detail"],
-                 "Resources": obj.get("resources") or []}
+        entry = {
+            "Source": obj["source"],
+            "DetailType": obj["detail-type"],
+            "Detail": obj["detail"],
+            "Resources": obj.get("resources") or [],
+        }
         if obj.get("time"):
             entry["Time"] = parse_time(obj["time"]) or datetime.now(timezone.utc)
     if default_source is not None:

@@ -1,4 +1,5 @@
 """Names the CDK app, the operator CLI and the local runtime share: one definition each."""
+
 from __future__ import annotations
 
 STACK_PREFIX = "GenesysEvents-"  # one stack per environment: GenesysEvents-<env>

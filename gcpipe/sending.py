@@ -8,6 +8,7 @@
 Used by the local run and the e2e harness (both routes), ``LocalPipeline.put_events`` and the
 benches (the bus route), and ``gcpipe send`` (the queue route, with its own retries and audit).
 """
+
 from __future__ import annotations
 
 import json
@@ -36,8 +37,9 @@ class EventSender:
     """Puts events on a stack's partner bus or its main queue. Either client may be omitted when its
     route is not used (``gcpipe send`` has no bus route)."""
 
-    def __init__(self, *, events: Any = None, sqs: Any = None, queue_url: str | None = None,
-                 bus_source: str | None = None):
+    def __init__(
+        self, *, events: Any = None, sqs: Any = None, queue_url: str | None = None, bus_source: str | None = None
+    ):
         self.events, self.sqs, self.queue_url = events, sqs, queue_url
         self.bus_source = bus_source  # the Source of an entry that names none
 
@@ -48,7 +50,7 @@ class EventSender:
         entries = [to_entry(e, default_source=self.bus_source) for e in events]
         results: list[dict[str, Any]] = []
         for start in range(0, len(entries), PUT_PARTNER_EVENTS_MAX_ENTRIES):
-            chunk = entries[start:start + PUT_PARTNER_EVENTS_MAX_ENTRIES]
+            chunk = entries[start : start + PUT_PARTNER_EVENTS_MAX_ENTRIES]
             results.extend(self.events.put_partner_events(Entries=chunk)["Entries"])
         return results
 
@@ -56,7 +58,7 @@ class EventSender:
         """PutPartnerEvents, 10 per call; one ``Put`` per event, a refused call reported on each of its events."""
         puts: list[Put] = []
         for start in range(0, len(events), PUT_PARTNER_EVENTS_MAX_ENTRIES):
-            chunk = events[start:start + PUT_PARTNER_EVENTS_MAX_ENTRIES]
+            chunk = events[start : start + PUT_PARTNER_EVENTS_MAX_ENTRIES]
             try:
                 results = self.put_on_bus_raw(chunk)
             except Exception as exc:  # noqa: BLE001 - reported per event
@@ -66,7 +68,9 @@ class EventSender:
                 if "EventId" in result:
                     puts.append(Put(id=result["EventId"]))
                 else:
-                    puts.append(Put(error=f"PutPartnerEvents: {result.get('ErrorCode')}: {result.get('ErrorMessage', '')}"))
+                    puts.append(
+                        Put(error=f"PutPartnerEvents: {result.get('ErrorCode')}: {result.get('ErrorMessage', '')}")
+                    )
         return puts
 
     # -- the queue route -----------------------------------------------------------------------
@@ -82,7 +86,8 @@ class EventSender:
         """SendMessageBatch of (entry id, body) pairs: SQS's answer as is (``Successful``, ``Failed``); a call
         that fails raises. The caller retries the entries it wants retried."""
         response: dict[str, Any] = self.sqs.send_message_batch(
-            QueueUrl=self.queue_url, Entries=[{"Id": entry_id, "MessageBody": body} for entry_id, body in bodies])
+            QueueUrl=self.queue_url, Entries=[{"Id": entry_id, "MessageBody": body} for entry_id, body in bodies]
+        )
         return response
 
 

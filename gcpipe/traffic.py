@@ -19,6 +19,7 @@ Every function takes an optional ``random.Random`` so that a seeded run is
 reproducible. Malformed variants return what would be on the wire: a dict
 when the JSON is well-formed, a ``str`` when it is not.
 """
+
 from __future__ import annotations
 
 import copy
@@ -76,7 +77,7 @@ def topic_template(topic: str) -> str:
 
 
 def short_topic(template: str) -> str:
-    return template[len(TOPIC_PREFIX):] if template.startswith(TOPIC_PREFIX) else template
+    return template[len(TOPIC_PREFIX) :] if template.startswith(TOPIC_PREFIX) else template
 
 
 def partner_source(org_id: str = SAMPLE_ORG_ID, suffix: str = SAMPLE_SOURCE_SUFFIX) -> str:
@@ -197,13 +198,16 @@ def late(event: dict[str, Any], *, by: timedelta) -> dict[str, Any]:
 
 # --- malformed variants: each is dead-lettered by the dispatcher and rejected by `gcpipe send` ---
 
+
 def invalid_json(event: dict[str, Any]) -> str:
     """The event's JSON cut short."""
     text = json.dumps(event)
     return text[: max(1, len(text) // 2)]
 
 
-def missing_field(event: dict[str, Any], path: Sequence[str] = ("detail", "eventBody", "conversationId")) -> dict[str, Any]:
+def missing_field(
+    event: dict[str, Any], path: Sequence[str] = ("detail", "eventBody", "conversationId")
+) -> dict[str, Any]:
     out = copy.deepcopy(event)
     node = out
     for key in path[:-1]:
@@ -240,7 +244,12 @@ def malformed(event: dict[str, Any], kind: str, *, rng: random.Random | None = N
         return invalid_json(event)
     if kind == "missing_field":
         path = (rng or random).choice(
-            [("detail", "eventBody", "conversationId"), ("detail", "metadata", "CorrelationId"), ("detail-type",), ("detail", "topicName")]
+            [
+                ("detail", "eventBody", "conversationId"),
+                ("detail", "metadata", "CorrelationId"),
+                ("detail-type",),
+                ("detail", "topicName"),
+            ]
         )
         return missing_field(event, path)
     if kind == "unsupported_version":
@@ -251,6 +260,7 @@ def malformed(event: dict[str, Any], kind: str, *, rng: random.Random | None = N
 
 
 # --- streams ---
+
 
 @dataclass(frozen=True)
 class TrafficItem:

@@ -4,6 +4,7 @@
 Each alarm's description ends with ``Runbook: README.md#<anchor>``; the anchor is the README heading
 ``Alarm: <name>`` (tests/infrastructure/test_alarms.py keeps both in step).
 """
+
 from __future__ import annotations
 
 from aws_cdk import aws_cloudwatch as cw
@@ -36,12 +37,17 @@ class PipelineAlarms:
         self.actions: list[cw.IAlarmAction] = []
         if config.alarm_email:
             # CloudWatch can publish only to a topic encrypted with a customer-managed key it may use.
-            key = kms.Key(scope, "AlarmTopicKey", enable_key_rotation=True,
-                          description=f"{config.stack_name} alarm topic encryption",
-                          removal_policy=removal_policy(config))
+            key = kms.Key(
+                scope,
+                "AlarmTopicKey",
+                enable_key_rotation=True,
+                description=f"{config.stack_name} alarm topic encryption",
+                removal_policy=removal_policy(config),
+            )
             key.grant(iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*")
-            self.topic = sns.Topic(scope, "AlarmTopic", master_key=key, enforce_ssl=True,
-                                   display_name=f"{config.stack_name} alarms")
+            self.topic = sns.Topic(
+                scope, "AlarmTopic", master_key=key, enforce_ssl=True, display_name=f"{config.stack_name} alarms"
+            )
             self.topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
             self.actions.append(cw_actions.SnsAction(self.topic))
         if config.alarm_topic_arn:
@@ -49,14 +55,26 @@ class PipelineAlarms:
             existing = sns.Topic.from_topic_arn(scope, "ExistingAlarmTopic", config.alarm_topic_arn)
             self.actions.append(cw_actions.SnsAction(existing))
 
-    def add(self, name: str, metric: cw.IMetric, threshold: float, description: str, *,
-            comparison: cw.ComparisonOperator = cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluation_periods: int = 1,
-            treat_missing_data: cw.TreatMissingData = cw.TreatMissingData.NOT_BREACHING) -> cw.Alarm:
+    def add(
+        self,
+        name: str,
+        metric: cw.IMetric,
+        threshold: float,
+        description: str,
+        *,
+        comparison: cw.ComparisonOperator = cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluation_periods: int = 1,
+        treat_missing_data: cw.TreatMissingData = cw.TreatMissingData.NOT_BREACHING,
+    ) -> cw.Alarm:
         """One alarm, routed to every configured topic; ``name`` is also its README runbook heading."""
         alarm = cw.Alarm(
-            self._scope, name, metric=metric, threshold=threshold, evaluation_periods=evaluation_periods,
-            datapoints_to_alarm=evaluation_periods if evaluation_periods > 1 else None, comparison_operator=comparison,
+            self._scope,
+            name,
+            metric=metric,
+            threshold=threshold,
+            evaluation_periods=evaluation_periods,
+            datapoints_to_alarm=evaluation_periods if evaluation_periods > 1 else None,
+            comparison_operator=comparison,
             treat_missing_data=treat_missing_data,
             alarm_description=f"{description}. Runbook: {RUNBOOK_DOCUMENT}#{runbook_anchor(name)}",
         )

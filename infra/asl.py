@@ -3,6 +3,7 @@
 Numbers (retry budgets, the task timeout) are rendered from the environment's config; ARN
 placeholders stay for CloudFormation's DefinitionSubstitutions.
 """
+
 from __future__ import annotations
 
 import re
@@ -49,9 +50,8 @@ def render_definition(text: str, config: EnvironmentConfig, *, arns: dict[str, s
             return values[name]
         if name in ARN_PLACEHOLDERS:
             return match.group(0)
-        raise ValueError(f"statemachines: unknown placeholder ${{{name}}}; known: "
-                         f"{', '.join(sorted([*values, *ARN_PLACEHOLDERS]))}")
+        raise ValueError(
+            f"statemachines: unknown placeholder ${{{name}}}; known: {', '.join(sorted([*values, *ARN_PLACEHOLDERS]))}"
+        )
 
     return PLACEHOLDER.sub(replace, text)
-
-

@@ -12,6 +12,7 @@ Reproducible to the byte: the same lock and source give the same files, bytes, m
 is computed from exactly those inputs (``asset_fingerprint``), so one hash never stands for two
 different bundles and any pin or source change gives a new hash.
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -53,6 +54,7 @@ def _ignore(source: Path, excludes: list[str]) -> Callable[[str, list[str]], set
             if any(fnmatch.fnmatch(rel, pattern) or fnmatch.fnmatch(name, pattern) for pattern in excludes):
                 skipped.add(name)
         return skipped
+
     return ignore
 
 
@@ -93,8 +95,9 @@ def normalise(root: Path) -> None:
             continue
         if path.is_dir() and path.name == "__pycache__":
             shutil.rmtree(path)
-        elif path.is_file() and (path.suffix == ".pyc" or (path.parent.name.endswith(".dist-info")
-                                                           and path.name in INSTALL_ARTEFACTS)):
+        elif path.is_file() and (
+            path.suffix == ".pyc" or (path.parent.name.endswith(".dist-info") and path.name in INSTALL_ARTEFACTS)
+        ):
             path.unlink()
     for path in [root, *root.rglob("*")]:
         if path.is_symlink():
@@ -105,8 +108,9 @@ def normalise(root: Path) -> None:
 
 @jsii.implements(ILocalBundling)
 class PipLocalBundling:
-    def __init__(self, source: Path, architecture: str, python_version: str = C.PYTHON_VERSION,
-                 excludes: list[str] | None = None):
+    def __init__(
+        self, source: Path, architecture: str, python_version: str = C.PYTHON_VERSION, excludes: list[str] | None = None
+    ):
         self.source = source
         self.platform = C.PIP_PLATFORMS[architecture]
         self.python_version = python_version
@@ -114,10 +118,26 @@ class PipLocalBundling:
 
     def pip_command(self, target: Path) -> list[str]:
         return [
-            sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
-            "--require-hashes", "-r", str(self.source / REQUIREMENTS_LOCK), "--target", str(target),
-            "--platform", self.platform, "--implementation", "cp", "--python-version", self.python_version,
-            "--only-binary=:all:", "--upgrade",
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-compile",
+            "--require-hashes",
+            "-r",
+            str(self.source / REQUIREMENTS_LOCK),
+            "--target",
+            str(target),
+            "--platform",
+            self.platform,
+            "--implementation",
+            "cp",
+            "--python-version",
+            self.python_version,
+            "--only-binary=:all:",
+            "--upgrade",
         ]
 
     def try_bundle(self, output_dir: str, *_options: Any, **_kw: Any) -> bool:  # jsii passes BundlingOptions

@@ -7,6 +7,7 @@
 
 Exits non-zero with a message naming the file (and environment) on any failure.
 """
+
 from __future__ import annotations
 
 import json

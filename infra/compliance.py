@@ -5,6 +5,7 @@ rather than ``Aspects.of(app).add``: an unacknowledged finding fails ``cdk synth
 the rule and the construct path. Acknowledgments stay in code, next to the resource, each with a reason
 (``Validations.of(construct).acknowledge(Acknowledgment(id=..., reason=...))``).
 """
+
 from __future__ import annotations
 
 from aws_cdk import App, Validations

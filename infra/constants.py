@@ -3,6 +3,7 @@
 Facts copied from the project's shared references (reference/genesys.md, docs/architecture.md)
 so that nothing reads ../shared at build time; each says where it comes from.
 """
+
 from __future__ import annotations
 
 import re
@@ -29,13 +30,31 @@ ERROR_LOGGER_HANDLER = "error_logger.handler.lambda_handler"
 PYTHON_VERSION = "3.12"
 PYTHON_RUNTIME_DEPRECATION = "2028-10-31"
 ASSET_EXCLUDES = [
-    "tests", "tests/**", "**/__pycache__", "**/__pycache__/**", "*.pyc", "**/*.pyc",
-    ".pytest_cache", "**/.pytest_cache/**", "*.egg-info", "**/*.egg-info/**", ".mypy_cache", "**/.mypy_cache/**",
-    ".DS_Store", "**/.DS_Store",
+    "tests",
+    "tests/**",
+    "**/__pycache__",
+    "**/__pycache__/**",
+    "*.pyc",
+    "**/*.pyc",
+    ".pytest_cache",
+    "**/.pytest_cache/**",
+    "*.egg-info",
+    "**/*.egg-info/**",
+    ".mypy_cache",
+    "**/.mypy_cache/**",
+    ".DS_Store",
+    "**/.DS_Store",
 ]
 # Removed from the bundle after pip: the Lambda Python runtime provides them (AWS Lambda runtimes docs).
-RUNTIME_PROVIDED_PACKAGES = ["boto3", "boto3-*.dist-info", "botocore", "botocore-*.dist-info", "s3transfer",
-                             "s3transfer-*.dist-info", "bin"]
+RUNTIME_PROVIDED_PACKAGES = [
+    "boto3",
+    "boto3-*.dist-info",
+    "botocore",
+    "botocore-*.dist-info",
+    "s3transfer",
+    "s3transfer-*.dist-info",
+    "bin",
+]
 # pip --platform per Lambda architecture (manylinux2014 is what Lambda's Amazon Linux 2023 accepts).
 PIP_PLATFORMS = {"arm64": "manylinux2014_aarch64", "x86_64": "manylinux2014_x86_64"}
 
@@ -115,25 +134,67 @@ ALARM_PERIOD_MINUTES = 5
 PARTNER_SOURCE_PATTERN = re.compile(r"aws\.partner(/[\.\-_A-Za-z0-9]+){2,}")
 # The Genesys form: aws.partner/genesys.com/cloud/<orgId>/<eventSourceSuffix>, suffix 1-64 of [A-Za-z0-9._-].
 GENESYS_SOURCE_PREFIX = "aws.partner/genesys.com/cloud/"
-GENESYS_SOURCE_PATTERN = re.compile(r"aws\.partner/genesys\.com/cloud/(?P<org>[^/]+)/(?P<suffix>[\.\-_A-Za-z0-9]{1,64})")
+GENESYS_SOURCE_PATTERN = re.compile(
+    r"aws\.partner/genesys\.com/cloud/(?P<org>[^/]+)/(?P<suffix>[\.\-_A-Za-z0-9]{1,64})"
+)
 TOPIC_TEMPLATE_PATTERN = re.compile(r"v2(\.(\{id\}|[A-Za-z0-9_\-]+))+")
 CONVERSATION_TOPIC_PREFIX = "v2.detail.events.conversation.{id}."
 # Conversation topics the dispatcher parses (lambdas/genesys_pipeline/events.py SUPPORTED_TOPICS; a test
 # keeps this copy equal to it): any other topic would only be dead-lettered, so synth refuses it.
-SUPPORTED_TOPIC_SUFFIXES = ("acd.start", "acd.end", "acw", "attributes", "customer.start", "customer.end",
-                            "flow.start", "flow.end", "outbound", "user.start", "user.end", "voicemail.start",
-                            "voicemail.end")
+SUPPORTED_TOPIC_SUFFIXES = (
+    "acd.start",
+    "acd.end",
+    "acw",
+    "attributes",
+    "customer.start",
+    "customer.end",
+    "flow.start",
+    "flow.end",
+    "outbound",
+    "user.start",
+    "user.end",
+    "voicemail.start",
+    "voicemail.end",
+)
 # Write-back template placeholders (lambdas/genesys_pipeline/processing.py; a test keeps these equal).
 # Every event fills these ({participantId}/{queueId} may be absent on some topics):
-TEMPLATE_EVENT_PLACEHOLDERS = ("conversationId", "participantId", "queueId", "topic", "eventTime", "dedupKey",
-                               "executionName", "processedAt")
+TEMPLATE_EVENT_PLACEHOLDERS = (
+    "conversationId",
+    "participantId",
+    "queueId",
+    "topic",
+    "eventTime",
+    "dedupKey",
+    "executionName",
+    "processedAt",
+)
 # eventBody fields the processor may template from (KNOWN_EVENT_FIELDS there): every scalar field the
 # dispatcher keeps (events.NON_SENSITIVE_BODY_FIELDS) other than queueId, which is above.
-TEMPLATE_BODY_FIELDS = ("mediaType", "provider", "direction", "sessionId", "divisionId", "acdOutcome",
-                        "answeredUserId", "disconnectType", "routingPriority", "connectedDurationMs", "flowType",
-                        "interactingDurationMs", "userId", "wrapupCode", "wrapupDurationMs", "flowId", "flowVersion",
-                        "exitReason", "transferType", "outboundCampaignId", "outboundContactListId",
-                        "voicemailDurationMs", "alertingDurationMs")
+TEMPLATE_BODY_FIELDS = (
+    "mediaType",
+    "provider",
+    "direction",
+    "sessionId",
+    "divisionId",
+    "acdOutcome",
+    "answeredUserId",
+    "disconnectType",
+    "routingPriority",
+    "connectedDurationMs",
+    "flowType",
+    "interactingDurationMs",
+    "userId",
+    "wrapupCode",
+    "wrapupDurationMs",
+    "flowId",
+    "flowVersion",
+    "exitReason",
+    "transferType",
+    "outboundCampaignId",
+    "outboundContactListId",
+    "voicemailDurationMs",
+    "alertingDurationMs",
+)
 # Body fields only some topics carry (reference/genesys.md: acd.end carries the routing outcome fields; the
 # customer.end sample carries interactingDurationMs). A template using one fails, at run time, every event of
 # any other topic (the processor raises InvalidEvent), so synth requires every configured topic to carry it.

@@ -6,6 +6,7 @@ audits each finding to a log group of its own, so a leak shows up as a finding t
 
 An Aspect applies it, so a log group added later is covered without anyone remembering to.
 """
+
 from __future__ import annotations
 
 from typing import cast
@@ -20,8 +21,16 @@ from .config import EnvironmentConfig
 from .function import log_retention, removal_policy
 
 # CloudWatch Logs managed data identifiers (every phone-number locale it offers, and e-mail addresses).
-DATA_IDENTIFIERS = ("EmailAddress", "PhoneNumber-US", "PhoneNumber-GB", "PhoneNumber-DE", "PhoneNumber-FR",
-                    "PhoneNumber-ES", "PhoneNumber-IT", "PhoneNumber-BR")
+DATA_IDENTIFIERS = (
+    "EmailAddress",
+    "PhoneNumber-US",
+    "PhoneNumber-GB",
+    "PhoneNumber-DE",
+    "PhoneNumber-FR",
+    "PhoneNumber-ES",
+    "PhoneNumber-IT",
+    "PhoneNumber-BR",
+)
 
 
 def data_protection_policy(stack_name: str, audit_log_group_name: str) -> dict:
@@ -31,8 +40,11 @@ def data_protection_policy(stack_name: str, audit_log_group_name: str) -> dict:
         "Description": "Mask customer phone numbers and e-mail addresses; audit every finding",
         "Version": "2021-06-01",
         "Statement": [
-            {"Sid": "audit", "DataIdentifier": identifiers,
-             "Operation": {"Audit": {"FindingsDestination": {"CloudWatchLogs": {"LogGroup": audit_log_group_name}}}}},
+            {
+                "Sid": "audit",
+                "DataIdentifier": identifiers,
+                "Operation": {"Audit": {"FindingsDestination": {"CloudWatchLogs": {"LogGroup": audit_log_group_name}}}},
+            },
             {"Sid": "redact", "DataIdentifier": identifiers, "Operation": {"Deidentify": {"MaskConfig": {}}}},
         ],
     }
@@ -47,8 +59,11 @@ class _ProtectEveryLogGroup:
     def visit(self, node: IConstruct) -> None:
         # The audit group holds findings (where and which identifier), not the data: it takes no policy,
         # which would also make it audit into itself.
-        if (isinstance(node, logs.CfnLogGroup) and node.node.path != self._audit_path
-                and node.data_protection_policy is None):
+        if (
+            isinstance(node, logs.CfnLogGroup)
+            and node.node.path != self._audit_path
+            and node.data_protection_policy is None
+        ):
             node.data_protection_policy = self._policy
 
 
@@ -56,8 +71,16 @@ class LogDataProtection(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig):
         super().__init__(scope, construct_id)
         self.audit_log_group = logs.LogGroup(
-            self, "AuditLogGroup", log_group_name=f"/genesys-pipeline/{config.stack_name}/data-protection-audit",
-            retention=log_retention(config), removal_policy=removal_policy(config))
+            self,
+            "AuditLogGroup",
+            log_group_name=f"/genesys-pipeline/{config.stack_name}/data-protection-audit",
+            retention=log_retention(config),
+            removal_policy=removal_policy(config),
+        )
         # By Ref: CloudFormation then creates the audit group before any log group whose policy names it.
         self.policy = data_protection_policy(config.stack_name, self.audit_log_group.log_group_name)
-        Aspects.of(scope).add(_ProtectEveryLogGroup(self.policy, cast(logs.CfnLogGroup, self.audit_log_group.node.default_child).node.path))
+        Aspects.of(scope).add(
+            _ProtectEveryLogGroup(
+                self.policy, cast(logs.CfnLogGroup, self.audit_log_group.node.default_child).node.path
+            )
+        )

@@ -4,6 +4,7 @@ Each function gets a dedicated role holding only what it needs (the constructs a
 logs go to an explicit log group with the environment's retention, written through the role's own
 inline statement instead of the AWS-managed AWSLambdaBasicExecutionRole (which is not scoped).
 """
+
 from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy, Validations, Acknowledgment
@@ -24,26 +25,43 @@ def removal_policy(config: EnvironmentConfig) -> RemovalPolicy:
 
 
 class PipelineFunction(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, code: lambda_.Code,
-                 handler: str, description: str, timeout_seconds: int, memory_mb: int,
-                 environment: dict[str, str], reserved_concurrency: int | None = None, **function_kwargs):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: EnvironmentConfig,
+        code: lambda_.Code,
+        handler: str,
+        description: str,
+        timeout_seconds: int,
+        memory_mb: int,
+        environment: dict[str, str],
+        reserved_concurrency: int | None = None,
+        **function_kwargs,
+    ):
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(
-            self, "LogGroup",
+            self,
+            "LogGroup",
             retention=log_retention(config),
             removal_policy=removal_policy(config),
         )
         self.role = iam.Role(
-            self, "Role",
+            self,
+            "Role",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description=f"{config.stack_name} {construct_id}: its own resources only",
         )
-        self.role.add_to_policy(iam.PolicyStatement(
-            actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-            resources=[self.log_group.log_group_arn],
-        ))
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[self.log_group.log_group_arn],
+            )
+        )
         self.function = lambda_.Function(
-            self, "Function",
+            self,
+            "Function",
             runtime=RUNTIMES[C.PYTHON_VERSION],
             architecture=ARCHITECTURES[config.lambda_architecture],
             code=code,
@@ -68,15 +86,15 @@ class PipelineFunction(Construct):
             Acknowledgment(
                 id="AwsSolutions-IAM5[Resource::*]",
                 reason="X-Ray active tracing: xray:PutTraceSegments/PutTelemetryRecords do not support "
-                       "resource-level permissions (AWS X-Ray IAM reference).",
+                "resource-level permissions (AWS X-Ray IAM reference).",
             ),
         )
         Validations.of(self.function).acknowledge(
             Acknowledgment(
                 id="AwsSolutions-L1",
                 reason=f"Python {C.PYTHON_VERSION} is pinned on purpose: the asset's wheels are built for "
-                       f"cp{C.PYTHON_VERSION.replace('.', '')} at synth time and the Lambda code is tested on it "
-                       f"(the venv's Python); its Lambda deprecation date is {C.PYTHON_RUNTIME_DEPRECATION}.",
+                f"cp{C.PYTHON_VERSION.replace('.', '')} at synth time and the Lambda code is tested on it "
+                f"(the venv's Python); its Lambda deprecation date is {C.PYTHON_RUNTIME_DEPRECATION}.",
             ),
         )
 

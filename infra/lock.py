@@ -6,6 +6,7 @@ downloaded file as ``name==version --hash=sha256:...``: transitive packages incl
 wheel file (a package with per-platform wheels gets one hash per platform). Run it after editing
 lambdas/requirements.txt; keep constraints.txt's pins of the same packages equal (a test checks).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,9 +30,25 @@ HEADER = """\
 
 
 def download(requirements: Path, dest: Path, platform: str, python_version: str) -> None:
-    cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "-r", str(requirements),
-           "-d", str(dest), "--platform", platform, "--implementation", "cp", "--python-version", python_version,
-           "--only-binary=:all:"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--quiet",
+        "--disable-pip-version-check",
+        "-r",
+        str(requirements),
+        "-d",
+        str(dest),
+        "--platform",
+        platform,
+        "--implementation",
+        "cp",
+        "--python-version",
+        python_version,
+        "--only-binary=:all:",
+    ]
     subprocess.run(cmd, check=True)
 
 
@@ -42,7 +59,9 @@ def lock_text(wheels: list[Path], python_version: str, platforms: list[str]) -> 
         hashes[(canonicalize_name(name), str(version))].add(hashlib.sha256(wheel.read_bytes()).hexdigest())
     lines = [HEADER.format(python=python_version, platforms=", ".join(platforms))]
     for (project, release), digests in sorted(hashes.items()):
-        lines.append(f"{project}=={release} \\\n" + " \\\n".join(f"    --hash=sha256:{d}" for d in sorted(digests)) + "\n")
+        lines.append(
+            f"{project}=={release} \\\n" + " \\\n".join(f"    --hash=sha256:{d}" for d in sorted(digests)) + "\n"
+        )
     return "".join(lines)
 
 

@@ -5,6 +5,7 @@ from the environment's config; ARNs stay placeholders and go through DefinitionS
 is passed inline (DefinitionBody.from_string): from_file would upload it to S3, out of sight of tests
 and linters.
 """
+
 from __future__ import annotations
 
 from typing import cast
@@ -22,12 +23,12 @@ from .function import log_retention, removal_policy
 
 
 class Orchestration(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig,
-                 processor: lambda_.IFunction):
+    def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, processor: lambda_.IFunction):
         super().__init__(scope, construct_id)
         self.state_machine_name = f"{config.stack_name}-{C.STATE_MACHINE_SUFFIX}"
         self.log_group = logs.LogGroup(
-            self, "LogGroup",
+            self,
+            "LogGroup",
             # The vendedlogs prefix keeps Step Functions' log delivery under the resource policy size limit.
             log_group_name=f"/aws/vendedlogs/states/{self.state_machine_name}",
             retention=log_retention(config),
@@ -35,7 +36,8 @@ class Orchestration(Construct):
         )
         text = (STATEMACHINES_DIR / C.STATE_MACHINE_FILE).read_text()
         self.state_machine = sfn.StateMachine(
-            self, "StateMachine",
+            self,
+            "StateMachine",
             state_machine_name=self.state_machine_name,
             state_machine_type=sfn.StateMachineType.STANDARD,
             definition_body=sfn.DefinitionBody.from_string(render_definition(text, config)),
@@ -53,14 +55,14 @@ class Orchestration(Construct):
             Acknowledgment(
                 id="AwsSolutions-IAM5[Resource::*]",
                 reason="Step Functions log delivery (logs:CreateLogDelivery, ...) and X-Ray (xray:PutTraceSegments, "
-                       "...) do not support resource-level permissions (Step Functions logging IAM docs).",
+                "...) do not support resource-level permissions (Step Functions logging IAM docs).",
             ),
         )
         Validations.of(self.state_machine.role).acknowledge(
             Acknowledgment(
                 id=f"AwsSolutions-IAM5[Resource::<{_logical_id_placeholder(processor)}>:*]",
                 reason="lambda:InvokeFunction on the processor's versions/aliases (the ARN with ':*'), granted by "
-                       "grant_invoke; scoped to this one function.",
+                "grant_invoke; scoped to this one function.",
             ),
         )
 
@@ -69,7 +71,9 @@ class Orchestration(Construct):
         from aws_cdk import ArnFormat, Stack
 
         return Stack.of(self).format_arn(
-            service="states", resource="execution", resource_name=f"{self.state_machine_name}:*",
+            service="states",
+            resource="execution",
+            resource_name=f"{self.state_machine_name}:*",
             arn_format=ArnFormat.COLON_RESOURCE_NAME,
         )
 

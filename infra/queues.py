@@ -1,4 +1,5 @@
 """The main queue the rule feeds, its DLQ (redrive), and the rule target's own DLQ."""
+
 from __future__ import annotations
 
 from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
@@ -21,23 +22,27 @@ class EventQueues(Construct):
         super().__init__(scope, construct_id)
         policy = removal_policy(config)
         self.dead_letter_queue = self._dead_letter_queue(
-            "DeadLetterQueue", policy,
+            "DeadLetterQueue",
+            policy,
             "This is the main queue's dead-letter queue (its redrive target); a DLQ of a DLQ would only move "
             "the same messages again.",
         )
         self.main_queue = sqs.Queue(
-            self, "MainQueue",
+            self,
+            "MainQueue",
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
             visibility_timeout=Duration.seconds(visibility_timeout_seconds(config)),
             retention_period=Duration.days(C.MAIN_QUEUE_RETENTION_DAYS),
-            dead_letter_queue=sqs.DeadLetterQueue(queue=self.dead_letter_queue,
-                                                  max_receive_count=config.retries.max_receive_count),
+            dead_letter_queue=sqs.DeadLetterQueue(
+                queue=self.dead_letter_queue, max_receive_count=config.retries.max_receive_count
+            ),
             removal_policy=policy,
         )
         # Where EventBridge puts events it could not deliver (to the main queue, or to the error logger).
         self.rule_target_dead_letter_queue = self._dead_letter_queue(
-            "RuleTargetDeadLetterQueue", policy,
+            "RuleTargetDeadLetterQueue",
+            policy,
             "This is the EventBridge rule targets' dead-letter queue (and the error logger's on-failure "
             "queue): the end of the line, read by operators, not consumed.",
         )
@@ -45,7 +50,8 @@ class EventQueues(Construct):
     def _dead_letter_queue(self, construct_id: str, policy: RemovalPolicy, why_no_dlq_of_its_own: str) -> sqs.Queue:
         """A dead-letter queue: encrypted, SSL only, kept 14 days; the end of a redrive chain, so no DLQ itself."""
         queue = sqs.Queue(
-            self, construct_id,
+            self,
+            construct_id,
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
             retention_period=Duration.days(C.DLQ_RETENTION_DAYS),

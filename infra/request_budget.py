@@ -5,6 +5,7 @@ writes), no TTL, and a grant that lets no function touch the other's records. Th
 disposable (a fresh item is an idle budget), so it needs no point-in-time recovery.
 Design and cost: docs/request-budget.md; logic: lambdas/genesys_pipeline/budget.py.
 """
+
 from __future__ import annotations
 
 from aws_cdk import Acknowledgment, Validations
@@ -18,24 +19,26 @@ from .function import removal_policy
 
 
 class RequestBudget(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig,
-                 rate_limit: GenesysRateLimit):
+    def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, rate_limit: GenesysRateLimit):
         super().__init__(scope, construct_id)
         self.rate_limit = rate_limit
         self.send_spread_seconds = config.dispatcher.max_batching_window_seconds + C.BUDGET_SEND_SPREAD_BASE_SECONDS
         # AWS::DynamoDB::Table (not TableV2's GlobalTable): one region, and what the local deployer provisions.
         self.table = dynamodb.Table(
-            self, "Table",
+            self,
+            "Table",
             partition_key=dynamodb.Attribute(name=C.BUDGET_TABLE_PARTITION_KEY, type=dynamodb.AttributeType.STRING),
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
             encryption=dynamodb.TableEncryption.AWS_MANAGED,
             removal_policy=removal_policy(config),
         )
-        Validations.of(self.table).acknowledge(Acknowledgment(
-            id="AwsSolutions-DDB3",
-            reason="The request budget holds one item of scheduling state that is rebuilt from nothing "
-                   "(an absent item is an idle budget); there is nothing to recover.",
-        ))
+        Validations.of(self.table).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-DDB3",
+                reason="The request budget holds one item of scheduling state that is rebuilt from nothing "
+                "(an absent item is an idle budget); there is nothing to recover.",
+            )
+        )
 
     def environment(self) -> dict[str, str]:
         """BudgetSettings (lambdas/genesys_pipeline/settings.py)."""
@@ -53,7 +56,9 @@ class RequestBudget(Construct):
 
     def grant_spend(self, role: iam.IRole) -> None:
         """Read the state (pause checks, conflicts) and update it (reserve, spend, pause): nothing else."""
-        role.add_to_principal_policy(iam.PolicyStatement(
-            actions=["dynamodb:GetItem", "dynamodb:UpdateItem"],
-            resources=[self.table.table_arn],
-        ))
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["dynamodb:GetItem", "dynamodb:UpdateItem"],
+                resources=[self.table.table_arn],
+            )
+        )

@@ -14,6 +14,7 @@ is missing when the pipeline is silent. EventBridge Scheduler runs cron expressi
 
 A deploy sets ActionsEnabled back to true; at night that notifies until the next ``end``.
 """
+
 from __future__ import annotations
 
 from aws_cdk import Stack
@@ -37,37 +38,61 @@ def cron(minutes_of_day: int, days: str) -> str:
 
 
 class SilenceSchedule(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, alarm: cw.Alarm,
-                 hours: ActiveHours, silence_minutes: int):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: EnvironmentConfig,
+        alarm: cw.Alarm,
+        hours: ActiveHours,
+        silence_minutes: int,
+    ):
         super().__init__(scope, construct_id)
         self.role = iam.Role(
-            self, "Role", assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com"),
-            description=f"{config.stack_name} silence alarm opening hours: this alarm's actions and state only")
-        self.role.add_to_policy(iam.PolicyStatement(
-            actions=["cloudwatch:EnableAlarmActions", "cloudwatch:DisableAlarmActions", "cloudwatch:SetAlarmState"],
-            resources=[alarm.alarm_arn]))
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com"),
+            description=f"{config.stack_name} silence alarm opening hours: this alarm's actions and state only",
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["cloudwatch:EnableAlarmActions", "cloudwatch:DisableAlarmActions", "cloudwatch:SetAlarmState"],
+                resources=[alarm.alarm_arn],
+            )
+        )
         stack = Stack.of(self)
         names = {"AlarmNames": [alarm.alarm_name]}
         calls = {
             "Close": ("disableAlarmActions", hours.end_minutes, names),
             "Open": ("enableAlarmActions", hours.start_minutes, names),
-            "Rearm": ("setAlarmState", hours.start_minutes + silence_minutes,
-                      {"AlarmName": alarm.alarm_name, "StateValue": "OK",
-                       "StateReason": "Opening hours: re-evaluate the silence alarm with notifications on"}),
+            "Rearm": (
+                "setAlarmState",
+                hours.start_minutes + silence_minutes,
+                {
+                    "AlarmName": alarm.alarm_name,
+                    "StateValue": "OK",
+                    "StateReason": "Opening hours: re-evaluate the silence alarm with notifications on",
+                },
+            ),
         }
         self.schedules: dict[str, scheduler.CfnSchedule] = {}
         for name, (action, at, payload) in calls.items():
             self.schedules[name] = scheduler.CfnSchedule(
-                self, name,
+                self,
+                name,
                 description=f"{config.stack_name} silence alarm: {action} at {at // 60:02d}:{at % 60:02d} "
-                            f"{hours.timezone} ({hours.days})",
+                f"{hours.timezone} ({hours.days})",
                 schedule_expression=cron(at, hours.days),
                 schedule_expression_timezone=hours.timezone,
                 flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
                 state="ENABLED",
                 target=scheduler.CfnSchedule.TargetProperty(
-                    arn=SDK_TARGET.format(action=action), role_arn=self.role.role_arn,
+                    arn=SDK_TARGET.format(action=action),
+                    role_arn=self.role.role_arn,
                     input=stack.to_json_string(payload),
-                    retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(maximum_retry_attempts=5,
-                                                                         maximum_event_age_in_seconds=3600)),
+                    retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(
+                        maximum_retry_attempts=5, maximum_event_age_in_seconds=3600
+                    ),
+                ),
             )

@@ -6,6 +6,7 @@ Exits non-zero, naming the environment, when any synth fails.
 
     python -m infra.synth_all [env ...]     # default: every environment in cdk.json
 """
+
 from __future__ import annotations
 
 import json
@@ -37,8 +38,10 @@ def synth(env: str, *, out: Path = OUT, extra: list[str] | None = None) -> subpr
 
 def main(argv: list[str] | None = None) -> int:
     if not CDK.exists():
-        print(f"synth_all: {CDK.relative_to(ROOT)} is missing: run `npm ci` (the CDK CLI is pinned in package.json)",
-              file=sys.stderr)
+        print(
+            f"synth_all: {CDK.relative_to(ROOT)} is missing: run `npm ci` (the CDK CLI is pinned in package.json)",
+            file=sys.stderr,
+        )
         return 1
     names = (argv if argv is not None else sys.argv[1:]) or environments()
     failed = []

@@ -1,4 +1,5 @@
 """Shared fixtures. Sample events are copies of the Genesys reference samples."""
+
 from __future__ import annotations
 
 import copy

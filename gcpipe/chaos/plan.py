@@ -5,6 +5,7 @@ Lambda workers install (``gcpipe.local.faults``, written to a plan file); Lambda
 probability per function (``throttles``); delivery faults (redeliveries, duplicates, reordering) shape the
 traffic (``traffic``).
 """
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,14 @@ from pathlib import Path
 from typing import Any
 
 # Genesys faults, switched on in the simulator at the start of a wave.
-GENESYS_KINDS = ("genesys-429-storm", "genesys-5xx-burst", "genesys-read-timeout", "genesys-connection-reset",
-                 "genesys-token-5xx", "genesys-token-revoked")
+GENESYS_KINDS = (
+    "genesys-429-storm",
+    "genesys-5xx-burst",
+    "genesys-read-timeout",
+    "genesys-connection-reset",
+    "genesys-token-5xx",
+    "genesys-token-revoked",
+)
 HANG_SECONDS = 3.0  # over the Genesys client's read timeout in a chaos run (2 s): the request times out
 STORM_SECONDS = 1.5
 
@@ -41,27 +48,66 @@ def aws_rules(rate: float) -> list[dict[str, Any]]:
 
     ``rate`` is the probability that one matching call fails; crashes and timeouts are capped over the run,
     as they cost a function instance (and a timeout its whole timeout)."""
-    idem = {"handler": "processor", "service": "dynamodb", "table_env": "IDEMPOTENCY_TABLE",
-            "operations": ["PutItem", "UpdateItem", "GetItem", "DeleteItem"]}
+    idem = {
+        "handler": "processor",
+        "service": "dynamodb",
+        "table_env": "IDEMPOTENCY_TABLE",
+        "operations": ["PutItem", "UpdateItem", "GetItem", "DeleteItem"],
+    }
     secret = {"handler": "processor", "service": "secretsmanager", "operations": ["GetSecretValue"]}
     return [
-        {"kind": "idempotency-throttle", **idem, "probability": rate,
-         "code": "ProvisionedThroughputExceededException", "status": 400},
+        {
+            "kind": "idempotency-throttle",
+            **idem,
+            "probability": rate,
+            "code": "ProvisionedThroughputExceededException",
+            "status": 400,
+        },
         {"kind": "idempotency-5xx", **idem, "probability": rate, "code": "InternalServerError", "status": 500},
         {"kind": "idempotency-connection-error", **idem, "probability": rate / 2, "action": "connect"},
         {"kind": "secrets-throttle", **secret, "probability": rate * 4, "code": "ThrottlingException", "status": 400},
         {"kind": "secrets-5xx", **secret, "probability": rate * 4, "code": "InternalServiceError", "status": 500},
-        {"kind": "start-execution-throttle", "handler": "dispatcher", "service": "stepfunctions",
-         "operations": ["StartExecution"], "probability": rate, "code": "ThrottlingException", "status": 400},
-        {"kind": "dlq-send-failed", "handler": "dispatcher", "service": "sqs", "queue_env": "*DLQ*",
-         "operations": ["SendMessage", "SendMessageBatch"], "probability": 0.25, "code": "InternalError", "status": 500},
-        {"kind": "dispatcher-crash-mid-batch", "handler": "dispatcher", "service": "stepfunctions",
-         "operations": ["StartExecution"], "after": 1, "probability": rate, "action": "crash", "limit": 3},
+        {
+            "kind": "start-execution-throttle",
+            "handler": "dispatcher",
+            "service": "stepfunctions",
+            "operations": ["StartExecution"],
+            "probability": rate,
+            "code": "ThrottlingException",
+            "status": 400,
+        },
+        {
+            "kind": "dlq-send-failed",
+            "handler": "dispatcher",
+            "service": "sqs",
+            "queue_env": "*DLQ*",
+            "operations": ["SendMessage", "SendMessageBatch"],
+            "probability": 0.25,
+            "code": "InternalError",
+            "status": 500,
+        },
+        {
+            "kind": "dispatcher-crash-mid-batch",
+            "handler": "dispatcher",
+            "service": "stepfunctions",
+            "operations": ["StartExecution"],
+            "after": 1,
+            "probability": rate,
+            "action": "crash",
+            "limit": 3,
+        },
         # The completion of the idempotency record: the Genesys write has landed, the processor then hangs
         # until its timeout kills it.
-        {"kind": "processor-timeout-after-write", "handler": "processor", "service": "dynamodb",
-         "table_env": "IDEMPOTENCY_TABLE", "operations": ["UpdateItem"], "probability": rate, "action": "hang",
-         "limit": 2},
+        {
+            "kind": "processor-timeout-after-write",
+            "handler": "processor",
+            "service": "dynamodb",
+            "table_env": "IDEMPOTENCY_TABLE",
+            "operations": ["UpdateItem"],
+            "probability": rate,
+            "action": "hang",
+            "limit": 2,
+        },
     ]
 
 
@@ -87,8 +133,10 @@ class ChaosPlan:
         log = directory / "faults.log"
         log.write_text("", encoding="utf-8")
         path = directory / "plan.json"
-        path.write_text(json.dumps({"seed": self.seed, "log": str(log), "tokens": str(tokens), "rules": self.aws},
-                                   indent=2), encoding="utf-8")
+        path.write_text(
+            json.dumps({"seed": self.seed, "log": str(log), "tokens": str(tokens), "rules": self.aws}, indent=2),
+            encoding="utf-8",
+        )
         return path, log
 
 
@@ -104,8 +152,14 @@ def make_plan(seed: int, waves: int, *, aws_rate: float = 0.02) -> ChaosPlan:
         while len(chosen) < 2 and rng.random() < 0.5:
             chosen.append(rng.choice(GENESYS_KINDS))
         schedule.append(WaveFaults(wave, tuple(_genesys_fault(kind, rng) for kind in chosen)))
-    return ChaosPlan(seed=seed, waves=schedule, aws=aws_rules(aws_rate), throttle_probability=aws_rate,
-                     redelivery_share=0.03, processor_timeout_seconds=4)
+    return ChaosPlan(
+        seed=seed,
+        waves=schedule,
+        aws=aws_rules(aws_rate),
+        throttle_probability=aws_rate,
+        redelivery_share=0.03,
+        processor_timeout_seconds=4,
+    )
 
 
 def _genesys_fault(kind: str, rng: random.Random) -> GenesysFault:
@@ -122,5 +176,13 @@ def _genesys_fault(kind: str, rng: random.Random) -> GenesysFault:
     return GenesysFault(kind)  # genesys-token-revoked
 
 
-__all__ = ["ChaosPlan", "GENESYS_KINDS", "GenesysFault", "HANG_SECONDS", "STORM_SECONDS", "WaveFaults", "aws_rules",
-           "make_plan"]
+__all__ = [
+    "ChaosPlan",
+    "GENESYS_KINDS",
+    "GenesysFault",
+    "HANG_SECONDS",
+    "STORM_SECONDS",
+    "WaveFaults",
+    "aws_rules",
+    "make_plan",
+]

@@ -1,4 +1,5 @@
 """The figures of a chaos run, and how they are shown (rich) and written (JSON, stable key names)."""
+
 from __future__ import annotations
 
 import json
@@ -35,8 +36,9 @@ def analyse_writes(writes: Iterable[Mapping[str, Any]], attribute_map: Mapping[s
     ``local_replay_rewrite``, not a duplicate: moto has no RedriveExecution, so a local redrive is a new
     execution with its own start time, where AWS's redrive keeps the execution and writes the same values."""
     keys = list(attribute_map)
-    execution_keys = {k for k, template in attribute_map.items()
-                      if any(p in str(template) for p in EXECUTION_PLACEHOLDERS)}
+    execution_keys = {
+        k for k, template in attribute_map.items() if any(p in str(template) for p in EXECUTION_PLACEHOLDERS)
+    }
     per_target: dict[tuple[str, str], list[str]] = defaultdict(list)
     total = 0
     for w in writes:
@@ -93,8 +95,12 @@ class ChaosReport:
 
     @property
     def ok(self) -> bool:
-        return (self.invariant_holds and self.lost == 0 and self.writes.duplicate_writes == 0
-                and self.failed_after_redrive == 0)
+        return (
+            self.invariant_holds
+            and self.lost == 0
+            and self.writes.duplicate_writes == 0
+            and self.failed_after_redrive == 0
+        )
 
     def as_json(self) -> dict[str, Any]:
         acc = self.accounting
@@ -106,8 +112,9 @@ class ChaosReport:
             "outcomes": {o: acc.counts[o] for o in OUTCOMES},
             "invariant": {
                 "holds": self.invariant_holds,
-                "equation": f"sent {acc.sent} = " + " + ".join(f"{o} {acc.counts[o]}" for o in INVARIANT_OUTCOMES)
-                            + f" (= {acc.total})",
+                "equation": f"sent {acc.sent} = "
+                + " + ".join(f"{o} {acc.counts[o]}" for o in INVARIANT_OUTCOMES)
+                + f" (= {acc.total})",
                 "more_than_one_outcome": list(acc.over_accounted),
             },
             "lost": self.lost,
@@ -137,13 +144,24 @@ def render(report: ChaosReport, console: Any) -> None:
     data = report.as_json()
     verdict = "[bold green]OK[/]" if report.ok else "[bold red]NOT OK[/]"
     console.print(f"chaos run, seed {report.seed}, {report.events} events: {verdict} in {data['wall_seconds']} s")
-    console.print(("[green]holds[/]: " if report.invariant_holds else "[red]does not hold[/]: ")
-                  + data["invariant"]["equation"], highlight=False)
+    console.print(
+        ("[green]holds[/]: " if report.invariant_holds else "[red]does not hold[/]: ") + data["invariant"]["equation"],
+        highlight=False,
+    )
     for problem in data["invariant"]["more_than_one_outcome"][:10]:
         console.print(f"  [red]{problem}[/]", highlight=False)
     figures = Table(show_header=False, box=None)
-    for key in ("lost", "duplicate_writes", "repeated_identical_writes", "local_replay_rewrites", "write_backs", "failed_before_redrive",
-                "failed_executions_redriven", "failed_after_redrive", "in_flight_fast_forwarded"):
+    for key in (
+        "lost",
+        "duplicate_writes",
+        "repeated_identical_writes",
+        "local_replay_rewrites",
+        "write_backs",
+        "failed_before_redrive",
+        "failed_executions_redriven",
+        "failed_after_redrive",
+        "in_flight_fast_forwarded",
+    ):
         figures.add_row(key, str(data[key]))
     console.print(figures)
     faults = Table("fault", "injected", box=None)

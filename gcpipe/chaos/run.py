@@ -1,5 +1,6 @@
 """One chaos run: the local pipeline (moto server, worker processes, the Genesys simulator) on N events under
 the seeded fault plan, then one redrive of every failed execution, then the figures (``report``)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -141,8 +142,9 @@ class ChaosRun:
         RUNTIME.worker_hooks = [FAULT_HOOK]
         RUNTIME.worker_environment = {PLAN_VARIABLE: str(plan_path)}
         outputs = pipeline.outputs
-        throttles = RandomThrottles({outputs["DispatcherFunctionName"], outputs["ProcessorFunctionName"]},
-                                    plan.throttle_probability, plan.seed)
+        throttles = RandomThrottles(
+            {outputs["DispatcherFunctionName"], outputs["ProcessorFunctionName"]}, plan.throttle_probability, plan.seed
+        )
         RUNTIME.concurrency = throttles
         # Time compression, as the retry waits: the request budget runs at ``genesys_rate`` requests per second
         # (the simulator's own 429 storms are the rate limit under test), and a processor timeout costs less.
@@ -152,12 +154,15 @@ class ChaosRun:
                 continue
             overrides = {"GENESYS_READ_TIMEOUT_SECONDS": str(GENESYS_READ_TIMEOUT_SECONDS)}
             if self.options.genesys_rate:
-                overrides.update(REQUEST_BUDGET_RATE=str(self.options.genesys_rate),
-                                 REQUEST_BUDGET_BURST=str(int(self.options.genesys_rate)))
+                overrides.update(
+                    REQUEST_BUDGET_RATE=str(self.options.genesys_rate),
+                    REQUEST_BUDGET_BURST=str(int(self.options.genesys_rate)),
+                )
             RUNTIME.set_environment_overrides(name, overrides)
         # A processor timeout costs its whole timeout: shortened for the run, as the retry waits are.
         pipeline.client("lambda").update_function_configuration(
-            FunctionName=outputs["ProcessorFunctionName"], Timeout=plan.processor_timeout_seconds)
+            FunctionName=outputs["ProcessorFunctionName"], Timeout=plan.processor_timeout_seconds
+        )
         return log, throttles
 
     # -- the run ----------------------------------------------------------------------------
@@ -176,8 +181,13 @@ class ChaosRun:
         with contextlib.ExitStack() as stack:
             stack.enter_context(LambdaOutput(opts.run_dir / "lambdas.log"))
             stack.enter_context(sim)
-            pipeline = LocalPipeline(opts.env, genesys=GenesysEndpoint(sim.base_url, client_id, client_secret),
-                                     cdk_out=cdk_out, mode=opts.mode, retry_time_scale=opts.retry_time_scale)
+            pipeline = LocalPipeline(
+                opts.env,
+                genesys=GenesysEndpoint(sim.base_url, client_id, client_secret),
+                cdk_out=cdk_out,
+                mode=opts.mode,
+                retry_time_scale=opts.retry_time_scale,
+            )
             stack.enter_context(pipeline)
             seed_integration(sim, pipeline)
             config = read_stack_config(pipeline)
@@ -210,23 +220,40 @@ class ChaosRun:
             quiet = self.wait_quiet(pipeline) and quiet
             self.say(f"{redriven} failed execution(s) redriven; quiet again after {time.monotonic() - started:.1f} s")
             after = self.accounting()
-            still_failed = [e for e in pipeline.executions() if e["status"] in FAILED_STATUSES
-                            and REPLAY_MARK in e["name"]]
-            aws_faults = Counter(line.strip() for line in Path(str(log)).read_text(encoding="utf-8").splitlines() if line.strip())
+            still_failed = [
+                e for e in pipeline.executions() if e["status"] in FAILED_STATUSES and REPLAY_MARK in e["name"]
+            ]
+            aws_faults = Counter(
+                line.strip() for line in Path(str(log)).read_text(encoding="utf-8").splitlines() if line.strip()
+            )
             for name, n in throttles.injected.items():  # type: ignore[attr-defined]
-                kind = "lambda-throttle-dispatcher" if name == pipeline.outputs["DispatcherFunctionName"] else "lambda-throttle-processor"
+                kind = (
+                    "lambda-throttle-dispatcher"
+                    if name == pipeline.outputs["DispatcherFunctionName"]
+                    else "lambda-throttle-processor"
+                )
                 aws_faults[kind] += n
             faults = Counter(self.genesys_faults) + aws_faults
             faults["sqs-redelivery"] += sum(1 for e in self.ledger.sent if e.kind == "redelivery")
             faults["duplicate-delivery"] += sum(1 for e in self.ledger.sent if e.kind == "duplicate")
-            writes = analyse_writes([{"method": w.method, "path": w.path, "body": w.body} for w in sim.writes],
-                                    config.attribute_map)
+            writes = analyse_writes(
+                [{"method": w.method, "path": w.path, "body": w.body} for w in sim.writes], config.attribute_map
+            )
             return ChaosReport(
-                events=opts.events, seed=opts.seed, accounting=after, failed_before_redrive=before.counts["failed"],
-                failed_executions_redriven=redriven, writes=writes, faults=dict(sorted(faults.items())),
-                wall_seconds=time.monotonic() - started, quiet=quiet,
-                fast_forwarded=self._waiting.fast_forwarded, sends_failed=sum(1 for e in self.ledger.events if e.send_error),
-                failures_before_redrive=_errors(failed), failures_after_redrive=_errors(still_failed))
+                events=opts.events,
+                seed=opts.seed,
+                accounting=after,
+                failed_before_redrive=before.counts["failed"],
+                failed_executions_redriven=redriven,
+                writes=writes,
+                faults=dict(sorted(faults.items())),
+                wall_seconds=time.monotonic() - started,
+                quiet=quiet,
+                fast_forwarded=self._waiting.fast_forwarded,
+                sends_failed=sum(1 for e in self.ledger.events if e.send_error),
+                failures_before_redrive=_errors(failed),
+                failures_after_redrive=_errors(still_failed),
+            )
 
 
 def _errors(executions: list[dict]) -> dict[str, int]:

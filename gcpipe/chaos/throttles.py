@@ -2,6 +2,7 @@
 answers 429 ``TooManyRequestsException`` (``lambda_runtime.FunctionThrottled``). The SQS poller leaves a
 throttled dispatcher batch to the visibility timeout (a redelivery); Step Functions sees
 ``Lambda.TooManyRequestsException`` on the Process task and retries it."""
+
 from __future__ import annotations
 
 import random

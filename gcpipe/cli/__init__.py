@@ -11,6 +11,7 @@ Adding a command: a module in this package defining a click command, imported
 and added in ``_register`` below. ``gcpipe local <sub>`` commands are
 discovered automatically from ``gcpipe/cli/local_*.py`` (see ``local.py``).
 """
+
 from __future__ import annotations
 
 import sys
@@ -63,21 +64,45 @@ class OperatorGroup(click.Group):
             raise click.ClickException(_one_line(exc)) from None
 
 
-@click.group(name="gcpipe", cls=OperatorGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("--env", "env", metavar="NAME", envvar="GCPIPE_ENV",
-              help="Deployed environment: acts on stack GenesysEvents-NAME. With --local, defaults to the local state file's env.")
-@click.option("--local", "local", is_flag=True, help="Act on the local stack (moto + Genesys simulator) instead of AWS.")
-@click.option("--endpoint-url", metavar="URL", envvar="GCPIPE_AWS_ENDPOINT",
-              help="Local moto server endpoint (implies --local). Default: from the local state file.")
-@click.option("--state-file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Local runner state file (default: .local-run/endpoints.json in the working directory or project root).")
+@click.group(
+    name="gcpipe", cls=OperatorGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
+)
+@click.option(
+    "--env",
+    "env",
+    metavar="NAME",
+    envvar="GCPIPE_ENV",
+    help="Deployed environment: acts on stack GenesysEvents-NAME. With --local, defaults to the local state file's env.",
+)
+@click.option(
+    "--local", "local", is_flag=True, help="Act on the local stack (moto + Genesys simulator) instead of AWS."
+)
+@click.option(
+    "--endpoint-url",
+    metavar="URL",
+    envvar="GCPIPE_AWS_ENDPOINT",
+    help="Local moto server endpoint (implies --local). Default: from the local state file.",
+)
+@click.option(
+    "--state-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Local runner state file (default: .local-run/endpoints.json in the working directory or project root).",
+)
 @click.option("--region", metavar="REGION", help="AWS region (default: from the profile / AWS_REGION).")
 @click.option("--profile", metavar="PROFILE", help="AWS profile (default: boto3's default credential chain).")
 @click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
 @click.version_option(version=_version(), prog_name="gcpipe")
 @click.pass_context
-def cli(ctx: click.Context, env: str | None, local: bool, endpoint_url: str | None, state_file: Path | None,
-        region: str | None, profile: str | None, debug: bool) -> None:
+def cli(
+    ctx: click.Context,
+    env: str | None,
+    local: bool,
+    endpoint_url: str | None,
+    state_file: Path | None,
+    region: str | None,
+    profile: str | None,
+    debug: bool,
+) -> None:
     """Operate the Genesys Cloud event pipeline: inject events, inspect and redrive failures,
     replay dead letters and archives, keep the Genesys topic filter in sync.
 
@@ -92,8 +117,14 @@ def cli(ctx: click.Context, env: str | None, local: bool, endpoint_url: str | No
     if local and profile:
         raise click.UsageError("--profile applies to AWS; the local stack uses dummy credentials", ctx)
     ctx.obj = CliContext.from_overrides(
-        ctx.obj, env=env, local=local, endpoint_url=endpoint_url, state_file=state_file,
-        region=region, profile=profile, debug=debug,
+        ctx.obj,
+        env=env,
+        local=local,
+        endpoint_url=endpoint_url,
+        state_file=state_file,
+        region=region,
+        profile=profile,
+        debug=debug,
     )
 
 

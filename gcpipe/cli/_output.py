@@ -1,4 +1,5 @@
 """Rendering and argument types shared by the commands: rich tables, JSON, time options."""
+
 from __future__ import annotations
 
 import json
@@ -9,7 +10,15 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
@@ -89,8 +98,10 @@ class PointInTime(click.ParamType):
         now = datetime.now(timezone.utc)
         if text.lower() == "now":
             return now
-        too_large = (f"{text!r} is too far back: a duration ago must stay after year 1 "
-                     f"(at most {(now - datetime.min.replace(tzinfo=timezone.utc)).days:,}d)")
+        too_large = (
+            f"{text!r} is too far back: a duration ago must stay after year 1 "
+            f"(at most {(now - datetime.min.replace(tzinfo=timezone.utc)).days:,}d)"
+        )
         try:
             ago = parse_duration(text)
             if ago is not None:
@@ -100,7 +111,11 @@ class PointInTime(click.ParamType):
         try:
             parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
-            self.fail(f"{text!r} is not a time: use ISO 8601 (2026-11-23T12:00:00Z), 'now', or a duration ago (24h, 90m, 7d)", param, ctx)
+            self.fail(
+                f"{text!r} is not a time: use ISO 8601 (2026-11-23T12:00:00Z), 'now', or a duration ago (24h, 90m, 7d)",
+                param,
+                ctx,
+            )
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 

@@ -1,4 +1,5 @@
 """``gcpipe archive replay``."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -16,7 +17,13 @@ def archive() -> None:
 
 
 @archive.command()
-@click.option("--from", "start", type=POINT_IN_TIME, required=True, help="Replay events from this time (ISO 8601, or 6h / 2d ago).")
+@click.option(
+    "--from",
+    "start",
+    type=POINT_IN_TIME,
+    required=True,
+    help="Replay events from this time (ISO 8601, or 6h / 2d ago).",
+)
 @click.option("--to", "end", type=POINT_IN_TIME, default="now", show_default=True, help="... up to this time.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_obj
@@ -36,5 +43,7 @@ def replay(obj: CliContext, start: datetime, end: datetime, as_json: bool) -> No
     if as_json:
         emit_json(started.as_json())
     else:
-        stdout().print(f"replay {started.replay_name} {started.state}: {started.start} .. {started.end} "
-                       f"from {started.archive_arn} to rule {started.rule_arn}")
+        stdout().print(
+            f"replay {started.replay_name} {started.state}: {started.start} .. {started.end} "
+            f"from {started.archive_arn} to rule {started.rule_arn}"
+        )

@@ -12,6 +12,7 @@ runner) can pass overrides as click's ``obj``::
 ``in_process`` means: talk to whatever boto3 reaches with no endpoint (moto's
 in-process mock); ``outputs`` skips the CloudFormation lookup.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

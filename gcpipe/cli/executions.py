@@ -1,4 +1,5 @@
 """``gcpipe failures`` and ``gcpipe redrive``."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -11,8 +12,16 @@ from .context import CliContext
 
 
 @click.command()
-@click.option("--since", type=POINT_IN_TIME, default="24h", show_default=True, help="Executions started since (24h, 7d, or ISO 8601).")
-@click.option("--limit", type=click.IntRange(min=1), default=200, show_default=True, help="At most this many (newest first).")
+@click.option(
+    "--since",
+    type=POINT_IN_TIME,
+    default="24h",
+    show_default=True,
+    help="Executions started since (24h, 7d, or ISO 8601).",
+)
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=200, show_default=True, help="At most this many (newest first)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_obj
 def failures(obj: CliContext, since: datetime, limit: int, as_json: bool) -> None:
@@ -36,7 +45,15 @@ def failures(obj: CliContext, since: datetime, limit: int, as_json: bool) -> Non
         columns.append("console")
     rows = []
     for f in found:
-        row = [f.stop_date or f.start_date, f.status, f.name, f.conversation_id, f.error, (f.cause or "")[:120], f.redrive_note]
+        row = [
+            f.stop_date or f.start_date,
+            f.status,
+            f.name,
+            f.conversation_id,
+            f.error,
+            (f.cause or "")[:120],
+            f.redrive_note,
+        ]
         if not target.is_local:
             row.append(f.console_url)
         rows.append(row)
@@ -48,15 +65,29 @@ def failures(obj: CliContext, since: datetime, limit: int, as_json: bool) -> Non
 @click.option("--all-failed", is_flag=True, help="Every FAILED/TIMED_OUT/ABORTED execution since --since.")
 @click.option("--since", type=POINT_IN_TIME, default=None, help="With --all-failed: started since (default 24h).")
 @click.option("--dry-run", is_flag=True, help="Say what would be redriven; change nothing.")
-@click.option("--new-execution", is_flag=True,
-              help="Start a new execution with the same input instead of RedriveExecution (for executions past the 14-day redrive window). Always the case locally.")
-@click.option("--force", is_flag=True,
-              help="With a new execution (locally, or --new-execution): replay even an execution whose replay already "
-                   "succeeded or is running (skipped otherwise).")
+@click.option(
+    "--new-execution",
+    is_flag=True,
+    help="Start a new execution with the same input instead of RedriveExecution (for executions past the 14-day redrive window). Always the case locally.",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="With a new execution (locally, or --new-execution): replay even an execution whose replay already "
+    "succeeded or is running (skipped otherwise).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_obj
-def redrive(obj: CliContext, executions: tuple[str, ...], all_failed: bool, since: datetime | None, dry_run: bool,
-            new_execution: bool, force: bool, as_json: bool) -> None:
+def redrive(
+    obj: CliContext,
+    executions: tuple[str, ...],
+    all_failed: bool,
+    since: datetime | None,
+    dry_run: bool,
+    new_execution: bool,
+    force: bool,
+    as_json: bool,
+) -> None:
     """Redrive failed executions: RedriveExecution, the API behind the console's Redrive button,
     which resumes at the failed Process state with the same execution and input.
 
@@ -85,9 +116,21 @@ def redrive(obj: CliContext, executions: tuple[str, ...], all_failed: bool, sinc
         if not results:
             out.print("nothing to redrive")
         else:
-            out.print(table(f"redrive{' (dry run)' if dry_run else ''}: {len(results)} execution(s)",
-                            ["execution", "action", "result", "new execution"],
-                            [[r.execution_arn.rsplit(":", 1)[-1], r.action, r.detail, (r.new_execution_arn or "").rsplit(":", 1)[-1]] for r in results]))
+            out.print(
+                table(
+                    f"redrive{' (dry run)' if dry_run else ''}: {len(results)} execution(s)",
+                    ["execution", "action", "result", "new execution"],
+                    [
+                        [
+                            r.execution_arn.rsplit(":", 1)[-1],
+                            r.action,
+                            r.detail,
+                            (r.new_execution_arn or "").rsplit(":", 1)[-1],
+                        ]
+                        for r in results
+                    ],
+                )
+            )
     if any(not r.ok for r in results):
         raise SystemExit(1)
 
@@ -99,5 +142,7 @@ def _to_arn(state_machine_arn: str, value: str) -> str:
             raise click.BadParameter(f"{value} is not an execution ARN", param_hint="EXECUTION_ARN")
         return value
     if not value or len(value) > ops.EXECUTION_NAME_MAX:
-        raise click.BadParameter(f"{value!r} is neither an execution ARN nor an execution name", param_hint="EXECUTION_ARN")
+        raise click.BadParameter(
+            f"{value!r} is neither an execution ARN nor an execution name", param_hint="EXECUTION_ARN"
+        )
     return state_machine_arn.replace(":stateMachine:", ":execution:", 1) + ":" + value

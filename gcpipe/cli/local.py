@@ -19,6 +19,7 @@ module, e.g. ``gcpipe/cli/local_run.py``::
 Modules are imported only when the group is used (``gcpipe local ...``), so a
 heavy runner import never slows down the other commands.
 """
+
 from __future__ import annotations
 
 import importlib

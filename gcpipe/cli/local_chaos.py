@@ -1,4 +1,5 @@
 """``gcpipe local chaos``: the local pipeline under seeded faults at every seam (``gcpipe.chaos``)."""
+
 from __future__ import annotations
 
 import sys
@@ -14,14 +15,32 @@ EXIT_OK, EXIT_BROKEN, EXIT_USAGE = 0, 1, 2
 @click.command("chaos")
 @click.option("--events", type=click.IntRange(min=1, max=100_000), required=True, help="Events to send.")
 @click.option("--seed", type=int, required=True, help="Seed of the traffic and of the fault schedule.")
-@click.option("--json", "json_file", is_flag=False, flag_value="-", default=None, metavar="[FILE]",
-              help="Also write the figures as JSON: to FILE, or stdout when given alone.")
+@click.option(
+    "--json",
+    "json_file",
+    is_flag=False,
+    flag_value="-",
+    default=None,
+    metavar="[FILE]",
+    help="Also write the figures as JSON: to FILE, or stdout when given alone.",
+)
 @click.option("--env", default="dev", show_default=True, metavar="NAME", help="Environment (stack) to run.")
-@click.option("--quiet-timeout", type=click.FloatRange(min=5.0), default=120.0, show_default=True,
-              help="Stop waiting after this many seconds without a new outcome.")
-@click.option("--cdk-out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="A cloud assembly to deploy as is (default: .local-run/cdk.out, synthesized when stale).")
-def command(events: int, seed: int, json_file: str | None, env: str, quiet_timeout: float, cdk_out: Path | None) -> None:
+@click.option(
+    "--quiet-timeout",
+    type=click.FloatRange(min=5.0),
+    default=120.0,
+    show_default=True,
+    help="Stop waiting after this many seconds without a new outcome.",
+)
+@click.option(
+    "--cdk-out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="A cloud assembly to deploy as is (default: .local-run/cdk.out, synthesized when stale).",
+)
+def command(
+    events: int, seed: int, json_file: str | None, env: str, quiet_timeout: float, cdk_out: Path | None
+) -> None:
     """Run the local pipeline on EVENTS events under random faults (reproducible from SEED) at every seam:
     Genesys, AWS, process crashes, delivery. Then redrive every failed execution once and check the promise.
 
@@ -39,8 +58,10 @@ def command(events: int, seed: int, json_file: str | None, env: str, quiet_timeo
 
     out = sys.stdout  # captured now: the run swaps sys.stdout for the Lambdas' log file
     err = stderr()
-    run = ChaosRun(ChaosOptions(events=events, seed=seed, env=env, quiet_timeout=quiet_timeout, cdk_out=cdk_out),
-                   say=lambda message: err.print(message, highlight=False))
+    run = ChaosRun(
+        ChaosOptions(events=events, seed=seed, env=env, quiet_timeout=quiet_timeout, cdk_out=cdk_out),
+        say=lambda message: err.print(message, highlight=False),
+    )
     try:
         report = run.run()
     except RunnerError as exc:

@@ -20,6 +20,7 @@ behaviour through it. Every patch of moto is applied from one list,
 - deploy / pipeline: the stack from the synthesized CloudFormation template,
   as ``LocalPipeline``.
 """
+
 from __future__ import annotations
 
 from typing import Any

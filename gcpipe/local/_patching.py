@@ -6,6 +6,7 @@ that ``restore_all`` can put moto back exactly as it was (tests that use plain
 ``mock_aws`` in the same process must not see our behaviour). Each patch is
 keyed by (owner, name): installing twice is a no-op.
 """
+
 from __future__ import annotations
 
 import threading

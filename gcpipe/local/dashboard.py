@@ -18,6 +18,7 @@
 
 The page is self-contained (inline CSS and SVG, no script, no CDN): it opens offline.
 """
+
 from __future__ import annotations
 
 import functools
@@ -80,7 +81,11 @@ def read_emf(lines: Iterable[str]) -> list[EmfSeries]:
                     key = (namespace, name, tuple(sorted(dims.items())))
                     s = series.setdefault(key, EmfSeries(namespace, name, dims))
                     for v in values:
-                        if isinstance(v, (int, float)) and not isinstance(v, bool) and isinstance(timestamp, (int, float)):
+                        if (
+                            isinstance(v, (int, float))
+                            and not isinstance(v, bool)
+                            and isinstance(timestamp, (int, float))
+                        ):
                             s.points.append((float(timestamp), float(v)))
     return list(series.values())
 
@@ -123,8 +128,12 @@ class Widget:
 
 
 # The property that names a resource of each type (else the local deploy generates the name).
-NAME_PROPERTIES = {"AWS::SQS::Queue": "QueueName", "AWS::Lambda::Function": "FunctionName",
-                   "AWS::StepFunctions::StateMachine": "StateMachineName", "AWS::DynamoDB::Table": "TableName"}
+NAME_PROPERTIES = {
+    "AWS::SQS::Queue": "QueueName",
+    "AWS::Lambda::Function": "FunctionName",
+    "AWS::StepFunctions::StateMachine": "StateMachineName",
+    "AWS::DynamoDB::Table": "TableName",
+}
 
 
 def local_resolver(assembly: CloudAssembly, *, region: str = "us-east-1", account_id: str = "123456789012") -> Resolver:
@@ -135,7 +144,7 @@ def local_resolver(assembly: CloudAssembly, *, region: str = "us-east-1", accoun
     def name_of(logical_id: str) -> str:
         resource = resources.get(logical_id) or {}
         rtype = str(resource.get("Type", ""))
-        given = ((resource.get("Properties") or {}).get(NAME_PROPERTIES.get(rtype, "")))
+        given = (resource.get("Properties") or {}).get(NAME_PROPERTIES.get(rtype, ""))
         return given if isinstance(given, str) else physical_name(assembly.stack_name, logical_id, rtype)
 
     def ref(logical_id: str) -> str:
@@ -148,11 +157,20 @@ def local_resolver(assembly: CloudAssembly, *, region: str = "us-east-1", accoun
         rtype = str((resources.get(logical_id) or {}).get("Type", ""))
         return logical_id if rtype == "AWS::CloudWatch::Alarm" else name_of(logical_id)
 
-    return Resolver(stack_name=assembly.stack_name, account_id=account_id, region=region, parameters={},
-                    conditions=assembly.template.get("Conditions") or {}, ref=ref, get_att=get_att)
+    return Resolver(
+        stack_name=assembly.stack_name,
+        account_id=account_id,
+        region=region,
+        parameters={},
+        conditions=assembly.template.get("Conditions") or {},
+        ref=ref,
+        get_att=get_att,
+    )
 
 
-def dashboard_body(assembly: CloudAssembly, *, region: str = "us-east-1", account_id: str = "123456789012") -> dict[str, Any]:
+def dashboard_body(
+    assembly: CloudAssembly, *, region: str = "us-east-1", account_id: str = "123456789012"
+) -> dict[str, Any]:
     """The resolved DashboardBody of the template's (first) dashboard."""
     resources = assembly.template.get("Resources") or {}
     found = [(k, r) for k, r in resources.items() if r.get("Type") == DASHBOARD_TYPE]
@@ -193,9 +211,15 @@ def widgets_of(body: dict[str, Any], emf: list[EmfSeries], alarms: dict[str, Ala
     out = []
     for index, raw in enumerate(body.get("widgets") or []):
         props = raw.get("properties") or {}
-        widget = Widget(index=index, type=raw.get("type", "metric"), title=str(props.get("title") or raw.get("type")),
-                        x=int(raw.get("x", 0)), y=int(raw.get("y", 0)), width=int(raw.get("width", 6)),
-                        height=int(raw.get("height", 6)))
+        widget = Widget(
+            index=index,
+            type=raw.get("type", "metric"),
+            title=str(props.get("title") or raw.get("type")),
+            x=int(raw.get("x", 0)),
+            y=int(raw.get("y", 0)),
+            width=int(raw.get("width", 6)),
+            height=int(raw.get("height", 6)),
+        )
         if widget.type == "metric":
             default_stat = props.get("stat", "Average")
             rows = list(_metric_rows(props.get("metrics") or []))
@@ -212,7 +236,9 @@ def widgets_of(body: dict[str, Any], emf: list[EmfSeries], alarms: dict[str, Ala
 
 def _fill_expressions(lines: list[MetricLine], options: list[dict[str, Any]], period_s: int) -> None:
     """A math line's points: its expression over the widget's other lines (by ``id``), one per period."""
-    by_id = {str(o["id"]): line for line, o in zip(lines, options, strict=True) if o.get("id") and line.namespace is not None}
+    by_id = {
+        str(o["id"]): line for line, o in zip(lines, options, strict=True) if o.get("id") and line.namespace is not None
+    }
     points = [t for line in by_id.values() for t, _ in line.points]
     if not points:
         return
@@ -232,9 +258,14 @@ def _fill_expressions(lines: list[MetricLine], options: list[dict[str, Any]], pe
 def _line(parts: list[Any], options: dict[str, Any], default_stat: str, emf: list[EmfSeries]) -> MetricLine:
     stat = str(options.get("stat") or default_stat)
     if not parts:
-        return MetricLine(None, str(options.get("id") or "expression"), {}, stat,
-                          str(options.get("label") or options.get("expression")),
-                          note="math expression with no input data in this run")
+        return MetricLine(
+            None,
+            str(options.get("id") or "expression"),
+            {},
+            stat,
+            str(options.get("label") or options.get("expression")),
+            note="math expression with no input data in this run",
+        )
     namespace, name, *rest = [str(p) for p in parts]
     dims = dict(zip(rest[0::2], rest[1::2], strict=False))
     label = str(options.get("label") or name)
@@ -247,8 +278,11 @@ def _line(parts: list[Any], options: dict[str, Any], default_stat: str, emf: lis
 
 def points_of(emf: list[EmfSeries], namespace: str, name: str, dims: dict[str, str]) -> list[tuple[float, float]]:
     """The data points of a metric: the series with exactly these dimensions, else every finer one."""
-    matching = [s for s in emf if s.namespace == namespace and s.name == name
-                and all(s.dimensions.get(k) == v for k, v in dims.items())]
+    matching = [
+        s
+        for s in emf
+        if s.namespace == namespace and s.name == name and all(s.dimensions.get(k) == v for k, v in dims.items())
+    ]
     # An EMF line may carry a metric under several dimension sets: the exact set when there is one (each value
     # once), else every finer series (e.g. one per topic), whose values together are the coarser metric's.
     exact = [s for s in matching if s.dimensions == dims]
@@ -273,7 +307,7 @@ def render_html(stack_name: str, widgets: list[Widget], *, source: str, log_file
     all_points = [t for w in widgets for line in w.lines for t, _ in line.points]
     start, end = (min(all_points), max(all_points)) if all_points else (0.0, 1.0)
     cards = "\n".join(_card(w, start, end) for w in widgets)
-    when = (f"{_ts(start)} to {_ts(end)}" if all_points else "no data points")
+    when = f"{_ts(start)} to {_ts(end)}" if all_points else "no data points"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(stack_name)} dashboard (local run)</title>
 <style>
@@ -302,25 +336,46 @@ def _card(w: Widget, start: float, end: float) -> str:
     style = f"grid-column:{w.x + 1} / span {w.width};grid-row:{w.y + 1} / span {w.height}"
     body = ""
     if w.type == "metric":
-        body = _chart(w, start, end) + "<table>" + "".join(
-            f"<tr><td><span class='swatch' style='background:{COLORS[i % len(COLORS)]}'></span>"
-            f"{html.escape(line.label)}</td><td data-points='{len(line.points)}'>"
-            + (_fmt(statistic([v for _, v in line.points], line.stat)) if line.has_data
-               else f"<span class='note'>{html.escape(line.note or 'no data')}</span>")
-            + "</td></tr>" for i, line in enumerate(w.lines)) + "</table>"
+        body = (
+            _chart(w, start, end)
+            + "<table>"
+            + "".join(
+                f"<tr><td><span class='swatch' style='background:{COLORS[i % len(COLORS)]}'></span>"
+                f"{html.escape(line.label)}</td><td data-points='{len(line.points)}'>"
+                + (
+                    _fmt(statistic([v for _, v in line.points], line.stat))
+                    if line.has_data
+                    else f"<span class='note'>{html.escape(line.note or 'no data')}</span>"
+                )
+                + "</td></tr>"
+                for i, line in enumerate(w.lines)
+            )
+            + "</table>"
+        )
     elif w.type == "alarm":
         states = {a.alarm: a for a in w.alarm_states}
-        body = "<table>" + "".join(
-            f"<tr><td>{html.escape(a)}</td>" + (
-                f"<td class='state-{states[a].state}' data-state='{states[a].state}'>{states[a].state}</td>"
-                f"<td class='note'>{html.escape(states[a].reason)}</td>" if a in states
-                else "<td class='note' colspan='2'>not an alarm of this template</td>") + "</tr>"
-            for a in w.alarms) + "</table>"
+        body = (
+            "<table>"
+            + "".join(
+                f"<tr><td>{html.escape(a)}</td>"
+                + (
+                    f"<td class='state-{states[a].state}' data-state='{states[a].state}'>{states[a].state}</td>"
+                    f"<td class='note'>{html.escape(states[a].reason)}</td>"
+                    if a in states
+                    else "<td class='note' colspan='2'>not an alarm of this template</td>"
+                )
+                + "</tr>"
+                for a in w.alarms
+            )
+            + "</table>"
+        )
     elif w.type == "text":
         body = f"<pre>{html.escape(w.text or '')}</pre>"
     points = sum(len(line.points) for line in w.lines)
-    return (f"<section class='widget' style='{style}' data-widget='{w.index}' data-title='{html.escape(w.title)}' "
-            f"data-type='{w.type}' data-points='{points}'><h2>{html.escape(w.title)}</h2>{body}</section>")
+    return (
+        f"<section class='widget' style='{style}' data-widget='{w.index}' data-title='{html.escape(w.title)}' "
+        f"data-type='{w.type}' data-points='{points}'><h2>{html.escape(w.title)}</h2>{body}</section>"
+    )
 
 
 def _chart(w: Widget, start: float, end: float) -> str:
@@ -331,16 +386,23 @@ def _chart(w: Widget, start: float, end: float) -> str:
     top = max(values) or 1.0
     paths = []
     for i, buckets in series:
-        pts = [f"{10 + j * 380 / (BUCKETS - 1):.1f},{110 - (v / top) * 100:.1f}" for j, v in enumerate(buckets)
-               if v is not None]
+        pts = [
+            f"{10 + j * 380 / (BUCKETS - 1):.1f},{110 - (v / top) * 100:.1f}"
+            for j, v in enumerate(buckets)
+            if v is not None
+        ]
         if len(pts) == 1:
             x, y = pts[0].split(",")
             paths.append(f"<circle cx='{x}' cy='{y}' r='2.5' fill='{COLORS[i % len(COLORS)]}'/>")
         else:
-            paths.append(f"<polyline fill='none' stroke-width='1.5' stroke='{COLORS[i % len(COLORS)]}' "
-                         f"points='{' '.join(pts)}'/>")
-    return (f"<svg viewBox='0 0 400 120'><line x1='10' y1='110' x2='390' y2='110' stroke='#ccc'/>"
-            f"<text x='12' y='12' font-size='10' fill='#687078'>max {_fmt(top)}</text>{''.join(paths)}</svg>")
+            paths.append(
+                f"<polyline fill='none' stroke-width='1.5' stroke='{COLORS[i % len(COLORS)]}' "
+                f"points='{' '.join(pts)}'/>"
+            )
+    return (
+        f"<svg viewBox='0 0 400 120'><line x1='10' y1='110' x2='390' y2='110' stroke='#ccc'/>"
+        f"<text x='12' y='12' font-size='10' fill='#687078'>max {_fmt(top)}</text>{''.join(paths)}</svg>"
+    )
 
 
 def _fmt(value: float | None) -> str:
@@ -360,12 +422,23 @@ class LocalDashboard:
     html: str
 
     def as_json(self) -> dict[str, Any]:
-        return {"stack": self.stack_name, "widgets": [
-            {"title": w.title, "type": w.type, "has_data": w.has_data,
-             "lines": [{"label": ln.label, "points": len(ln.points), "note": ln.note} for ln in w.lines],
-             **({"alarms": [{"alarm": a.alarm, "state": a.state, "reason": a.reason} for a in w.alarm_states]}
-                if w.type == "alarm" else {})}
-            for w in self.widgets]}
+        return {
+            "stack": self.stack_name,
+            "widgets": [
+                {
+                    "title": w.title,
+                    "type": w.type,
+                    "has_data": w.has_data,
+                    "lines": [{"label": ln.label, "points": len(ln.points), "note": ln.note} for ln in w.lines],
+                    **(
+                        {"alarms": [{"alarm": a.alarm, "state": a.state, "reason": a.reason} for a in w.alarm_states]}
+                        if w.type == "alarm"
+                        else {}
+                    ),
+                }
+                for w in self.widgets
+            ],
+        }
 
 
 def alarm_states(assembly: CloudAssembly, emf: list[EmfSeries]) -> dict[str, AlarmState]:
@@ -382,8 +455,12 @@ def alarm_states(assembly: CloudAssembly, emf: list[EmfSeries]) -> dict[str, Ala
         where = f"{logical_id}.Dimensions"
         try:
             states[logical_id] = evaluate_alarm(
-                logical_id, props, lambda ns, name, dims: points_of(emf, ns, name, dims),
-                functools.partial(resolver.resolve, where=where), (min(stamps), max(stamps)))
+                logical_id,
+                props,
+                lambda ns, name, dims: points_of(emf, ns, name, dims),
+                functools.partial(resolver.resolve, where=where),
+                (min(stamps), max(stamps)),
+            )
         except (MetricMathError, KeyError, ValueError) as exc:
             states[logical_id] = AlarmState(logical_id, "INSUFFICIENT_DATA", f"not evaluated locally: {exc}", None)
     return states
@@ -406,10 +483,24 @@ def build(cdk_out: Path, stack_name: str, log_file: Path, aws_metrics_file: Path
     if not aws_metrics_file.is_file():
         for line in (ln for w in widgets for ln in w.lines if (ln.namespace or "").startswith("AWS/")):
             line.note = f"{line.namespace}: recorded by the emulator in {aws_metrics_file.name}, not found"
-    page = render_html(stack_name, widgets, source=str(cdk_out / f"{stack_name}.template.json"),
-                       log_file=f"{log_file} and {aws_metrics_file}")
+    page = render_html(
+        stack_name,
+        widgets,
+        source=str(cdk_out / f"{stack_name}.template.json"),
+        log_file=f"{log_file} and {aws_metrics_file}",
+    )
     return LocalDashboard(stack_name, widgets, alarms, page)
 
 
-__all__ = ["DashboardError", "LocalDashboard", "alarm_states", "build", "dashboard_body", "local_resolver", "points_of",
-           "read_emf", "statistic", "widgets_of"]
+__all__ = [
+    "DashboardError",
+    "LocalDashboard",
+    "alarm_states",
+    "build",
+    "dashboard_body",
+    "local_resolver",
+    "points_of",
+    "read_emf",
+    "statistic",
+    "widgets_of",
+]

@@ -36,6 +36,7 @@ CloudWatch Alarm/Dashboard, KMS Key. Recorded but not provisioned (no local
 effect): Lambda Permission, SNS Subscription, CDK Metadata, custom resources;
 ``skipped`` lists them.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -158,7 +159,9 @@ class TemplateDeployer:
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
-            self._clients[service] = self.session.client(service, region_name=self.region, endpoint_url=self._endpoint_url)
+            self._clients[service] = self.session.client(
+                service, region_name=self.region, endpoint_url=self._endpoint_url
+            )
         return self._clients[service]
 
     # -- intrinsics -----------------------------------------------------------------------
@@ -275,12 +278,16 @@ class TemplateDeployer:
             except Exception:  # noqa: BLE001 - AWS managed policies are not loaded in moto; no local effect
                 pass
         for pol in p.get("Policies", []):
-            iam.put_role_policy(RoleName=name, PolicyName=pol["PolicyName"], PolicyDocument=json.dumps(pol["PolicyDocument"]))
+            iam.put_role_policy(
+                RoleName=name, PolicyName=pol["PolicyName"], PolicyDocument=json.dumps(pol["PolicyDocument"])
+            )
         return Provisioned(lid, "AWS::IAM::Role", name, {"Arn": role["Arn"], "RoleId": role["RoleId"]})
 
     def _create_IAM_Policy(self, lid: str, p: dict[str, Any]) -> Provisioned:
         for role in p.get("Roles", []):
-            self.client("iam").put_role_policy(RoleName=role, PolicyName=p["PolicyName"], PolicyDocument=json.dumps(p["PolicyDocument"]))
+            self.client("iam").put_role_policy(
+                RoleName=role, PolicyName=p["PolicyName"], PolicyDocument=json.dumps(p["PolicyDocument"])
+            )
         return Provisioned(lid, "AWS::IAM::Policy", p["PolicyName"])
 
     def _create_KMS_Key(self, lid: str, p: dict[str, Any]) -> Provisioned:
@@ -292,10 +299,20 @@ class TemplateDeployer:
         if p.get("FifoQueue") and not name.endswith(".fifo"):
             name = name[:75] + ".fifo"
         attrs: dict[str, str] = {}
-        for key in ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds", "MaximumMessageSize",
-                    "ReceiveMessageWaitTimeSeconds", "KmsMasterKeyId", "KmsDataKeyReusePeriodSeconds",
-                    "SqsManagedSseEnabled", "FifoQueue", "ContentBasedDeduplication", "DeduplicationScope",
-                    "FifoThroughputLimit"):
+        for key in (
+            "VisibilityTimeout",
+            "MessageRetentionPeriod",
+            "DelaySeconds",
+            "MaximumMessageSize",
+            "ReceiveMessageWaitTimeSeconds",
+            "KmsMasterKeyId",
+            "KmsDataKeyReusePeriodSeconds",
+            "SqsManagedSseEnabled",
+            "FifoQueue",
+            "ContentBasedDeduplication",
+            "DeduplicationScope",
+            "FifoThroughputLimit",
+        ):
             if key in p:
                 value = p[key]
                 attrs[key] = str(value).lower() if isinstance(value, bool) else str(value)
@@ -309,7 +326,9 @@ class TemplateDeployer:
 
     def _create_SQS_QueuePolicy(self, lid: str, p: dict[str, Any]) -> Provisioned:
         for url in p.get("Queues", []):
-            self.client("sqs").set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(p["PolicyDocument"])})
+            self.client("sqs").set_queue_attributes(
+                QueueUrl=url, Attributes={"Policy": json.dumps(p["PolicyDocument"])}
+            )
         return Provisioned(lid, "AWS::SQS::QueuePolicy", lid)
 
     def _create_Events_EventBus(self, lid: str, p: dict[str, Any]) -> Provisioned:
@@ -331,7 +350,9 @@ class TemplateDeployer:
         name = self._name(p, "ArchiveName", lid, "AWS::Events::Archive")
         kwargs: dict[str, Any] = {"ArchiveName": name, "EventSourceArn": p["SourceArn"]}
         if "EventPattern" in p:
-            kwargs["EventPattern"] = json.dumps(p["EventPattern"]) if not isinstance(p["EventPattern"], str) else p["EventPattern"]
+            kwargs["EventPattern"] = (
+                json.dumps(p["EventPattern"]) if not isinstance(p["EventPattern"], str) else p["EventPattern"]
+            )
         if "RetentionDays" in p:
             kwargs["RetentionDays"] = int(p["RetentionDays"])
         if p.get("Description"):
@@ -345,16 +366,31 @@ class TemplateDeployer:
         bus = p.get("EventBusName", "default")
         kwargs: dict[str, Any] = {"Name": name, "EventBusName": bus, "State": p.get("State", "ENABLED")}
         if "EventPattern" in p:
-            kwargs["EventPattern"] = json.dumps(p["EventPattern"]) if not isinstance(p["EventPattern"], str) else p["EventPattern"]
+            kwargs["EventPattern"] = (
+                json.dumps(p["EventPattern"]) if not isinstance(p["EventPattern"], str) else p["EventPattern"]
+            )
         for key in ("ScheduleExpression", "Description", "RoleArn"):
             if p.get(key):
                 kwargs[key] = p[key]
         arn = events.put_rule(**kwargs)["RuleArn"]
         targets = []
         for t in p.get("Targets", []):
-            target = {k: v for k, v in t.items() if k in (
-                "Id", "Arn", "Input", "InputPath", "InputTransformer", "RoleArn", "DeadLetterConfig",
-                "RetryPolicy", "SqsParameters")}
+            target = {
+                k: v
+                for k, v in t.items()
+                if k
+                in (
+                    "Id",
+                    "Arn",
+                    "Input",
+                    "InputPath",
+                    "InputTransformer",
+                    "RoleArn",
+                    "DeadLetterConfig",
+                    "RetryPolicy",
+                    "SqsParameters",
+                )
+            }
             targets.append(target)
         if targets:
             events.put_targets(Rule=name, EventBusName=bus, Targets=targets)
@@ -371,7 +407,11 @@ class TemplateDeployer:
         kwargs: dict[str, Any] = {
             "FunctionName": name,
             "Role": p["Role"],
-            "Code": {k: v for k, v in p["Code"].items() if k in ("S3Bucket", "S3Key", "S3ObjectVersion", "ZipFile", "ImageUri")},
+            "Code": {
+                k: v
+                for k, v in p["Code"].items()
+                if k in ("S3Bucket", "S3Key", "S3ObjectVersion", "ZipFile", "ImageUri")
+            },
             "Environment": {"Variables": {k: str(v) for k, v in variables.items()}},
         }
         if isinstance(kwargs["Code"].get("ZipFile"), str):
@@ -379,13 +419,27 @@ class TemplateDeployer:
             with zipfile.ZipFile(buf, "w") as zf:
                 zf.writestr("index.py", kwargs["Code"]["ZipFile"])
             kwargs["Code"]["ZipFile"] = buf.getvalue()
-        for key in ("Runtime", "Handler", "Timeout", "MemorySize", "Description", "Architectures", "TracingConfig",
-                    "EphemeralStorage", "PackageType", "LoggingConfig", "DeadLetterConfig", "KMSKeyArn"):
+        for key in (
+            "Runtime",
+            "Handler",
+            "Timeout",
+            "MemorySize",
+            "Description",
+            "Architectures",
+            "TracingConfig",
+            "EphemeralStorage",
+            "PackageType",
+            "LoggingConfig",
+            "DeadLetterConfig",
+            "KMSKeyArn",
+        ):
             if key in p:
                 kwargs[key] = p[key]
         fn = lam.create_function(**kwargs)
         if "ReservedConcurrentExecutions" in p:
-            lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=int(p["ReservedConcurrentExecutions"]))
+            lam.put_function_concurrency(
+                FunctionName=name, ReservedConcurrentExecutions=int(p["ReservedConcurrentExecutions"])
+            )
         key = p["Code"].get("S3Key")
         source = self.assembly.asset_sources.get(key) if key else None
         if source is not None and self._register_code_dir:
@@ -393,9 +447,22 @@ class TemplateDeployer:
         return Provisioned(lid, "AWS::Lambda::Function", name, {"Arn": fn["FunctionArn"]})
 
     def _create_Lambda_EventSourceMapping(self, lid: str, p: dict[str, Any]) -> Provisioned:
-        kwargs = {k: v for k, v in p.items() if k in (
-            "EventSourceArn", "FunctionName", "BatchSize", "MaximumBatchingWindowInSeconds", "FunctionResponseTypes",
-            "ScalingConfig", "Enabled", "FilterCriteria", "StartingPosition")}
+        kwargs = {
+            k: v
+            for k, v in p.items()
+            if k
+            in (
+                "EventSourceArn",
+                "FunctionName",
+                "BatchSize",
+                "MaximumBatchingWindowInSeconds",
+                "FunctionResponseTypes",
+                "ScalingConfig",
+                "Enabled",
+                "FilterCriteria",
+                "StartingPosition",
+            )
+        }
         uuid = self.client("lambda").create_event_source_mapping(**kwargs)["UUID"]
         return Provisioned(lid, "AWS::Lambda::EventSourceMapping", uuid, {"Id": uuid})
 
@@ -406,8 +473,12 @@ class TemplateDeployer:
         for key, value in (p.get("DefinitionSubstitutions") or {}).items():
             definition = definition.replace("${" + key + "}", str(value))
         name = self._name(p, "StateMachineName", lid, "AWS::StepFunctions::StateMachine")
-        kwargs: dict[str, Any] = {"name": name, "definition": definition, "roleArn": p["RoleArn"],
-                                  "type": p.get("StateMachineType", "STANDARD")}
+        kwargs: dict[str, Any] = {
+            "name": name,
+            "definition": definition,
+            "roleArn": p["RoleArn"],
+            "type": p.get("StateMachineType", "STANDARD"),
+        }
         if p.get("TracingConfiguration"):
             kwargs["tracingConfiguration"] = {"enabled": bool(p["TracingConfiguration"].get("Enabled"))}
         arn = self.client("stepfunctions").create_state_machine(**kwargs)["stateMachineArn"]
@@ -416,19 +487,29 @@ class TemplateDeployer:
     def _create_DynamoDB_Table(self, lid: str, p: dict[str, Any]) -> Provisioned:
         ddb = self.client("dynamodb")
         name = self._name(p, "TableName", lid, "AWS::DynamoDB::Table")
-        kwargs: dict[str, Any] = {"TableName": name, "KeySchema": p["KeySchema"], "AttributeDefinitions": p["AttributeDefinitions"],
-                                  "BillingMode": p.get("BillingMode", "PROVISIONED")}
+        kwargs: dict[str, Any] = {
+            "TableName": name,
+            "KeySchema": p["KeySchema"],
+            "AttributeDefinitions": p["AttributeDefinitions"],
+            "BillingMode": p.get("BillingMode", "PROVISIONED"),
+        }
         if kwargs["BillingMode"] == "PROVISIONED":
-            kwargs["ProvisionedThroughput"] = p.get("ProvisionedThroughput") or {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5}
+            kwargs["ProvisionedThroughput"] = p.get("ProvisionedThroughput") or {
+                "ReadCapacityUnits": 5,
+                "WriteCapacityUnits": 5,
+            }
         for key in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes", "StreamSpecification"):
             if key in p:
                 kwargs[key] = p[key]
         table = ddb.create_table(**kwargs)["TableDescription"]
         ttl = p.get("TimeToLiveSpecification")
         if ttl and ttl.get("Enabled"):
-            ddb.update_time_to_live(TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]})
-        return Provisioned(lid, "AWS::DynamoDB::Table", name,
-                           {"Arn": table["TableArn"], "StreamArn": table.get("LatestStreamArn", "")})
+            ddb.update_time_to_live(
+                TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]}
+            )
+        return Provisioned(
+            lid, "AWS::DynamoDB::Table", name, {"Arn": table["TableArn"], "StreamArn": table.get("LatestStreamArn", "")}
+        )
 
     def _create_SecretsManager_Secret(self, lid: str, p: dict[str, Any]) -> Provisioned:
         name = self._name(p, "Name", lid, "AWS::SecretsManager::Secret")
@@ -444,7 +525,11 @@ class TemplateDeployer:
         names = set()
         for res in self.assembly.template.get("Resources", {}).values():
             if res["Type"] == "AWS::Lambda::Function":
-                v = ((res.get("Properties") or {}).get("Environment") or {}).get("Variables", {}).get("GENESYS_SECRET_NAME")
+                v = (
+                    ((res.get("Properties") or {}).get("Environment") or {})
+                    .get("Variables", {})
+                    .get("GENESYS_SECRET_NAME")
+                )
                 if isinstance(v, str):
                     names.add(v)
         return names
@@ -469,10 +554,31 @@ class TemplateDeployer:
 
     def _create_CloudWatch_Alarm(self, lid: str, p: dict[str, Any]) -> Provisioned:
         name = self._name(p, "AlarmName", lid, "AWS::CloudWatch::Alarm")
-        kwargs = {k: v for k, v in p.items() if k in (
-            "AlarmDescription", "ActionsEnabled", "AlarmActions", "OKActions", "InsufficientDataActions", "MetricName",
-            "Namespace", "Statistic", "ExtendedStatistic", "Dimensions", "Period", "Unit", "EvaluationPeriods",
-            "DatapointsToAlarm", "Threshold", "ComparisonOperator", "TreatMissingData", "Metrics")}
+        kwargs = {
+            k: v
+            for k, v in p.items()
+            if k
+            in (
+                "AlarmDescription",
+                "ActionsEnabled",
+                "AlarmActions",
+                "OKActions",
+                "InsufficientDataActions",
+                "MetricName",
+                "Namespace",
+                "Statistic",
+                "ExtendedStatistic",
+                "Dimensions",
+                "Period",
+                "Unit",
+                "EvaluationPeriods",
+                "DatapointsToAlarm",
+                "Threshold",
+                "ComparisonOperator",
+                "TreatMissingData",
+                "Metrics",
+            )
+        }
         for key in ("Period", "EvaluationPeriods", "DatapointsToAlarm"):
             if key in kwargs:
                 kwargs[key] = int(kwargs[key])
@@ -482,7 +588,9 @@ class TemplateDeployer:
         return Provisioned(lid, "AWS::CloudWatch::Alarm", name, {"Arn": self._arn("cloudwatch", f"alarm:{name}")})
 
 
-def ensure_secret(session: Any, region: str, name: str, genesys: GenesysEndpoint, endpoint_url: str | None = None) -> None:
+def ensure_secret(
+    session: Any, region: str, name: str, genesys: GenesysEndpoint, endpoint_url: str | None = None
+) -> None:
     """Create (or overwrite) the secret ``name`` with the simulator's client credentials."""
     sm = session.client("secretsmanager", region_name=region, endpoint_url=endpoint_url)
     value = json.dumps({"client_id": genesys.client_id, "client_secret": genesys.client_secret})

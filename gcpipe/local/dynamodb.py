@@ -14,6 +14,7 @@ the org-wide window answered 429 (the bug it looked like was the budget's; it wa
 the per-item atomicity (and read-your-write) DynamoDB guarantees. It does not model throughput
 or contention latency: the local tables answer as fast as moto does.
 """
+
 from __future__ import annotations
 
 import functools

@@ -23,6 +23,7 @@ Create a partner bus as AWS does: ``create_partner_bus`` calls
 ``create_partner_event_source`` (what the partner does) and then
 ``create_event_bus(Name=..., EventSourceName=...)`` (what the customer does).
 """
+
 from __future__ import annotations
 
 import copy
@@ -34,7 +35,18 @@ if TYPE_CHECKING:
     from moto.events.utils import EventMessageType
 
 # The keys of an event as EventBridge delivers it to a target, in its order.
-ENVELOPE_KEYS = ("version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail", "replay-name")
+ENVELOPE_KEYS = (
+    "version",
+    "id",
+    "detail-type",
+    "source",
+    "account",
+    "time",
+    "region",
+    "resources",
+    "detail",
+    "replay-name",
+)
 
 
 def event_pattern_matches(pattern: str | dict, event: str | dict) -> bool:

@@ -31,6 +31,7 @@ Each fire appends one line (``kind``) to ``log``; the chaos run counts them. Ran
 ``random.Random`` seeded by the plan's seed, the function and the worker's pid: reproducible per worker, the
 interleaving of workers is the operating system's.
 """
+
 from __future__ import annotations
 
 import json
@@ -67,11 +68,20 @@ class FaultRule:
         action = str(data.get("action", "error"))
         if action not in ACTIONS:
             raise ValueError(f"fault rule {data.get('kind')!r}: action must be one of {', '.join(ACTIONS)}")
-        return cls(kind=str(data["kind"]), handler=str(data["handler"]), service=str(data["service"]),
-                   operations=tuple(data.get("operations") or ()), probability=float(data.get("probability", 0.0)),
-                   action=action, code=str(data.get("code", "InternalServerError")), status=int(data.get("status", 500)),
-                   table_env=data.get("table_env"), queue_env=data.get("queue_env"), after=int(data.get("after", 0)),
-                   limit=data.get("limit"))
+        return cls(
+            kind=str(data["kind"]),
+            handler=str(data["handler"]),
+            service=str(data["service"]),
+            operations=tuple(data.get("operations") or ()),
+            probability=float(data.get("probability", 0.0)),
+            action=action,
+            code=str(data.get("code", "InternalServerError")),
+            status=int(data.get("status", 500)),
+            table_env=data.get("table_env"),
+            queue_env=data.get("queue_env"),
+            after=int(data.get("after", 0)),
+            limit=data.get("limit"),
+        )
 
 
 @dataclass
@@ -154,8 +164,13 @@ def raise_fault(rule: FaultRule, operation: str) -> None:
         return
     if rule.action == "connect":
         raise EndpointConnectionError(endpoint_url=os.environ.get("AWS_ENDPOINT_URL", "https://aws.invalid"))
-    raise ClientError({"Error": {"Code": rule.code, "Message": f"injected fault: {rule.kind}"},
-                       "ResponseMetadata": {"HTTPStatusCode": rule.status}}, operation)
+    raise ClientError(
+        {
+            "Error": {"Code": rule.code, "Message": f"injected fault: {rule.kind}"},
+            "ResponseMetadata": {"HTTPStatusCode": rule.status},
+        },
+        operation,
+    )
 
 
 def _current_request_id() -> str | None:
@@ -190,8 +205,13 @@ def injector_for(plan: dict[str, Any], handler: str, env: dict[str, str], *, sal
     if not rules:
         return None
     seed = f"{plan.get('seed', 0)}:{module}:{salt}"
-    return FaultInjector(rules, random.Random(seed), Path(plan["log"]) if plan.get("log") else None,
-                         Path(plan["tokens"]) if plan.get("tokens") else None, env)
+    return FaultInjector(
+        rules,
+        random.Random(seed),
+        Path(plan["log"]) if plan.get("log") else None,
+        Path(plan["tokens"]) if plan.get("tokens") else None,
+        env,
+    )
 
 
 def install_from_env() -> None:
@@ -208,4 +228,12 @@ def install_from_env() -> None:
     worker.on_invoke(_INVOCATION.next)
 
 
-__all__ = ["FaultInjector", "FaultRule", "PLAN_VARIABLE", "injector_for", "install_from_env", "load_plan", "raise_fault"]
+__all__ = [
+    "FaultInjector",
+    "FaultRule",
+    "PLAN_VARIABLE",
+    "injector_for",
+    "install_from_env",
+    "load_plan",
+    "raise_fault",
+]

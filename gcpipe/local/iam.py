@@ -17,6 +17,7 @@ synthesized template's policies itself, with the template's ARNs resolved by the
 The check runs in each worker (``iam_guard``); the worker reports every decision, and ``PermissionUse``
 lists per role what was granted but never used (``gcpipe local run --unused-permissions``).
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -30,16 +31,40 @@ from typing import Any, Iterable, Mapping
 # AWS managed policies a CDK function role may carry (ManagedPolicyArns), by name: their statements.
 MANAGED_POLICIES: dict[str, list[dict[str, Any]]] = {
     "AWSLambdaBasicExecutionRole": [
-        {"Effect": "Allow", "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"], "Resource": "*"}],
+        {
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": "*",
+        }
+    ],
     "AWSXRayDaemonWriteAccess": [
-        {"Effect": "Allow", "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules",
-                                       "xray:GetSamplingTargets", "xray:GetSamplingStatisticSummaries"], "Resource": "*"}],
+        {
+            "Effect": "Allow",
+            "Action": [
+                "xray:PutTraceSegments",
+                "xray:PutTelemetryRecords",
+                "xray:GetSamplingRules",
+                "xray:GetSamplingTargets",
+                "xray:GetSamplingStatisticSummaries",
+            ],
+            "Resource": "*",
+        }
+    ],
 }
 # Actions the Lambda service itself performs with the function's role (not the function's code): shipping
 # logs, active tracing, and the SQS event source mapping's receive/delete. Never "unused" in the report.
-SERVICE_ACTIONS = ("logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments",
-                   "xray:PutTelemetryRecords", "xray:GetSampling*", "sqs:ReceiveMessage", "sqs:DeleteMessage",
-                   "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes")
+SERVICE_ACTIONS = (
+    "logs:CreateLogGroup",
+    "logs:CreateLogStream",
+    "logs:PutLogEvents",
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "xray:GetSampling*",
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:ChangeMessageVisibility",
+    "sqs:GetQueueAttributes",
+)
 # botocore's signing name -> IAM's service prefix, where they differ
 IAM_PREFIX = {"monitoring": "cloudwatch"}
 # API operations that IAM authorizes under another action's name (the Service Authorization Reference lists
@@ -121,14 +146,26 @@ class RolePolicy:
     def denial_message(self, decision: Decision, function_name: str) -> str:
         """AWS's wording for an identity-based implicit (or explicit) deny."""
         principal = f"arn:aws:sts::{self.account_id}:assumed-role/{self.role_name}/{function_name}"
-        why = ("with an explicit deny in an identity-based policy" if decision.statement is not None
-               else f"because no identity-based policy allows the {decision.action} action")
-        return f"User: {principal} is not authorized to perform: {decision.action} on resource: {decision.resource} {why}"
+        why = (
+            "with an explicit deny in an identity-based policy"
+            if decision.statement is not None
+            else f"because no identity-based policy allows the {decision.action} action"
+        )
+        return (
+            f"User: {principal} is not authorized to perform: {decision.action} on resource: {decision.resource} {why}"
+        )
 
     # -- building and crossing a process boundary -------------------------------------------
     @classmethod
-    def for_function(cls, stack: Any, function_name: str, *, account_id: str, region: str,
-                     secret_arns: Mapping[str, str] | None = None) -> "RolePolicy":
+    def for_function(
+        cls,
+        stack: Any,
+        function_name: str,
+        *,
+        account_id: str,
+        region: str,
+        secret_arns: Mapping[str, str] | None = None,
+    ) -> "RolePolicy":
         """The policy of ``function_name``'s role in a ``deploy.DeployedStack`` (resolved properties)."""
         functions = [r for r in stack.of_type("AWS::Lambda::Function") if r.ref == function_name]
         if not functions:
@@ -151,25 +188,65 @@ class RolePolicy:
         for source, doc in docs:
             raw = doc.get("Statement", [])
             for s in [raw] if isinstance(raw, dict) else raw:
-                statements.append(Statement(
-                    len(statements), s.get("Effect", "Allow"), _tuple(s.get("Action")), _tuple(s.get("NotAction")),
-                    _tuple(s.get("Resource")), _tuple(s.get("NotResource")), bool(s.get("Condition")), source))
+                statements.append(
+                    Statement(
+                        len(statements),
+                        s.get("Effect", "Allow"),
+                        _tuple(s.get("Action")),
+                        _tuple(s.get("NotAction")),
+                        _tuple(s.get("Resource")),
+                        _tuple(s.get("NotResource")),
+                        bool(s.get("Condition")),
+                        source,
+                    )
+                )
         return cls(role.ref, role_arn, tuple(statements), account_id, region, dict(secret_arns or {}))
 
     def to_json(self) -> dict[str, Any]:
-        return {"role_name": self.role_name, "role_arn": self.role_arn, "account_id": self.account_id,
-                "region": self.region, "secret_arns": dict(self.secret_arns),
-                "statements": [{"index": s.index, "effect": s.effect, "actions": s.actions, "not_actions": s.not_actions,
-                                "resources": s.resources, "not_resources": s.not_resources,
-                                "conditional": s.conditional, "source": s.source} for s in self.statements]}
+        return {
+            "role_name": self.role_name,
+            "role_arn": self.role_arn,
+            "account_id": self.account_id,
+            "region": self.region,
+            "secret_arns": dict(self.secret_arns),
+            "statements": [
+                {
+                    "index": s.index,
+                    "effect": s.effect,
+                    "actions": s.actions,
+                    "not_actions": s.not_actions,
+                    "resources": s.resources,
+                    "not_resources": s.not_resources,
+                    "conditional": s.conditional,
+                    "source": s.source,
+                }
+                for s in self.statements
+            ],
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "RolePolicy":
-        statements = tuple(Statement(s["index"], s["effect"], tuple(s["actions"]), tuple(s["not_actions"]),
-                                     tuple(s["resources"]), tuple(s["not_resources"]), s["conditional"], s["source"])
-                           for s in data["statements"])
-        return cls(data["role_name"], data["role_arn"], statements, data["account_id"], data["region"],
-                   dict(data.get("secret_arns") or {}))
+        statements = tuple(
+            Statement(
+                s["index"],
+                s["effect"],
+                tuple(s["actions"]),
+                tuple(s["not_actions"]),
+                tuple(s["resources"]),
+                tuple(s["not_resources"]),
+                s["conditional"],
+                s["source"],
+            )
+            for s in data["statements"]
+        )
+        return cls(
+            data["role_name"],
+            data["role_arn"],
+            statements,
+            data["account_id"],
+            data["region"],
+            dict(data.get("secret_arns") or {}),
+        )
 
     def write(self, path: Path) -> Path:
         path.write_text(json.dumps(self.to_json()))
@@ -224,7 +301,9 @@ def call_resources(action: str, params: Mapping[str, Any], policy: RolePolicy) -
         url = params.get("QueueUrl")
         if url:
             parts = str(url).rstrip("/").split("/")
-            return [f"arn:aws:sqs:{region}:{parts[-2] if len(parts) >= 2 and parts[-2].isdigit() else account}:{parts[-1]}"]
+            return [
+                f"arn:aws:sqs:{region}:{parts[-2] if len(parts) >= 2 and parts[-2].isdigit() else account}:{parts[-1]}"
+            ]
         if params.get("QueueName"):
             return [arn("sqs", params["QueueName"])]
         return ["*"]
@@ -233,7 +312,11 @@ def call_resources(action: str, params: Mapping[str, Any], policy: RolePolicy) -
         if not secret:
             return ["*"]
         secret = str(secret)
-        return [secret if secret.startswith("arn:") else policy.secret_arns.get(secret) or arn("secretsmanager", f"secret:{secret}")]
+        return [
+            secret
+            if secret.startswith("arn:")
+            else policy.secret_arns.get(secret) or arn("secretsmanager", f"secret:{secret}")
+        ]
     if service == "lambda":
         name = params.get("FunctionName")
         if not name:
@@ -304,5 +387,13 @@ class PermissionUse:
             self.denied.clear()
 
 
-__all__ = ["Decision", "PermissionUse", "RolePolicy", "Statement", "UnusedGrant", "call_resources", "denial_code",
-           "iam_action"]
+__all__ = [
+    "Decision",
+    "PermissionUse",
+    "RolePolicy",
+    "Statement",
+    "UnusedGrant",
+    "call_resources",
+    "denial_code",
+    "iam_action",
+]

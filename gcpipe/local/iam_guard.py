@@ -10,6 +10,7 @@ every session the function creates (``worker.register_botocore_handler``):
   for the service's own answer. Every decision goes to the runtime (``api`` message) for the
   granted-but-unused report.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -34,8 +35,14 @@ def install(policy_file: str, function_name: str) -> None:
         service = model.service_model
         action = iam_action(service.signing_name or service.endpoint_prefix, model.name)
         decision = policy.decide(action, call_resources(action, context.get(_PARAMS_KEY) or {}, policy))
-        worker.send("api", role=policy.role_name, allowed=decision.allowed, action=decision.action,
-                    resource=decision.resource, statement=decision.statement)
+        worker.send(
+            "api",
+            role=policy.role_name,
+            allowed=decision.allowed,
+            action=decision.action,
+            resource=decision.resource,
+            statement=decision.statement,
+        )
         if decision.allowed:
             return None
         return _denied(denial_code(action), policy.denial_message(decision, function_name))
@@ -49,6 +56,8 @@ def _denied(code: str, message: str) -> tuple[Any, dict[str, Any]]:
 
     request_id = str(uuid.uuid4())
     http = AWSResponse("https://iam.local/denied", 400, {"x-amzn-requestid": request_id}, None)
-    parsed = {"Error": {"Code": code, "Message": message},
-              "ResponseMetadata": {"RequestId": request_id, "HTTPStatusCode": 400, "HTTPHeaders": {}, "RetryAttempts": 0}}
+    parsed = {
+        "Error": {"Code": code, "Message": message},
+        "ResponseMetadata": {"RequestId": request_id, "HTTPStatusCode": 400, "HTTPHeaders": {}, "RetryAttempts": 0},
+    }
     return http, parsed

@@ -12,6 +12,7 @@ The operator OAuth client is seeded too: a client of its own in the simulator an
 stack names one (output ``GenesysOperatorSecretName``), its secret in the local Secrets
 Manager, so sync-filter never uses the Lambdas' client here either.
 """
+
 from __future__ import annotations
 
 import json
@@ -37,8 +38,11 @@ class LocalIntegration:
     operator_client_id: str | None
 
     def as_json(self) -> dict[str, Any]:
-        return {"integration_id": self.integration_id, "expected_topics": self.expected_topics,
-                "event_filter": self.event_filter}
+        return {
+            "integration_id": self.integration_id,
+            "expected_topics": self.expected_topics,
+            "event_filter": self.event_filter,
+        }
 
 
 def integration_id_for(stack_name: str) -> str:
@@ -61,27 +65,35 @@ def seed_integration(sim: Any, pipeline: Any) -> LocalIntegration:
     event_filter = drifted_filter(topics)
     suffix = bus.rsplit("/", 1)[-1]
     integration_id = integration_id_for(pipeline.stack_name)
-    sim.add_integration(integration_id, {
-        "id": integration_id,
-        "name": f"Amazon EventBridge Source ({suffix})",
-        "version": 1,
-        "properties": {
-            "awsAccountId": pipeline.account_id,
-            "awsAccountRegion": pipeline.region,
-            "eventSourceSuffix": suffix,
-            "eventFilter": event_filter,
+    sim.add_integration(
+        integration_id,
+        {
+            "id": integration_id,
+            "name": f"Amazon EventBridge Source ({suffix})",
+            "version": 1,
+            "properties": {
+                "awsAccountId": pipeline.account_id,
+                "awsAccountRegion": pipeline.region,
+                "eventSourceSuffix": suffix,
+                "eventFilter": event_filter,
+            },
+            "advanced": {},
+            "notes": f"integration type {INTEGRATION_TYPE}; seeded by gcpipe local with a filter that drifts from cdk.json",
+            "credentials": {},
         },
-        "advanced": {},
-        "notes": f"integration type {INTEGRATION_TYPE}; seeded by gcpipe local with a filter that drifts from cdk.json",
-        "credentials": {},
-    })
+    )
     operator_client_id = None
     secret_name = outputs.get(OPERATOR_SECRET_OUTPUT)
     if secret_name:
         operator_client_id, operator_secret = f"local-operator-{secrets.token_hex(4)}", secrets.token_urlsafe(24)
         sim.add_client(operator_client_id, operator_secret)
-        ensure_secret(pipeline.session, pipeline.region, secret_name,
-                      GenesysEndpoint(sim.base_url, operator_client_id, operator_secret), pipeline.endpoint_url)
+        ensure_secret(
+            pipeline.session,
+            pipeline.region,
+            secret_name,
+            GenesysEndpoint(sim.base_url, operator_client_id, operator_secret),
+            pipeline.endpoint_url,
+        )
     return LocalIntegration(integration_id, topics, event_filter, operator_client_id)
 
 

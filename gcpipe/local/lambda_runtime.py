@@ -48,6 +48,7 @@ once into a temporary directory. It is the worker's working directory and first 
 
 Not emulated: the account concurrency limit, Event-invocation retries of function errors, destinations.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -137,7 +138,9 @@ class ReservedConcurrency:
 
     def snapshot(self) -> ConcurrencySnapshot:
         with self._cond:
-            return ConcurrencySnapshot(dict(+self._running), dict(self._peak), dict(self._throttled), dict(+self._waiting))
+            return ConcurrencySnapshot(
+                dict(+self._running), dict(self._peak), dict(self._throttled), dict(+self._waiting)
+            )
 
     def reset(self) -> None:
         with self._cond:
@@ -368,7 +371,9 @@ class LambdaRuntime:
             return pool
 
     # -- invocation -----------------------------------------------------------------------
-    def invoke(self, fn: Any, payload: bytes | str | None, *, slot_wait_seconds: float = 0.0) -> tuple[bytes, str | None]:
+    def invoke(
+        self, fn: Any, payload: bytes | str | None, *, slot_wait_seconds: float = 0.0
+    ) -> tuple[bytes, str | None]:
         """Run the function once in one of its workers. Returns (response payload, function error or None).
 
         Raises FunctionThrottled, before anything runs, when the function's reserved concurrency is in use
@@ -397,14 +402,23 @@ class LambdaRuntime:
             worker = pool.acquire(lambda: WorkerProcess(spec, self._write_output))
             try:
                 outcome: InvokeOutcome = worker.invoke(
-                    event, request_id=request_id, function_arn=fn.function_arn, timeout_seconds=float(fn.timeout or 3),
-                    memory_mb=int(fn.memory_size or 128), on_message=functools.partial(self._on_message, fn.function_name))
+                    event,
+                    request_id=request_id,
+                    function_arn=fn.function_arn,
+                    timeout_seconds=float(fn.timeout or 3),
+                    memory_mb=int(fn.memory_size or 128),
+                    on_message=functools.partial(self._on_message, fn.function_name),
+                )
             finally:
                 pool.release(worker)
         except Exception as exc:  # the runtime's own failure, reported as Lambda's service error
             LOG.exception("%s: the local runtime could not run the invocation", fn.function_name)
-            outcome = InvokeOutcome(json.dumps({"errorType": "Runtime.Unknown", "errorMessage": str(exc)}).encode(),
-                                    "Unhandled", "Runtime.Unknown", True)
+            outcome = InvokeOutcome(
+                json.dumps({"errorType": "Runtime.Unknown", "errorMessage": str(exc)}).encode(),
+                "Unhandled",
+                "Runtime.Unknown",
+                True,
+            )
         record["error_type"] = outcome.error_type
         if outcome.function_error:
             LOG.info("%s failed: %s", fn.function_name, outcome.error_type)
@@ -422,9 +436,15 @@ class LambdaRuntime:
         if kind == "outcome":
             FEED.publish(message.get("record") or {}, function_name)
         elif kind == "api":
-            self.permissions.record(str(message.get("role")), Decision(
-                bool(message.get("allowed")), str(message.get("action")), str(message.get("resource")),
-                message.get("statement")))
+            self.permissions.record(
+                str(message.get("role")),
+                Decision(
+                    bool(message.get("allowed")),
+                    str(message.get("action")),
+                    str(message.get("resource")),
+                    message.get("statement"),
+                ),
+            )
 
     def invoke_async(self, fn: Any, payload: bytes | str | None) -> None:
         """An Event invocation: accepted at once, run on its own thread."""
@@ -468,7 +488,9 @@ def _header(headers: Any, name: str) -> str | None:
     return value
 
 
-def invoke(self: Any, function_name: str, qualifier: str | None, body: Any, headers: Any, response_headers: Any) -> bytes:
+def invoke(
+    self: Any, function_name: str, qualifier: str | None, body: Any, headers: Any, response_headers: Any
+) -> bytes:
     fn = self.get_function(function_name, qualifier)
     invocation_type = _header(headers, "X-Amz-Invocation-Type") or "RequestResponse"
     if invocation_type == "DryRun":
@@ -502,7 +524,13 @@ def _too_many_requests_class() -> type:
 
         def __init__(self, message: str):
             super().__init__("TooManyRequestsException", message)
-            self.description = json.dumps({"__type": "TooManyRequestsException", "message": message,
-                                           "Reason": "ReservedFunctionConcurrentInvocationLimitExceeded", "Type": "User"})
+            self.description = json.dumps(
+                {
+                    "__type": "TooManyRequestsException",
+                    "message": message,
+                    "Reason": "ReservedFunctionConcurrentInvocationLimitExceeded",
+                    "Type": "User",
+                }
+            )
 
     return TooManyRequests

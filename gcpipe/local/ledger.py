@@ -19,6 +19,7 @@ A key sent n times (redeliveries) must have n outcomes: one from its execution
 replays), the others duplicates. Outcomes for keys this run did not send are
 counted apart (``foreign``), not matched.
 """
+
 from __future__ import annotations
 
 import json
@@ -139,8 +140,13 @@ class TrackedEvent:
 
     def as_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
-            "line": self.line, "kind": self.kind, "phase": self.phase, "route": self.route, "event_id": self.event_id,
-            "dedup_key": self.dedup_key, "outcome": self.outcome,
+            "line": self.line,
+            "kind": self.kind,
+            "phase": self.phase,
+            "route": self.route,
+            "event_id": self.event_id,
+            "dedup_key": self.dedup_key,
+            "outcome": self.outcome,
         }
         if self.reason:
             data["reason"] = self.reason
@@ -176,7 +182,9 @@ class Accounting:
             **{o: self.counts[o] for o in OUTCOMES},
             "accounted": self.total,
             "holds": self.holds,
-            "equation": f"sent {self.sent} = " + " + ".join(f"{o} {self.counts[o]}" for o in OUTCOMES) + f" (= {self.total})",
+            "equation": f"sent {self.sent} = "
+            + " + ".join(f"{o} {self.counts[o]}" for o in OUTCOMES)
+            + f" (= {self.total})",
             "unaccounted": [e.event_id or f"#{e.index}" for e in self.unaccounted],
             "more_than_one_outcome": list(self.over_accounted),
             "outcomes_for_events_not_sent_by_this_run": self.foreign,
@@ -222,7 +230,9 @@ class Ledger:
         # 1. dead letters: the DLQ message names the event (its body is the envelope); the
         #    dispatcher's line (message_id = the DLQ message's OriginalMessageId) adds the reason.
         dead_letters = list(dead_letters)
-        event_of_message = {m.original_message_id: m.event_id for m in dead_letters if m.original_message_id and m.event_id}
+        event_of_message = {
+            m.original_message_id: m.event_id for m in dead_letters if m.original_message_id and m.event_id
+        }
         dl_reasons: dict[str, str] = {}
         dl_lines_by_key: dict[str, list[CapturedOutcome]] = defaultdict(list)
         for ln in lines:
@@ -287,8 +297,11 @@ class Ledger:
                 e.reason = ln.reason
                 e.execution = ln.execution_name
                 if ln in replays:
-                    e.notes.append("applied by a local replay of its failed execution" if ln.outcome == "applied"
-                                   else f"{ln.outcome} after a local replay")
+                    e.notes.append(
+                        "applied by a local replay of its failed execution"
+                        if ln.outcome == "applied"
+                        else f"{ln.outcome} after a local replay"
+                    )
             if len(ordered) > len(pending):
                 over.append(
                     f"dedup key {key}: {len(ordered)} outcomes ({', '.join(ln.outcome for ln in ordered)}) "
@@ -344,9 +357,14 @@ def peek_queue(sqs: Any, queue_url: str, *, hold_seconds: int = 20) -> list[dict
     handles: list[str] = []
     try:
         for _ in range(1000):
-            got = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=hold_seconds,
-                                      MessageAttributeNames=["All"], MessageSystemAttributeNames=["All"],
-                                      WaitTimeSeconds=0).get("Messages", [])
+            got = sqs.receive_message(
+                QueueUrl=queue_url,
+                MaxNumberOfMessages=10,
+                VisibilityTimeout=hold_seconds,
+                MessageAttributeNames=["All"],
+                MessageSystemAttributeNames=["All"],
+                WaitTimeSeconds=0,
+            ).get("Messages", [])
             if not got:
                 break
             for m in got:
@@ -354,7 +372,10 @@ def peek_queue(sqs: Any, queue_url: str, *, hold_seconds: int = 20) -> list[dict
                 handles.append(m["ReceiptHandle"])
     finally:
         for start in range(0, len(handles), 10):
-            entries = [{"Id": str(n), "ReceiptHandle": h, "VisibilityTimeout": 0} for n, h in enumerate(handles[start:start + 10])]
+            entries = [
+                {"Id": str(n), "ReceiptHandle": h, "VisibilityTimeout": 0}
+                for n, h in enumerate(handles[start : start + 10])
+            ]
             try:
                 sqs.change_message_visibility_batch(QueueUrl=queue_url, Entries=entries)
             except Exception:  # noqa: BLE001 - a message deleted meanwhile is fine
@@ -363,6 +384,13 @@ def peek_queue(sqs: Any, queue_url: str, *, hold_seconds: int = 20) -> list[dict
 
 
 __all__ = [
-    "Accounting", "CapturedOutcome", "DeadLetter", "Ledger", "OUTCOMES", "OutcomeCapture", "TrackedEvent",
-    "dead_letter_from_message", "peek_queue",
+    "Accounting",
+    "CapturedOutcome",
+    "DeadLetter",
+    "Ledger",
+    "OUTCOMES",
+    "OutcomeCapture",
+    "TrackedEvent",
+    "dead_letter_from_message",
+    "peek_queue",
 ]

@@ -10,6 +10,7 @@ with ``EvaluationPeriods``, ``DatapointsToAlarm``, ``ComparisonOperator`` and ``
 shorter than ``DatapointsToAlarm`` periods cannot reach ALARM or OK honestly: that alarm is
 ``INSUFFICIENT_DATA``, with the reason.
 """
+
 from __future__ import annotations
 
 import ast
@@ -77,12 +78,18 @@ def per_period(points: list[tuple[float, float]], stat: str, period_s: int, cove
 # -- expressions -------------------------------------------------------------------------------------------
 
 _BINARY: dict[type, Callable[[float, float], float]] = {
-    ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
+    ast.Add: lambda a, b: a + b,
+    ast.Sub: lambda a, b: a - b,
+    ast.Mult: lambda a, b: a * b,
     ast.Div: lambda a, b: a / b if b else math.nan,
 }
 _COMPARE: dict[type, Callable[[float, float], bool]] = {
-    ast.Gt: lambda a, b: a > b, ast.GtE: lambda a, b: a >= b, ast.Lt: lambda a, b: a < b,
-    ast.LtE: lambda a, b: a <= b, ast.Eq: lambda a, b: a == b, ast.NotEq: lambda a, b: a != b,
+    ast.Gt: lambda a, b: a > b,
+    ast.GtE: lambda a, b: a >= b,
+    ast.Lt: lambda a, b: a < b,
+    ast.LtE: lambda a, b: a <= b,
+    ast.Eq: lambda a, b: a == b,
+    ast.NotEq: lambda a, b: a != b,
 }
 
 
@@ -109,10 +116,20 @@ def _value(node: ast.expr, env: Mapping[str, Value], expression: str) -> Value:
     if isinstance(node, ast.Compare) and len(node.ops) == 1 and type(node.ops[0]) in _COMPARE:
         a, b = _value(node.left, env, expression), _value(node.comparators[0], env, expression)
         return None if a is None or b is None else float(_COMPARE[type(node.ops[0])](a, b))
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "FILL" and len(node.args) == 2:
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "FILL"
+        and len(node.args) == 2
+    ):
         v = _value(node.args[0], env, expression)
         return _value(node.args[1], env, expression) if v is None else v
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "IF" and len(node.args) in (2, 3):
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "IF"
+        and len(node.args) in (2, 3)
+    ):
         condition = _value(node.args[0], env, expression)
         if condition is None:
             return None
@@ -147,8 +164,13 @@ class AlarmState:
 MetricPoints = Callable[[str, str, dict[str, str]], list[tuple[float, float]]]  # namespace, name, dims -> points
 
 
-def evaluate_alarm(logical_id: str, props: Mapping[str, Any], points_of: MetricPoints,
-                   resolve: Callable[[Any], Any], covered_ms: tuple[float, float]) -> AlarmState:
+def evaluate_alarm(
+    logical_id: str,
+    props: Mapping[str, Any],
+    points_of: MetricPoints,
+    resolve: Callable[[Any], Any],
+    covered_ms: tuple[float, float],
+) -> AlarmState:
     """The state ``props`` (an alarm's resolved-on-demand Properties) reaches over the run's periods."""
     period, series = _alarm_series(props, points_of, resolve, covered_ms)
     n = int(props.get("EvaluationPeriods", 1))
@@ -161,8 +183,9 @@ def evaluate_alarm(logical_id: str, props: Mapping[str, Any], points_of: MetricP
     last = next((v for v in reversed(values) if v is not None), None)
     covered = f"{len(window)} period(s) of {period} s"
     if len(window) < m:
-        return AlarmState(logical_id, "INSUFFICIENT_DATA",
-                          f"the run covered {covered}; the alarm needs {m} of {n}", last)
+        return AlarmState(
+            logical_id, "INSUFFICIENT_DATA", f"the run covered {covered}; the alarm needs {m} of {n}", last
+        )
     breaching = good = 0
     for v in values:
         if v is None:
@@ -181,19 +204,26 @@ def evaluate_alarm(logical_id: str, props: Mapping[str, Any], points_of: MetricP
     else:
         state = "OK"
     shown = "no data" if last is None else f"last {last:g}"
-    return AlarmState(logical_id, state, f"{breaching} of {len(window)} breaching ({shown}; threshold "
-                      f"{props['ComparisonOperator']} {threshold:g}; over {covered})", last)
+    return AlarmState(
+        logical_id,
+        state,
+        f"{breaching} of {len(window)} breaching ({shown}; threshold "
+        f"{props['ComparisonOperator']} {threshold:g}; over {covered})",
+        last,
+    )
 
 
-def _alarm_series(props: Mapping[str, Any], points_of: MetricPoints, resolve: Callable[[Any], Any],
-                  covered_ms: tuple[float, float]) -> tuple[int, dict[int, Value]]:
+def _alarm_series(
+    props: Mapping[str, Any], points_of: MetricPoints, resolve: Callable[[Any], Any], covered_ms: tuple[float, float]
+) -> tuple[int, dict[int, Value]]:
     if "Metrics" not in props:
         period = int(props.get("Period", 60))
         covered = periods(*covered_ms, period)
         dims = {d["Name"]: str(resolve(d["Value"])) for d in props.get("Dimensions") or []}
         stat = str(props.get("Statistic") or props.get("ExtendedStatistic"))
-        return period, per_period(points_of(str(props["Namespace"]), str(props["MetricName"]), dims), stat,
-                                  period, covered)
+        return period, per_period(
+            points_of(str(props["Namespace"]), str(props["MetricName"]), dims), stat, period, covered
+        )
     queries = list(props["Metrics"])
     stats = [q for q in queries if "MetricStat" in q]
     period = int(stats[0]["MetricStat"]["Period"]) if stats else int(queries[0].get("Period", 60))
@@ -202,8 +232,12 @@ def _alarm_series(props: Mapping[str, Any], points_of: MetricPoints, resolve: Ca
     for q in stats:
         metric = q["MetricStat"]["Metric"]
         dims = {d["Name"]: str(resolve(d["Value"])) for d in metric.get("Dimensions") or []}
-        inputs[q["Id"]] = per_period(points_of(str(metric["Namespace"]), str(metric["MetricName"]), dims),
-                                     str(q["MetricStat"]["Stat"]), period, covered)
+        inputs[q["Id"]] = per_period(
+            points_of(str(metric["Namespace"]), str(metric["MetricName"]), dims),
+            str(q["MetricStat"]["Stat"]),
+            period,
+            covered,
+        )
     returned = [q for q in queries if q.get("ReturnData", True) is not False]
     if not returned:
         raise MetricMathError("an alarm's Metrics has no query with ReturnData")
@@ -213,5 +247,13 @@ def _alarm_series(props: Mapping[str, Any], points_of: MetricPoints, resolve: Ca
     return period, dict(inputs[target["Id"]])
 
 
-__all__ = ["AlarmState", "COMPARISONS", "MetricMathError", "evaluate", "evaluate_alarm", "per_period", "periods",
-           "statistic"]
+__all__ = [
+    "AlarmState",
+    "COMPARISONS",
+    "MetricMathError",
+    "evaluate",
+    "evaluate_alarm",
+    "per_period",
+    "periods",
+    "statistic",
+]

@@ -7,6 +7,7 @@ behaviour). The replacements live in the adapter modules beside the rest of thei
 where they are applied. Remove a patch by deleting its entry (and then the replacement it names).
 Each is covered by a test in tests/local/ that runs moto's real behaviour through it.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -43,59 +44,114 @@ PATCHES: tuple[MotoPatch, ...] = (
     MotoPatch(
         "DynamoDB: an item write checks its ConditionExpression and applies the update without a lock, so two "
         "writes conditional on the same version both succeed (DynamoDB applies one and refuses the other)",
-        tuple(Replacement("moto.dynamodb.models:DynamoDBBackend", name, dynamodb.atomic)
-              for name in dynamodb.ATOMIC_OPERATIONS)),
+        tuple(
+            Replacement("moto.dynamodb.models:DynamoDBBackend", name, dynamodb.atomic)
+            for name in dynamodb.ATOMIC_OPERATIONS
+        ),
+    ),
     MotoPatch(
         "Lambda: the Docker-less backend's Invoke only echoes its payload; the handler never runs",
-        (Replacement("moto.awslambda_simple.models:LambdaSimpleBackend", "invoke", _instead(lambda_runtime.invoke)),)),
+        (Replacement("moto.awslambda_simple.models:LambdaSimpleBackend", "invoke", _instead(lambda_runtime.invoke)),),
+    ),
     MotoPatch(
         "EventBridge: a bus name keeps only what follows its last '/', so a partner bus "
         "(aws.partner/genesys.com/...) does not exist for put_rule, put_targets or put_events",
-        (Replacement("moto.events.models:EventsBackend", "_normalize_event_bus_arn",
-                     _instead(eventbridge.normalize_event_bus_arn)),)),
+        (
+            Replacement(
+                "moto.events.models:EventsBackend",
+                "_normalize_event_bus_arn",
+                _instead(eventbridge.normalize_event_bus_arn),
+            ),
+        ),
+    ),
     MotoPatch(
         "EventBridge: a target without an InputTransformer gets moto's default template, which drops "
         "`account` and reorders the envelope",
-        (Replacement("moto.events.models:EventTemplateParser", "parse", eventbridge.template_parse),)),
+        (Replacement("moto.events.models:EventTemplateParser", "parse", eventbridge.template_parse),),
+    ),
     MotoPatch(
         "EventBridge: a rule with a Lambda target raises NotImplementedError",
-        (Replacement("moto.events.models:Rule", "send_to_targets", eventbridge.send_to_targets),)),
+        (Replacement("moto.events.models:Rule", "send_to_targets", eventbridge.send_to_targets),),
+    ),
     MotoPatch(
         "EventBridge: PutPartnerEvents delivers to the default bus of the subscribed account and answers no "
         "entries (on AWS the event goes to the bus created from its event source, with an EventId)",
-        (Replacement("moto.events.models:EventsBackend", "put_partner_events",
-                     _instead(eventbridge.put_partner_events)),
-         Replacement("moto.events.responses:EventsHandler", "put_partner_events",
-                     _instead(eventbridge.put_partner_events_response)))),
+        (
+            Replacement(
+                "moto.events.models:EventsBackend", "put_partner_events", _instead(eventbridge.put_partner_events)
+            ),
+            Replacement(
+                "moto.events.responses:EventsHandler",
+                "put_partner_events",
+                _instead(eventbridge.put_partner_events_response),
+            ),
+        ),
+    ),
     MotoPatch(
         "EventBridge: TestEventPattern answers nothing",
-        (Replacement("moto.events.responses:EventsHandler", "test_event_pattern",
-                     _instead(eventbridge.test_event_pattern_response)),)),
+        (
+            Replacement(
+                "moto.events.responses:EventsHandler",
+                "test_event_pattern",
+                _instead(eventbridge.test_event_pattern_response),
+            ),
+        ),
+    ),
     MotoPatch(
         "SQS -> Lambda: moto's own event source mapping invokes once per sent message, with no batching, "
         "partial batch failures, visibility or maxReceiveCount (sqs_poller's pollers do that instead)",
-        (Replacement("moto.awslambda.models:LambdaBackend", "create_event_source_mapping",
-                     sqs_poller.create_event_source_mapping),)),
+        (
+            Replacement(
+                "moto.awslambda.models:LambdaBackend",
+                "create_event_source_mapping",
+                sqs_poller.create_event_source_mapping,
+            ),
+        ),
+    ),
     MotoPatch(
         "Step Functions: an ASL Retry sleeps its whole backoff in real time (scaled here by RETRY_CLOCK)",
-        (Replacement("moto.stepfunctions.parser.asl.component.common.retry.retrier_decl", "time",
-                     _instead(stepfunctions.RETRY_CLOCK)),)),
+        (
+            Replacement(
+                "moto.stepfunctions.parser.asl.component.common.retry.retrier_decl",
+                "time",
+                _instead(stepfunctions.RETRY_CLOCK),
+            ),
+        ),
+    ),
     MotoPatch(
         "Step Functions, EventBridge: every JSONPath (an ASL path, an input template's) is parsed anew, a ply "
         "parser built per call (about 2 ms): a large share of the local Step Functions' CPU under load",
-        tuple(Replacement(owner, "parse", stepfunctions.cached_jsonpath_parse)
-              for owner in ("jsonpath_ng.ext", "moto.stepfunctions.parser.asl.utils.json_path",
-                            "moto.stepfunctions.parser.asl.component.common.path.result_path"))),
+        tuple(
+            Replacement(owner, "parse", stepfunctions.cached_jsonpath_parse)
+            for owner in (
+                "jsonpath_ng.ext",
+                "moto.stepfunctions.parser.asl.utils.json_path",
+                "moto.stepfunctions.parser.asl.component.common.path.result_path",
+            )
+        ),
+    ),
     MotoPatch(
         "Step Functions: an execution is listed before it has a status (None until start()), so a ListExecutions "
         "in that window fails with AttributeError (on AWS it is RUNNING from creation)",
-        (Replacement("moto.stepfunctions.parser.backend.execution:Execution", "__init__",
-                     stepfunctions.execution_init),)),
+        (
+            Replacement(
+                "moto.stepfunctions.parser.backend.execution:Execution", "__init__", stepfunctions.execution_init
+            ),
+        ),
+    ),
     MotoPatch(
         "Step Functions: no 'Execution Status Change' events reach the default bus (the error logger hangs off them)",
-        (Replacement("moto.stepfunctions.parser.backend.execution:Execution", "start", stepfunctions.execution_start),
-         Replacement("moto.stepfunctions.parser.backend.execution:BaseExecutionWorkerCommunication", "terminated",
-                     stepfunctions.terminated))),
+        (
+            Replacement(
+                "moto.stepfunctions.parser.backend.execution:Execution", "start", stepfunctions.execution_start
+            ),
+            Replacement(
+                "moto.stepfunctions.parser.backend.execution:BaseExecutionWorkerCommunication",
+                "terminated",
+                stepfunctions.terminated,
+            ),
+        ),
+    ),
 )
 
 

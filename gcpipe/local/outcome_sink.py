@@ -6,6 +6,7 @@ which builds a ``genesys_pipeline.outcomes.OutcomeRecord``, logs it and hands it
 goes, as ``OutcomeRecord.as_json()``, to ``FEED`` in the harness's process, where the ledger's
 ``OutcomeCapture`` subscribes.
 """
+
 from __future__ import annotations
 
 import logging

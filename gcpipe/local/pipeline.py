@@ -31,6 +31,7 @@ process over the same backends. Each function's role policy from the template is
 runtime, which checks every AWS call of its workers against it. The adapters patch moto's classes in
 this process: one LocalPipeline per process at a time.
 """
+
 from __future__ import annotations
 
 import json
@@ -236,7 +237,8 @@ class LocalPipeline:
             # A secret the template only names (created out of band on AWS) is created here.
             for name in deployer._genesys_secret_names() | ({self._named_secret()} - {None}):
                 if name and not any(
-                    r.type == "AWS::SecretsManager::Secret" and r.properties.get("Name") == name for r in deployer.resources.values()
+                    r.type == "AWS::SecretsManager::Secret" and r.properties.get("Name") == name
+                    for r in deployer.resources.values()
                 ):
                     ensure_secret(self.session, self.region, name, self.genesys, self.endpoint_url)
         self.stack = deployer.deploy()
@@ -248,11 +250,18 @@ class LocalPipeline:
     def _register_role_policies(self) -> None:
         """Every function's calls are checked against its role's policy, as the template grants it."""
         assert self.stack is not None
-        secrets = {s["Name"]: s["ARN"] for page in self.client("secretsmanager").get_paginator("list_secrets").paginate()
-                   for s in page.get("SecretList", [])}
+        secrets = {
+            s["Name"]: s["ARN"]
+            for page in self.client("secretsmanager").get_paginator("list_secrets").paginate()
+            for s in page.get("SecretList", [])
+        }
         for fn in self.stack.of_type("AWS::Lambda::Function"):
-            RUNTIME.set_role_policy(fn.ref, RolePolicy.for_function(
-                self.stack, fn.ref, account_id=self.account_id, region=self.region, secret_arns=secrets))
+            RUNTIME.set_role_policy(
+                fn.ref,
+                RolePolicy.for_function(
+                    self.stack, fn.ref, account_id=self.account_id, region=self.region, secret_arns=secrets
+                ),
+            )
 
     def _named_secret(self) -> str | None:
         out = (self.assembly.template.get("Outputs") or {}).get("GenesysSecretName", {}).get("Value")
@@ -308,7 +317,9 @@ class LocalPipeline:
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
-            self._clients[service] = self.session.client(service, region_name=self.region, endpoint_url=self.endpoint_url)
+            self._clients[service] = self.session.client(
+                service, region_name=self.region, endpoint_url=self.endpoint_url
+            )
         return self._clients[service]
 
     @property
@@ -388,13 +399,26 @@ class LocalPipeline:
         urls = list(polling) + [u for u in (self.outputs.get("MainQueueUrl"),) if u and u not in polling]
         queues = []
         for url in urls:
-            a = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
-                "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
-                "ApproximateNumberOfMessagesDelayed"])["Attributes"]
-            queues.append(QueueState(url, int(a["ApproximateNumberOfMessages"]),
-                                     int(a["ApproximateNumberOfMessagesNotVisible"]),
-                                     int(a.get("ApproximateNumberOfMessagesDelayed", 0)), polling.get(url, False)))
-        return PipelineState(tuple(queues), len(self.running_executions()), RUNTIME.async_in_flight + STATUS_EVENTS.busy)
+            a = sqs.get_queue_attributes(
+                QueueUrl=url,
+                AttributeNames=[
+                    "ApproximateNumberOfMessages",
+                    "ApproximateNumberOfMessagesNotVisible",
+                    "ApproximateNumberOfMessagesDelayed",
+                ],
+            )["Attributes"]
+            queues.append(
+                QueueState(
+                    url,
+                    int(a["ApproximateNumberOfMessages"]),
+                    int(a["ApproximateNumberOfMessagesNotVisible"]),
+                    int(a.get("ApproximateNumberOfMessagesDelayed", 0)),
+                    polling.get(url, False),
+                )
+            )
+        return PipelineState(
+            tuple(queues), len(self.running_executions()), RUNTIME.async_in_flight + STATUS_EVENTS.busy
+        )
 
     def running_executions(self) -> list[dict[str, Any]]:
         """ListExecutions RUNNING of the stack's state machine (every state machine's, before it is known)."""
@@ -435,12 +459,17 @@ class LocalPipeline:
 
     def redrive_dead_letters(self, max_messages: int | None = None) -> int:
         """Local StartMessageMoveTask: the DLQ's messages back to the main queue."""
-        return move_messages(self.client("sqs"), self.outputs["DeadLetterQueueUrl"], self.outputs["MainQueueUrl"], max_messages)
+        return move_messages(
+            self.client("sqs"), self.outputs["DeadLetterQueueUrl"], self.outputs["MainQueueUrl"], max_messages
+        )
 
     def queue_messages(self, output_key: str) -> list[dict[str, Any]]:
         """Peek at a queue's visible messages (received with visibility 0, so they stay)."""
         resp = self.client("sqs").receive_message(
-            QueueUrl=self.outputs[output_key], MaxNumberOfMessages=10, VisibilityTimeout=0, MessageAttributeNames=["All"]
+            QueueUrl=self.outputs[output_key],
+            MaxNumberOfMessages=10,
+            VisibilityTimeout=0,
+            MessageAttributeNames=["All"],
         )
         return resp.get("Messages", [])
 

@@ -3,6 +3,7 @@
 A big run on a slow machine can take minutes and still be healthy; what means
 "stuck" is no new outcome for a while. ``--timeout`` is that while.
 """
+
 from __future__ import annotations
 
 import time
@@ -41,11 +42,16 @@ class ProgressWatch:
 
     def explain(self, without_outcome: int, queued: int, running: int) -> str:
         """What a timeout means, for the summary: still working, and how fast; not a loss."""
-        still = (f"{queued} on the main queue and {running} execution(s) running, so the pipeline was still working"
-                 if queued or running else "nothing left on the main queue or running")
-        return (f"stopped waiting after {self.patience:.0f} s without a new outcome: {without_outcome} event(s) had none "
-                f"yet ({still}); it had reached {self.done} outcome(s) at {self.rate:.1f} events/s. Not known to be "
-                "lost: raise --timeout on a slow machine")
+        still = (
+            f"{queued} on the main queue and {running} execution(s) running, so the pipeline was still working"
+            if queued or running
+            else "nothing left on the main queue or running"
+        )
+        return (
+            f"stopped waiting after {self.patience:.0f} s without a new outcome: {without_outcome} event(s) had none "
+            f"yet ({still}); it had reached {self.done} outcome(s) at {self.rate:.1f} events/s. Not known to be "
+            "lost: raise --timeout on a slow machine"
+        )
 
 
 __all__ = ["ProgressWatch"]

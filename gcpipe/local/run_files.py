@@ -1,4 +1,5 @@
 """A local run's log files (lambdas.log, aws-metrics.log): each run writes a new one and keeps the previous run's."""
+
 from __future__ import annotations
 
 import os

@@ -17,6 +17,7 @@ What is recorded, with the dimension CloudWatch uses:
 
 Recording is off (each call a no-op) unless a ``ServiceMetricsLog`` is open: the runner opens one per run.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,8 +30,12 @@ from .run_files import open_keeping_previous
 
 SAMPLE_SECONDS = 1.0
 AWS_METRICS_LOG = "aws-metrics.log"  # in the run directory, beside lambdas.log
-EXECUTION_END_METRICS = {"SUCCEEDED": "ExecutionsSucceeded", "FAILED": "ExecutionsFailed",
-                         "TIMED_OUT": "ExecutionsTimedOut", "ABORTED": "ExecutionsAborted"}
+EXECUTION_END_METRICS = {
+    "SUCCEEDED": "ExecutionsSucceeded",
+    "FAILED": "ExecutionsFailed",
+    "TIMED_OUT": "ExecutionsTimedOut",
+    "ABORTED": "ExecutionsAborted",
+}
 
 _lock = threading.Lock()
 _current: "ServiceMetricsLog | None" = None
@@ -40,8 +45,9 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _put(namespace: str, dimension: tuple[str, str], values: dict[str, tuple[float, str]],
-         timestamp_ms: int | None = None) -> None:
+def _put(
+    namespace: str, dimension: tuple[str, str], values: dict[str, tuple[float, str]], timestamp_ms: int | None = None
+) -> None:
     log = _current
     if log is not None:
         log.write(namespace, dimension, values, timestamp_ms)
@@ -51,8 +57,15 @@ def _put(namespace: str, dimension: tuple[str, str], values: dict[str, tuple[flo
 
 
 def lambda_invoked(function_name: str, duration_ms: float, error: bool) -> None:
-    _put("AWS/Lambda", ("FunctionName", function_name),
-         {"Invocations": (1, "Count"), "Errors": (1 if error else 0, "Count"), "Duration": (duration_ms, "Milliseconds")})
+    _put(
+        "AWS/Lambda",
+        ("FunctionName", function_name),
+        {
+            "Invocations": (1, "Count"),
+            "Errors": (1 if error else 0, "Count"),
+            "Duration": (duration_ms, "Milliseconds"),
+        },
+    )
 
 
 def lambda_throttled(function_name: str) -> None:
@@ -124,13 +137,25 @@ class ServiceMetricsLog:
                 self._file.close()
                 self._file = None
 
-    def write(self, namespace: str, dimension: tuple[str, str], values: dict[str, tuple[float, str]],
-              timestamp_ms: int | None = None) -> None:
+    def write(
+        self,
+        namespace: str,
+        dimension: tuple[str, str],
+        values: dict[str, tuple[float, str]],
+        timestamp_ms: int | None = None,
+    ) -> None:
         key, value = dimension
         record: dict[str, Any] = {
-            "_aws": {"Timestamp": timestamp_ms or _now_ms(), "CloudWatchMetrics": [{
-                "Namespace": namespace, "Dimensions": [[key]],
-                "Metrics": [{"Name": name, "Unit": unit} for name, (_, unit) in values.items()]}]},
+            "_aws": {
+                "Timestamp": timestamp_ms or _now_ms(),
+                "CloudWatchMetrics": [
+                    {
+                        "Namespace": namespace,
+                        "Dimensions": [[key]],
+                        "Metrics": [{"Name": name, "Unit": unit} for name, (_, unit) in values.items()],
+                    }
+                ],
+            },
             key: value,
             **{name: v for name, (v, _) in values.items()},
         }
@@ -158,14 +183,25 @@ class ServiceMetricsLog:
             oldest, self._oldest_received = self._oldest_received, {}
         for url in self._sqs.list_queues().get("QueueUrls", []):
             name = url.rsplit("/", 1)[-1]
-            attrs = self._sqs.get_queue_attributes(
-                QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+            attrs = self._sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])[
+                "Attributes"
+            ]
             values: dict[str, tuple[float, str]] = {
-                "ApproximateNumberOfMessagesVisible": (int(attrs.get("ApproximateNumberOfMessages", 0)), "Count")}
+                "ApproximateNumberOfMessagesVisible": (int(attrs.get("ApproximateNumberOfMessages", 0)), "Count")
+            }
             if name in oldest:
                 values["ApproximateAgeOfOldestMessage"] = (max(0, (now - oldest[name]) // 1000), "Seconds")
             self.write("AWS/SQS", ("QueueName", name), values, now)
 
 
-__all__ = ["AWS_METRICS_LOG", "EXECUTION_END_METRICS", "SAMPLE_SECONDS", "ServiceMetricsLog", "execution_ended", "execution_started",
-           "lambda_invoked", "lambda_throttled", "messages_received"]
+__all__ = [
+    "AWS_METRICS_LOG",
+    "EXECUTION_END_METRICS",
+    "SAMPLE_SECONDS",
+    "ServiceMetricsLog",
+    "execution_ended",
+    "execution_started",
+    "lambda_invoked",
+    "lambda_throttled",
+    "messages_received",
+]

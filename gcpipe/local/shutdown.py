@@ -13,6 +13,7 @@ this process and go with it. So Ctrl-C does not just stop:
 An event counts once: a message still on the main queue whose execution had
 already started is listed as running.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -35,7 +36,9 @@ IDLE_CHECK_SECONDS = 0.5
 # A batch being dispatched is waited for, so that its StartExecutions and deletes are all seen below. It cannot
 # run longer than the dispatcher's timeout on AWS (infra/constants.py DISPATCHER_TIMEOUT_SECONDS).
 BATCH_FINISH_SECONDS = 60.0
-FAST_FORWARD_AFTER_CHECKS = 4  # records a failed dispatch left in flight are made visible after this many idle-less checks
+FAST_FORWARD_AFTER_CHECKS = (
+    4  # records a failed dispatch left in flight are made visible after this many idle-less checks
+)
 
 
 @dataclass(frozen=True)
@@ -77,8 +80,13 @@ class Shutdown:
     caller stop it like a first Ctrl-C.
     """
 
-    def __init__(self, pipeline: LocalPipeline, run_dir: Path, say: Callable[[str], None],
-                 stop_requested: threading.Event | None = None):
+    def __init__(
+        self,
+        pipeline: LocalPipeline,
+        run_dir: Path,
+        say: Callable[[str], None],
+        stop_requested: threading.Event | None = None,
+    ):
         self.pipeline = pipeline
         self.run_dir = Path(run_dir)
         self.say = say
@@ -116,14 +124,18 @@ class Shutdown:
         left = self.in_flight()
         self.result.in_flight_at_stop = left
         if not left.total:
-            self.say("stopping: nothing queued or running. (Locally nothing is durable: the queues, executions "
-                     "and DLQ go with the stack.)")
+            self.say(
+                "stopping: nothing queued or running. (Locally nothing is durable: the queues, executions "
+                "and DLQ go with the stack.)"
+            )
             self.result.drained = True
             return self.result
-        self.say(f"stopping: {left.total} event(s) still queued or running ({left.queued} on the main queue, "
-                 f"{left.running} execution(s) running): draining them. Locally nothing is durable: whatever is not "
-                 "finished when the stack stops is lost (on AWS, SQS and Step Functions would keep it). "
-                 "Ctrl-C again to stop at once and drop them.")
+        self.say(
+            f"stopping: {left.total} event(s) still queued or running ({left.queued} on the main queue, "
+            f"{left.running} execution(s) running): draining them. Locally nothing is durable: whatever is not "
+            "finished when the stack stops is lost (on AWS, SQS and Step Functions would keep it). "
+            "Ctrl-C again to stop at once and drop them."
+        )
         checks = 0
         while not self.second.is_set():
             if self.pipeline.wait_until_idle(timeout=IDLE_CHECK_SECONDS):
@@ -142,8 +154,10 @@ class Shutdown:
         if not self.pipeline.stop_pollers(timeout=0.5):
             self.say("stopping at once: waiting for the dispatcher batch(es) in progress to finish...")
             if not self.pipeline.stop_pollers(timeout=BATCH_FINISH_SECONDS):
-                self.say(f"a dispatcher batch still runs after {BATCH_FINISH_SECONDS:.0f} s; "
-                         "its events may be missing from the list below")
+                self.say(
+                    f"a dispatcher batch still runs after {BATCH_FINISH_SECONDS:.0f} s; "
+                    "its events may be missing from the list below"
+                )
         dropped: dict[str, DroppedEvent] = {}
         for execution in self.pipeline.running_executions():
             event = self._stop_execution(execution["executionArn"])
@@ -162,9 +176,11 @@ class Shutdown:
             dropped[key or message["MessageId"]] = DroppedEvent(where, event_id, key, message_id=message["MessageId"])
         self.result.dropped = list(dropped.values())
         self.result.dropped_file = self._write(self.result.dropped)
-        self.say(f"stopped at once: {len(self.result.dropped)} accepted event(s) had not finished and were dropped "
-                 f"(locally nothing is durable); their event ids and dedup keys are in {self.result.dropped_file}. "
-                 "Send those events again to process them: re-sending is safe, duplicates are absorbed.")
+        self.say(
+            f"stopped at once: {len(self.result.dropped)} accepted event(s) had not finished and were dropped "
+            f"(locally nothing is durable); their event ids and dedup keys are in {self.result.dropped_file}. "
+            "Send those events again to process them: re-sending is safe, duplicates are absorbed."
+        )
         return self.result
 
     def _stop_execution(self, arn: str) -> DroppedEvent | None:
@@ -174,8 +190,9 @@ class Shutdown:
             described = sfn.describe_execution(executionArn=arn)
             if described.get("status") != "RUNNING":
                 return None
-            sfn.stop_execution(executionArn=arn, error="LocalStackStopped",
-                               cause="gcpipe local run stopped at once (second Ctrl-C)")
+            sfn.stop_execution(
+                executionArn=arn, error="LocalStackStopped", cause="gcpipe local run stopped at once (second Ctrl-C)"
+            )
         except Exception:  # noqa: BLE001 - it finished meanwhile
             return None
         payload = _json(described.get("input"))
@@ -222,8 +239,10 @@ def _main_queue_messages(pipeline: LocalPipeline) -> list[tuple[str, dict[str, A
         messages = list(queue._messages)
     except Exception:  # noqa: BLE001 - another emulator: the visible messages only
         return [(QUEUED, m) for m in peek_queue(pipeline.client("sqs"), pipeline.outputs["MainQueueUrl"])]
-    return [(DELAYED if m.delayed else QUEUED if m.visible else IN_FLIGHT, {"MessageId": m.id, "Body": m.body})
-            for m in messages]
+    return [
+        (DELAYED if m.delayed else QUEUED if m.visible else IN_FLIGHT, {"MessageId": m.id, "Body": m.body})
+        for m in messages
+    ]
 
 
 def _json(text: Any) -> dict[str, Any]:

@@ -47,6 +47,7 @@ the records this poller left in flight, for tests that cannot wait for it.
 ``move_messages`` is the local equivalent of SQS ``StartMessageMoveTask``
 (moto has none).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -115,8 +116,12 @@ def _without_sdk_retries(lambda_client: Any) -> Any:
     from botocore.config import Config
 
     meta = lambda_client.meta
-    return boto3.client("lambda", region_name=meta.region_name, endpoint_url=meta.endpoint_url,
-                        config=meta.config.merge(Config(retries={"total_max_attempts": 1})))
+    return boto3.client(
+        "lambda",
+        region_name=meta.region_name,
+        endpoint_url=meta.endpoint_url,
+        config=meta.config.merge(Config(retries={"total_max_attempts": 1})),
+    )
 
 
 def sqs_lambda_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
@@ -140,7 +145,8 @@ def sqs_lambda_event(messages: list[dict[str, Any]], queue_arn: str, region: str
                     }
                     for name, value in (m.get("MessageAttributes") or {}).items()
                 },
-                "md5OfBody": m.get("MD5OfBody") or hashlib.md5(m["Body"].encode(), usedforsecurity=False).hexdigest(),  # SQS's MD5OfBody
+                "md5OfBody": m.get("MD5OfBody")
+                or hashlib.md5(m["Body"].encode(), usedforsecurity=False).hexdigest(),  # SQS's MD5OfBody
                 "eventSource": "aws:sqs",
                 "eventSourceARN": queue_arn,
                 "awsRegion": region,
@@ -226,8 +232,10 @@ class SqsEventSourcePoller:
                 self._busy -= 1
 
     def _process(self, messages: list[dict[str, Any]]) -> BatchResult:
-        service_metrics.messages_received(self.config.queue_url.rsplit("/", 1)[-1], [
-            int(m["Attributes"]["SentTimestamp"]) for m in messages if "SentTimestamp" in m.get("Attributes", {})])
+        service_metrics.messages_received(
+            self.config.queue_url.rsplit("/", 1)[-1],
+            [int(m["Attributes"]["SentTimestamp"]) for m in messages if "SentTimestamp" in m.get("Attributes", {})],
+        )
         event = sqs_lambda_event(messages, self.config.queue_arn, self._region)
         ids = [m["MessageId"] for m in messages]
         handles = {m["MessageId"]: m["ReceiptHandle"] for m in messages}
@@ -239,8 +247,11 @@ class SqsEventSourcePoller:
                 Payload=json.dumps(event).encode(),
             )
         except self._lambda.exceptions.TooManyRequestsException:
-            LOG.info("%s throttled: %d records back to the queue after the visibility timeout",
-                     self.config.function_arn, len(ids))
+            LOG.info(
+                "%s throttled: %d records back to the queue after the visibility timeout",
+                self.config.function_arn,
+                len(ids),
+            )
             result.throttled, result.left = True, ids
             self._left.update(handles)
             self.results.append(result)
@@ -248,8 +259,12 @@ class SqsEventSourcePoller:
         except (ClientError, BotoCoreError) as exc:
             # As the Lambda service's poller: the batch is not deleted and comes back after the visibility timeout
             result.invoke_error = exc.response["Error"]["Code"] if isinstance(exc, ClientError) else type(exc).__name__
-            LOG.warning("invoking %s failed (%s): %d records back to the queue after the visibility timeout",
-                        self.config.function_arn, result.invoke_error, len(ids))
+            LOG.warning(
+                "invoking %s failed (%s): %d records back to the queue after the visibility timeout",
+                self.config.function_arn,
+                result.invoke_error,
+                len(ids),
+            )
             result.left = ids
             self._left.update(handles)
             self.results.append(result)
@@ -345,9 +360,7 @@ class SqsEventSourcePoller:
         return self._busy > 0
 
 
-def move_messages(
-    sqs_client: Any, source_url: str, destination_url: str, max_messages: int | None = None
-) -> int:
+def move_messages(sqs_client: Any, source_url: str, destination_url: str, max_messages: int | None = None) -> int:
     """Local StartMessageMoveTask: receive from ``source_url``, send to ``destination_url``,
     delete from the source only after the send is confirmed. Returns how many moved."""
     moved = 0

@@ -26,6 +26,7 @@
    says so: it starts a *new* execution with the same input (AWS's redrive
    resumes the same execution at the failed state).
 """
+
 from __future__ import annotations
 
 import datetime
@@ -146,8 +147,11 @@ def _emit_status_change(execution: Any, status: str | None = None) -> None:
 
 def _record_end(execution: Any) -> None:
     started, stopped = _millis(execution.start_date), _millis(execution.stop_date)
-    service_metrics.execution_ended(execution.state_machine_arn, execution.status,
-                                    stopped - started if started is not None and stopped is not None else None)
+    service_metrics.execution_ended(
+        execution.state_machine_arn,
+        execution.status,
+        stopped - started if started is not None and stopped is not None else None,
+    )
 
 
 def cached_jsonpath_parse(original: Any) -> Any:

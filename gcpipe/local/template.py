@@ -7,6 +7,7 @@ Fn::Split, Fn::If / Conditions (Fn::Equals, Fn::Not, Fn::And, Fn::Or,
 Condition), Fn::Base64, Fn::GetAZs. An unsupported intrinsic raises
 ``TemplateError`` naming it and where it is.
 """
+
 from __future__ import annotations
 
 import base64
@@ -109,7 +110,7 @@ class Resolver:
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
-            (key, arg), = value.items()
+            ((key, arg),) = value.items()
             if key == "Ref":
                 return self.ref(arg)
             if key == "Fn::GetAtt":

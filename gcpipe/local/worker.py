@@ -24,6 +24,7 @@ stdout and stderr (Powertools' JSON lines, EMF blobs, tracebacks) go to the runt
 A crash (``os._exit``, a signal), a timeout or memory beyond the function's size ends the process; the
 runtime reports it as Lambda does and starts a new one for the next invocation.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -129,8 +130,11 @@ def _load_handler(handler: str) -> Callable[..., Any]:
 
 def _error(exc: BaseException) -> dict[str, Any]:
     """The Python runtime's error payload: the handler's frames only."""
-    return {"errorMessage": str(exc), "errorType": type(exc).__name__,
-            "stackTrace": traceback.format_list(traceback.extract_tb(exc.__traceback__)[1:])}
+    return {
+        "errorMessage": str(exc),
+        "errorType": type(exc).__name__,
+        "stackTrace": traceback.format_list(traceback.extract_tb(exc.__traceback__)[1:]),
+    }
 
 
 def main() -> None:
@@ -153,8 +157,12 @@ def main() -> None:
         handler = _load_handler(os.environ.get("_HANDLER", ""))
     except Exception as exc:  # noqa: BLE001 - Lambda reports an init failure as Runtime.ImportModuleError
         module = os.environ.get("_HANDLER", "").rpartition(".")[0]
-        channel.send("init_error", errorType="Runtime.ImportModuleError",
-                     errorMessage=f"Unable to import module '{module}': {exc}", stackTrace=traceback.format_exc().splitlines())
+        channel.send(
+            "init_error",
+            errorType="Runtime.ImportModuleError",
+            errorMessage=f"Unable to import module '{module}': {exc}",
+            stackTrace=traceback.format_exc().splitlines(),
+        )
         return
     from . import outcome_sink
 
@@ -173,12 +181,15 @@ def _serve(channel: Channel, handler: Callable[..., Any]) -> None:
             continue
         request_id = message["request_id"]
         context = LambdaContext(
-            function_name=name, function_version=os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+            function_name=name,
+            function_version=os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
             invoked_function_arn=message.get("function_arn", ""),
             memory_limit_in_mb=int(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")),
-            aws_request_id=request_id, log_group_name=os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME", ""),
+            aws_request_id=request_id,
+            log_group_name=os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME", ""),
             log_stream_name=f"{time.strftime('%Y/%m/%d')}/[$LATEST]{request_id.replace('-', '')}",
-            deadline_ms=int(message["deadline_ms"]))
+            deadline_ms=int(message["deadline_ms"]),
+        )
         for callback in _ON_INVOKE:
             callback()
         try:

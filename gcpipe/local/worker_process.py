@@ -16,6 +16,7 @@ Processes are started from one long-lived thread (``_Spawner``): the worker asks
 when its parent thread ends (PR_SET_PDEATHSIG), so the spawning thread must live as long as the runtime.
 Each worker has its own session, so a terminal's Ctrl-C reaches the runtime only, which drains or stops.
 """
+
 from __future__ import annotations
 
 import json
@@ -33,9 +34,15 @@ from typing import Any, Callable
 
 INIT_TIMEOUT_SECONDS = 10.0  # Lambda's limit on the init phase (importing the handler)
 POLL_SECONDS = 0.05  # how often a running invocation's memory is looked at
-_SIGNAL_WORDS = {signal.SIGSEGV: "segmentation fault", signal.SIGKILL: "killed", signal.SIGABRT: "aborted",
-                 signal.SIGTERM: "terminated", signal.SIGBUS: "bus error", signal.SIGILL: "illegal instruction",
-                 signal.SIGFPE: "floating point exception"}
+_SIGNAL_WORDS = {
+    signal.SIGSEGV: "segmentation fault",
+    signal.SIGKILL: "killed",
+    signal.SIGABRT: "aborted",
+    signal.SIGTERM: "terminated",
+    signal.SIGBUS: "bus error",
+    signal.SIGILL: "illegal instruction",
+    signal.SIGFPE: "floating point exception",
+}
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 Output = Callable[[str], None]
@@ -108,16 +115,27 @@ class WorkerProcess:
         self._sock, child = socket.socketpair()
         env = dict(spec.environment, GCPIPE_WORKER_FD=str(child.fileno()), GCPIPE_WORKER_PARENT=str(os.getpid()))
         try:
-            self.process: subprocess.Popen[bytes] = SPAWNER.run(lambda: subprocess.Popen(
-                [sys.executable, "-m", "gcpipe.local.worker"], cwd=spec.code_dir, env=env, stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, pass_fds=(child.fileno(),), start_new_session=True))
+            self.process: subprocess.Popen[bytes] = SPAWNER.run(
+                lambda: subprocess.Popen(
+                    [sys.executable, "-m", "gcpipe.local.worker"],
+                    cwd=spec.code_dir,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    pass_fds=(child.fileno(),),
+                    start_new_session=True,
+                )
+            )
         finally:
             child.close()
         self._buffer = b""
         self._ready = False
         self._init_error: dict[str, Any] | None = None
         self.ended = False
-        self._reader = threading.Thread(target=self._forward_output, name=f"lambda-output-{spec.function_name}", daemon=True)
+        self._reader = threading.Thread(
+            target=self._forward_output, name=f"lambda-output-{spec.function_name}", daemon=True
+        )
         self._reader.start()
 
     @property
@@ -154,15 +172,28 @@ class WorkerProcess:
             return 0
 
     # -- invocation -----------------------------------------------------------------------
-    def invoke(self, event: Any, *, request_id: str, function_arn: str, timeout_seconds: float, memory_mb: int,
-               on_message: OnMessage) -> InvokeOutcome:
+    def invoke(
+        self,
+        event: Any,
+        *,
+        request_id: str,
+        function_arn: str,
+        timeout_seconds: float,
+        memory_mb: int,
+        on_message: OnMessage,
+    ) -> InvokeOutcome:
         if not self._ready:  # a cold start: the init phase has its own limit, not the function's timeout
             init = self._wait_ready(on_message)
             if init is not None:
                 return init
         deadline = time.monotonic() + timeout_seconds
-        message = {"type": "invoke", "request_id": request_id, "payload": event, "function_arn": function_arn,
-                   "deadline_ms": int((time.time() + (deadline - time.monotonic())) * 1000)}
+        message = {
+            "type": "invoke",
+            "request_id": request_id,
+            "payload": event,
+            "function_arn": function_arn,
+            "deadline_ms": int((time.time() + (deadline - time.monotonic())) * 1000),
+        }
         try:
             self._sock.sendall((json.dumps(message) + "\n").encode())
         except OSError:
@@ -172,12 +203,16 @@ class WorkerProcess:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 self.kill()
-                return _error(request_id, "Sandbox.Timedout", f"Task timed out after {timeout_seconds:.2f} seconds", ended=True)
+                return _error(
+                    request_id, "Sandbox.Timedout", f"Task timed out after {timeout_seconds:.2f} seconds", ended=True
+                )
             got = self._receive(min(remaining, POLL_SECONDS))
             if got is False:
                 if self._rss_bytes() > limit:
                     self.kill()
-                    return _error(request_id, "Runtime.OutOfMemory", "Runtime exited with error: signal: killed", ended=True)
+                    return _error(
+                        request_id, "Runtime.OutOfMemory", "Runtime exited with error: signal: killed", ended=True
+                    )
                 continue
             if got is None:
                 return self._ended_outcome(request_id)
@@ -196,8 +231,9 @@ class WorkerProcess:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 self.kill()
-                return _error("", "Sandbox.Timedout", f"Init phase timed out after {INIT_TIMEOUT_SECONDS:.2f} seconds",
-                              ended=True)
+                return _error(
+                    "", "Sandbox.Timedout", f"Init phase timed out after {INIT_TIMEOUT_SECONDS:.2f} seconds", ended=True
+                )
             got = self._receive(remaining)
             if got is False:
                 continue
@@ -210,8 +246,9 @@ class WorkerProcess:
             if got.get("type") == "init_error":
                 self._init_error = {k: v for k, v in got.items() if k != "type"}
                 self.close()
-                return InvokeOutcome(json.dumps(self._init_error).encode(), "Unhandled",
-                                     str(self._init_error.get("errorType")), True)
+                return InvokeOutcome(
+                    json.dumps(self._init_error).encode(), "Unhandled", str(self._init_error.get("errorType")), True
+                )
             on_message(got)
 
     def _ended_outcome(self, request_id: str) -> InvokeOutcome:

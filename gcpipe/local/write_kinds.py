@@ -5,6 +5,7 @@ external tag, when one is configured); the error logger marks a failed
 conversation with its status attribute (``markFailedConversations``); an
 integration config write is ``gcpipe genesys sync-filter --apply``.
 """
+
 from __future__ import annotations
 
 from collections import Counter

@@ -9,6 +9,7 @@ AWS only: the local stack has no archive replay worth the name (moto's does not
 go through the local runner's SQS poller), so locally the command is a usage
 error (exit 2) pointing at ``gcpipe send``.
 """
+
 from __future__ import annotations
 
 import re
@@ -66,7 +67,12 @@ def start_replay(target: Target, start: datetime, end: datetime, *, name: str | 
         Destination={"Arn": bus_arn, "FilterArns": [rule.arn]},
     )
     return ReplayStarted(
-        replay_name=name, replay_arn=response.get("ReplayArn", ""), state=response.get("State", "STARTING"),
-        archive_arn=archive["ArchiveArn"], destination=bus_arn, rule_arn=rule.arn,
-        start=start.isoformat(), end=end.isoformat(),
+        replay_name=name,
+        replay_arn=response.get("ReplayArn", ""),
+        state=response.get("State", "STARTING"),
+        archive_arn=archive["ArchiveArn"],
+        destination=bus_arn,
+        rule_arn=rule.arn,
+        start=start.isoformat(),
+        end=end.isoformat(),
     )

@@ -26,6 +26,7 @@ the event.
 Receive counts. SQS has no peek: a look is a receive and counts as one.
 ``show`` reports the count *before* its own look.
 """
+
 from __future__ import annotations
 
 import json
@@ -114,7 +115,9 @@ def _release(sqs: Any, queue_url: str, messages: list[dict[str, Any]]) -> None:
         chunk = messages[i : i + RECEIVE_MAX]
         sqs.change_message_visibility_batch(
             QueueUrl=queue_url,
-            Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0} for n, m in enumerate(chunk)],
+            Entries=[
+                {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0} for n, m in enumerate(chunk)
+            ],
         )
 
 
@@ -229,15 +232,26 @@ def replay_by_copy(
         if unsent:
             _release(sqs, dlq_url, unsent)  # they stay in the DLQ, visible again
     report.status = "COMPLETED" if not report.failed else "PARTIAL"
-    report.detail = (f"moved {report.moved} message(s) to the main queue"
-                     + (f"; {report.kept} that would dead-letter again stay in the DLQ" if report.kept else "")
-                     + (f"; {report.failed} could not be sent and stay in the DLQ" if report.failed else ""))
+    report.detail = (
+        f"moved {report.moved} message(s) to the main queue"
+        + (f"; {report.kept} that would dead-letter again stay in the DLQ" if report.kept else "")
+        + (f"; {report.failed} could not be sent and stay in the DLQ" if report.failed else "")
+    )
     return report
 
 
-def _copy_loop(sqs: Any, dlq_url: str, main_url: str, report: ReplayReport, seen: set[str], unsent: list[dict[str, Any]],
-               max_messages: int | None, on_progress: Callable[[int], None],
-               crash_after_send: Callable[[dict[str, Any]], None] | None, keep: set[str] | frozenset[str]) -> None:
+def _copy_loop(
+    sqs: Any,
+    dlq_url: str,
+    main_url: str,
+    report: ReplayReport,
+    seen: set[str],
+    unsent: list[dict[str, Any]],
+    max_messages: int | None,
+    on_progress: Callable[[int], None],
+    crash_after_send: Callable[[dict[str, Any]], None] | None,
+    keep: set[str] | frozenset[str],
+) -> None:
     while max_messages is None or report.moved < max_messages:
         want = RECEIVE_MAX if max_messages is None else min(RECEIVE_MAX, max_messages - report.moved)
         messages = [m for m in _receive(sqs, dlq_url, MOVE_VISIBILITY_SECONDS, want) if m["MessageId"] not in seen]
@@ -256,8 +270,11 @@ def _copy_loop(sqs: Any, dlq_url: str, main_url: str, report: ReplayReport, seen
             entry: dict[str, Any] = {"Id": str(n), "MessageBody": m["Body"]}
             # Keep the sender's attributes, but not the dead-letter reason: back on the main
             # queue the message is a fresh delivery.
-            attrs = {k: {kk: vv for kk, vv in v.items() if kk in ("DataType", "StringValue", "BinaryValue")}
-                     for k, v in (m.get("MessageAttributes") or {}).items() if k != REASON_ATTRIBUTE}
+            attrs = {
+                k: {kk: vv for kk, vv in v.items() if kk in ("DataType", "StringValue", "BinaryValue")}
+                for k, v in (m.get("MessageAttributes") or {}).items()
+                if k != REASON_ATTRIBUTE
+            }
             if attrs:
                 entry["MessageAttributes"] = attrs
             entries.append(entry)
@@ -272,7 +289,8 @@ def _copy_loop(sqs: Any, dlq_url: str, main_url: str, report: ReplayReport, seen
                 crash_after_send(m)
         if to_delete:
             deleted = sqs.delete_message_batch(
-                QueueUrl=dlq_url, Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(to_delete)]
+                QueueUrl=dlq_url,
+                Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(to_delete)],
             )
             # A failed delete leaves the message in the DLQ, already copied: a duplicate at worst.
             report.moved += len(deleted.get("Successful", []))
@@ -308,8 +326,12 @@ def _byte_chunks(entries: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
 
 
 def replay_by_move_task(
-    target: Target, *, poll_seconds: float = 5.0, on_progress: Callable[[int, int], None] | None = None,
-    wait: bool = True, sleep: Callable[[float], None] = time.sleep,
+    target: Target,
+    *,
+    poll_seconds: float = 5.0,
+    on_progress: Callable[[int, int], None] | None = None,
+    wait: bool = True,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> ReplayReport:
     """SQS's own DLQ redrive (StartMessageMoveTask), the API behind the console's "Start DLQ redrive"."""
     sqs = target.client("sqs")

@@ -1,4 +1,5 @@
 """Errors an operator command reports as one line (exit 1), never as a traceback."""
+
 from __future__ import annotations
 
 

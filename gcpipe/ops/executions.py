@@ -22,6 +22,7 @@ So a replay is not started again for an execution whose replay already
 succeeded (the event is applied) or is still running, unless ``force``: each
 new replay would cost a full execution for nothing.
 """
+
 from __future__ import annotations
 
 import json
@@ -116,7 +117,9 @@ def _error_and_cause(sfn: Any, described: dict[str, Any]) -> tuple[str | None, s
     return None, None
 
 
-def describe_failure(target: Target, summary: dict[str, Any], replayed_names: set[str] | None = None) -> FailedExecution:
+def describe_failure(
+    target: Target, summary: dict[str, Any], replayed_names: set[str] | None = None
+) -> FailedExecution:
     sfn = target.client("stepfunctions")
     described = sfn.describe_execution(executionArn=summary["executionArn"])
     try:
@@ -203,51 +206,73 @@ def _replay(target: Target, execution_arn: str, dry_run: bool, force: bool = Fal
         return RedriveResult(execution_arn, "failed", False, f"execution is {described['status']}, not failed")
     base = replay_base(described["name"])
     existing = _existing_replays(sfn, described["stateMachineArn"], base)
-    settled = next((e for e in existing if e["status"] == "SUCCEEDED"), None) or \
-        next((e for e in existing if e["status"] == "RUNNING"), None)
+    settled = next((e for e in existing if e["status"] == "SUCCEEDED"), None) or next(
+        (e for e in existing if e["status"] == "RUNNING"), None
+    )
     if settled is not None and not force:
         state = "succeeded (the event is applied)" if settled["status"] == "SUCCEEDED" else "is still running"
-        return RedriveResult(execution_arn, "would skip" if dry_run else "skipped", True,
-                             f"already replayed: {settled['name']} {state}; --force replays it again",
-                             new_execution_arn=settled["executionArn"])
+        return RedriveResult(
+            execution_arn,
+            "would skip" if dry_run else "skipped",
+            True,
+            f"already replayed: {settled['name']} {state}; --force replays it again",
+            new_execution_arn=settled["executionArn"],
+        )
     first = len(existing) + 1
     if dry_run:
-        return RedriveResult(execution_arn, "would replay", True, f"would start {replay_name(base, first)} with the same input")
+        return RedriveResult(
+            execution_arn, "would replay", True, f"would start {replay_name(base, first)} with the same input"
+        )
     for n in range(first, first + 1000):
         name = replay_name(base, n)
         try:
-            started = sfn.start_execution(stateMachineArn=described["stateMachineArn"], name=name, input=described.get("input") or "{}")
+            started = sfn.start_execution(
+                stateMachineArn=described["stateMachineArn"], name=name, input=described.get("input") or "{}"
+            )
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ExecutionAlreadyExists":
                 continue
             raise
-        return RedriveResult(execution_arn, "replayed", True,
-                             f"started new execution {name} with the same input (RedriveExecution is not available "
-                             f"{'locally' if target.is_local else 'for this execution'})",
-                             new_execution_arn=started["executionArn"])
+        return RedriveResult(
+            execution_arn,
+            "replayed",
+            True,
+            f"started new execution {name} with the same input (RedriveExecution is not available "
+            f"{'locally' if target.is_local else 'for this execution'})",
+            new_execution_arn=started["executionArn"],
+        )
     return RedriveResult(execution_arn, "failed", False, "too many replays of this execution")
 
 
-def redrive(target: Target, execution_arn: str, *, dry_run: bool = False, new_execution: bool = False,
-            force: bool = False) -> RedriveResult:
+def redrive(
+    target: Target, execution_arn: str, *, dry_run: bool = False, new_execution: bool = False, force: bool = False
+) -> RedriveResult:
     if target.is_local or new_execution:
         return _replay(target, execution_arn, dry_run, force)
     sfn = target.client("stepfunctions")
     described = sfn.describe_execution(executionArn=execution_arn)
     if described.get("redriveStatus") != "REDRIVABLE":
         reason = described.get("redriveStatusReason") or described.get("redriveStatus") or described["status"]
-        return RedriveResult(execution_arn, "failed", False, f"not redrivable: {reason} (past 14 days? try --new-execution)")
+        return RedriveResult(
+            execution_arn, "failed", False, f"not redrivable: {reason} (past 14 days? try --new-execution)"
+        )
     if dry_run:
         return RedriveResult(execution_arn, "would redrive", True, "redrivable; would resume at the failed state")
     try:
         response = sfn.redrive_execution(executionArn=execution_arn)
     except ClientError as exc:
-        return RedriveResult(execution_arn, "failed", False, f"{exc.response['Error']['Code']}: {exc.response['Error'].get('Message', '')}")
+        return RedriveResult(
+            execution_arn,
+            "failed",
+            False,
+            f"{exc.response['Error']['Code']}: {exc.response['Error'].get('Message', '')}",
+        )
     return RedriveResult(execution_arn, "redriven", True, f"redriven at {_iso(response.get('redriveDate'))}")
 
 
-def redrive_many(target: Target, arns: list[str], *, dry_run: bool = False, new_execution: bool = False,
-                 force: bool = False) -> list[RedriveResult]:
+def redrive_many(
+    target: Target, arns: list[str], *, dry_run: bool = False, new_execution: bool = False, force: bool = False
+) -> list[RedriveResult]:
     results = []
     replaying = target.is_local or new_execution
     first_of: dict[str, str] = {}  # replay base -> the first ARN of that event in this call
@@ -255,8 +280,14 @@ def redrive_many(target: Target, arns: list[str], *, dry_run: bool = False, new_
         base = replay_base(arn.rsplit(":", 1)[-1])
         if replaying and base in first_of:
             # An original and its failed replay are the same event: one replay for both.
-            results.append(RedriveResult(arn, "would skip" if dry_run else "skipped", True,
-                                         f"same event as {first_of[base].rsplit(':', 1)[-1]} (replayed once)"))
+            results.append(
+                RedriveResult(
+                    arn,
+                    "would skip" if dry_run else "skipped",
+                    True,
+                    f"same event as {first_of[base].rsplit(':', 1)[-1]} (replayed once)",
+                )
+            )
             continue
         first_of[base] = arn
         try:

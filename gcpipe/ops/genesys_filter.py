@@ -23,6 +23,7 @@ to exactly the rule's detail-type list. A topic of the ``attributes`` family is
 refused: writing participant attributes emits it, and routing it back into the
 processor is a feedback loop.
 """
+
 from __future__ import annotations
 
 import json
@@ -76,7 +77,12 @@ def resolve_endpoints(target: Target, *, base_url: str | None = None, domain: st
     function = target.outputs.get("ProcessorFunctionName")
     if not function:
         raise OperatorError("no Genesys endpoint: pass --genesys-domain or --genesys-base-url")
-    variables = target.client("lambda").get_function_configuration(FunctionName=function).get("Environment", {}).get("Variables", {})
+    variables = (
+        target.client("lambda")
+        .get_function_configuration(FunctionName=function)
+        .get("Environment", {})
+        .get("Variables", {})
+    )
     try:
         settings = GenesysSettings.from_env(variables)
     except SettingsError as exc:
@@ -92,7 +98,8 @@ def operator_secret_name(target: Target, override: str | None = None) -> str:
         raise OperatorError(
             f"stack {target.stack_name} has no output {OPERATOR_SECRET_OUTPUT}: set operatorSecretName in cdk.json and "
             "deploy, or pass --operator-secret NAME (an OAuth client with "
-            f"{' and '.join(OPERATOR_PERMISSIONS)}; the Lambdas' own client is deliberately not used)")
+            f"{' and '.join(OPERATOR_PERMISSIONS)}; the Lambdas' own client is deliberately not used)"
+        )
     return name
 
 
@@ -101,8 +108,10 @@ def load_credentials(target: Target, secret_name: str) -> ClientCredentials:
     try:
         raw = target.client("secretsmanager").get_secret_value(SecretId=secret_name).get("SecretString") or ""
     except target.client("secretsmanager").exceptions.ResourceNotFoundException:
-        raise OperatorError(f"secret {secret_name} does not exist: create it with the operator client's "
-                            "credentials (README, 'Genesys OAuth clients')") from None
+        raise OperatorError(
+            f"secret {secret_name} does not exist: create it with the operator client's "
+            "credentials (README, 'Genesys OAuth clients')"
+        ) from None
     try:
         data = json.loads(raw)
         return ClientCredentials(client_id=data["client_id"], client_secret=data["client_secret"])
@@ -110,12 +119,17 @@ def load_credentials(target: Target, secret_name: str) -> ClientCredentials:
         raise OperatorError(f"secret {secret_name} must be JSON with client_id and client_secret") from None
 
 
-def operator_client(target: Target, *, secret_name: str | None = None, base_url: str | None = None,
-                    domain: str | None = None) -> GenesysClient:
+def operator_client(
+    target: Target, *, secret_name: str | None = None, base_url: str | None = None, domain: str | None = None
+) -> GenesysClient:
     name = operator_secret_name(target, secret_name)
     endpoints = resolve_endpoints(target, base_url=base_url, domain=domain)
-    settings = GenesysSettings(domain=endpoints.domain, secret_name=name, api_base_url=endpoints.api_base_url,
-                               login_base_url=endpoints.login_base_url)
+    settings = GenesysSettings(
+        domain=endpoints.domain,
+        secret_name=name,
+        api_base_url=endpoints.api_base_url,
+        login_base_url=endpoints.login_base_url,
+    )
     return GenesysClient(settings, load_credentials(target, name))
 
 
@@ -128,18 +142,21 @@ def _operator_errors(integration_id: str, secret_name: str | None) -> Iterator[N
     try:
         yield
     except GenesysBadCredentials as exc:
-        raise OperatorError(f"Genesys refused the operator OAuth client ({exc}): were the credentials rotated? "
-                            f"Update {secret}") from None
+        raise OperatorError(
+            f"Genesys refused the operator OAuth client ({exc}): were the credentials rotated? Update {secret}"
+        ) from None
     except GenesysForbidden as exc:
-        raise OperatorError(f"the operator OAuth client may not do this ({exc}); give its role "
-                            f"{' and '.join(OPERATOR_PERMISSIONS)}") from None
+        raise OperatorError(
+            f"the operator OAuth client may not do this ({exc}); give its role {' and '.join(OPERATOR_PERMISSIONS)}"
+        ) from None
     except GenesysRejected as exc:
         if exc.status == 404:
             raise OperatorError(f"Genesys integration {integration_id} not found ({exc})") from None
         if exc.status == 409:
             raise ConcurrentEditError(
                 f"integration {integration_id} was changed by someone else since it was read; nothing was written. "
-                "Re-run `gcpipe genesys sync-filter --apply` to diff against the new version") from None
+                "Re-run `gcpipe genesys sync-filter --apply` to diff against the new version"
+            ) from None
         raise OperatorError(f"integration {integration_id}: {exc}") from None
     except GenesysError as exc:
         raise OperatorError(f"integration {integration_id}: {exc}") from None
@@ -203,7 +220,9 @@ def sync_filter(
         raise OperatorError(f"rule {rule.name} has no detail-type list in its event pattern; nothing to sync")
     loops = [t for t in expected if t.endswith(FEEDBACK_TOPIC_SUFFIX)]
     if loops:
-        raise OperatorError(f"refusing: rule {rule.name} routes {', '.join(loops)}, which write-backs emit (feedback loop)")
+        raise OperatorError(
+            f"refusing: rule {rule.name} routes {', '.join(loops)}, which write-backs emit (feedback loop)"
+        )
     owned = client is None
     if client is None:
         secret_name = operator_secret_name(target, secret_name)

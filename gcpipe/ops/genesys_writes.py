@@ -8,6 +8,7 @@ times, when last, and the last values written. The writes carry only the
 attributes the environment configures, no customer data; everything still
 goes through the pipeline's redaction before it is shown.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -43,17 +44,22 @@ class WrittenPlace:
 def fetch_writes(target: Target, conversation_id: str | None = None, *, timeout: float = 10.0) -> list[dict[str, Any]]:
     """The simulator's record of writes (local stack only), redacted."""
     if not target.is_local:
-        raise NotSupportedOnTarget("genesys writes reads the local Genesys simulator: use it with --local "
-                                   "(on AWS, Genesys itself holds what was written)")
+        raise NotSupportedOnTarget(
+            "genesys writes reads the local Genesys simulator: use it with --local "
+            "(on AWS, Genesys itself holds what was written)"
+        )
     if not target.genesys_base_url:
-        raise OperatorError("the local state file names no Genesys simulator (genesys_base_url): "
-                            "start the stack with `gcpipe local run --keep-running`")
+        raise OperatorError(
+            "the local state file names no Genesys simulator (genesys_base_url): "
+            "start the stack with `gcpipe local run --keep-running`"
+        )
     params = {"conversationId": conversation_id} if conversation_id else None
     try:
         response = requests.get(target.genesys_base_url.rstrip("/") + WRITES_PATH, params=params, timeout=timeout)
     except requests.ConnectionError:
-        raise OperatorError(f"the Genesys simulator at {target.genesys_base_url} is not answering: "
-                            "is the local stack still running?") from None
+        raise OperatorError(
+            f"the Genesys simulator at {target.genesys_base_url} is not answering: is the local stack still running?"
+        ) from None
     if response.status_code != 200:
         raise OperatorError(f"the Genesys simulator answered {response.status_code} to GET {WRITES_PATH}")
     return [redact(w) for w in response.json().get("writes", [])]

@@ -11,6 +11,7 @@ moto does not implement that API, so locally moto's own matcher
 Results are cached on the projection of the event onto the paths the pattern
 mentions: a 10,000-event backfill costs a handful of TestEventPattern calls.
 """
+
 from __future__ import annotations
 
 import json
@@ -99,7 +100,9 @@ class RuleMatcher:
         from moto.events.models import EventPattern  # dev/local dependency only
 
         # moto types the event as EventMessageType, a TypedDict of the very envelope we pass
-        return cls(pattern, cast(Callable[[dict[str, Any]], bool], EventPattern.load(json.dumps(pattern)).matches_event))
+        return cls(
+            pattern, cast(Callable[[dict[str, Any]], bool], EventPattern.load(json.dumps(pattern)).matches_event)
+        )
 
     @classmethod
     def for_target(cls, target: Target, rule: PipelineRule) -> "RuleMatcher":

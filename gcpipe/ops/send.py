@@ -26,6 +26,7 @@ reason, and the report says why (``stopped``). Re-sending the same file is then
 safe: the lines SQS accepted carry the same dedup keys, which the dispatcher
 absorbs as duplicates.
 """
+
 from __future__ import annotations
 
 import json
@@ -86,7 +87,7 @@ class RetryPolicy:
 
     def delay(self, attempt: int, rng: random.Random) -> float:
         """Full jitter (AWS Architecture Blog, "Exponential Backoff And Jitter")."""
-        return rng.uniform(0, min(self.max_delay, self.base_delay * 2 ** attempt))
+        return rng.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
 
 
 class ConnectionWatch:
@@ -125,9 +126,14 @@ class Outcome:
     attempts: int | None = None
 
     def record(self) -> dict[str, Any]:
-        data = {"ts": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-                "line": self.line, "status": self.status, "reason": self.reason, "dedup_key": self.dedup_key,
-                "request_id": self.request_id}
+        data = {
+            "ts": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "line": self.line,
+            "status": self.status,
+            "reason": self.reason,
+            "dedup_key": self.dedup_key,
+            "request_id": self.request_id,
+        }
         for key in ("event_id", "conversation_id", "message_id", "duplicate_of", "attempts"):
             if getattr(self, key) is not None:
                 data[key] = getattr(self, key)
@@ -202,7 +208,9 @@ class SendReport:
             "stopped": self.stopped,
             "stop_detail": self.stop_detail,
             "rejected_lines": [{"line": o.line, "reason": o.reason} for o in self.rejected],
-            "duplicate_lines": [{"line": o.line, "duplicate_of": o.duplicate_of, "dedup_key": o.dedup_key} for o in self.duplicates],
+            "duplicate_lines": [
+                {"line": o.line, "duplicate_of": o.duplicate_of, "dedup_key": o.dedup_key} for o in self.duplicates
+            ],
             "failed_lines": [{"line": o.line, "reason": o.reason} for o in self.failed],
         }
 
@@ -232,7 +240,12 @@ def expected_org(target: Target, override: str | None = None) -> str | None:
     name = target.outputs.get("DispatcherFunctionName")
     if name:
         try:
-            variables = target.client("lambda").get_function_configuration(FunctionName=name).get("Environment", {}).get("Variables", {})
+            variables = (
+                target.client("lambda")
+                .get_function_configuration(FunctionName=name)
+                .get("Environment", {})
+                .get("Variables", {})
+            )
         except ClientError:
             variables = {}
         if variables.get("GENESYS_ORG_ID", "").strip():
@@ -261,8 +274,16 @@ class Sender:
         clock: Callable[[], float] = time.monotonic,
     ):
         self.sqs, self.queue_url, self.parser, self.matcher, self.audit = sqs, queue_url, parser, matcher, audit
-        self.queue = EventSender(sqs=sqs, queue_url=queue_url)  # the queue route: `send` bypasses the rule, as documented
-        self.org_id, self.limits, self.retry, self.concurrency, self.dry_run = org_id, limits, retry, concurrency, dry_run
+        self.queue = EventSender(
+            sqs=sqs, queue_url=queue_url
+        )  # the queue route: `send` bypasses the rule, as documented
+        self.org_id, self.limits, self.retry, self.concurrency, self.dry_run = (
+            org_id,
+            limits,
+            retry,
+            concurrency,
+            dry_run,
+        )
         self.on_progress = on_progress or (lambda n: None)
         self._halted = threading.Event()
         # Backoff waits end early when the run is stopped (Ctrl-C, endpoint gone).
@@ -287,8 +308,17 @@ class Sender:
 
     def _abandon(self, items: Iterable[Pending], attempts: int | None = None) -> None:
         for item in items:
-            self._finish(Outcome(item.line, FAILED, f"not sent: {self.report.stop_detail}", item.dedup_key,
-                                 item.event_id, item.conversation_id, attempts=attempts))
+            self._finish(
+                Outcome(
+                    item.line,
+                    FAILED,
+                    f"not sent: {self.report.stop_detail}",
+                    item.dedup_key,
+                    item.event_id,
+                    item.conversation_id,
+                    attempts=attempts,
+                )
+            )
 
     # --- outcomes ---
     def _finish(self, outcome: Outcome) -> None:
@@ -327,21 +357,48 @@ class Sender:
             except InvalidEvent as exc:
                 self._finish(Outcome(number, REJECTED, exc.reason, event_id=_str(envelope, "id")))
                 continue
-            common: dict[str, Any] = dict(dedup_key=event.dedup_key, event_id=event.event_id, conversation_id=event.conversation_id)
+            common: dict[str, Any] = dict(
+                dedup_key=event.dedup_key, event_id=event.event_id, conversation_id=event.conversation_id
+            )
             if self.org_id and event.org_id != self.org_id:
-                self._finish(Outcome(number, REJECTED, f"wrong org: event org {event.org_id}, environment org {self.org_id}", **common))
+                self._finish(
+                    Outcome(
+                        number,
+                        REJECTED,
+                        f"wrong org: event org {event.org_id}, environment org {self.org_id}",
+                        **common,
+                    )
+                )
                 continue
             size = len(text.encode("utf-8"))
             if size > self.limits.max_message_bytes:
-                self._finish(Outcome(number, REJECTED, f"event is {size} bytes; the limit is {self.limits.max_message_bytes} bytes per message", **common))
+                self._finish(
+                    Outcome(
+                        number,
+                        REJECTED,
+                        f"event is {size} bytes; the limit is {self.limits.max_message_bytes} bytes per message",
+                        **common,
+                    )
+                )
                 continue
             if event.dedup_key in seen:
-                self._finish(Outcome(number, DUPLICATE, f"same dedup key as line {seen[event.dedup_key]}",
-                                     duplicate_of=seen[event.dedup_key], **common))
+                self._finish(
+                    Outcome(
+                        number,
+                        DUPLICATE,
+                        f"same dedup key as line {seen[event.dedup_key]}",
+                        duplicate_of=seen[event.dedup_key],
+                        **common,
+                    )
+                )
                 continue
             seen[event.dedup_key] = number
             if self.matcher is not None and not self.matcher.matches(envelope):
-                self._finish(Outcome(number, FILTERED, "filtered by rule: the deployed rule's event pattern does not match", **common))
+                self._finish(
+                    Outcome(
+                        number, FILTERED, "filtered by rule: the deployed rule's event pattern does not match", **common
+                    )
+                )
                 continue
             yield Pending(number, text, size, **common)
 
@@ -352,8 +409,9 @@ class Sender:
         self._filling: list[Pending] = []
         batch_bytes = 0
         for item in pending:
-            if self._filling and (len(self._filling) >= self.limits.max_entries
-                                  or batch_bytes + item.size > self.limits.max_batch_bytes):
+            if self._filling and (
+                len(self._filling) >= self.limits.max_entries or batch_bytes + item.size > self.limits.max_batch_bytes
+            ):
                 batch, self._filling, batch_bytes = self._filling, [], 0
                 yield batch
             self._filling.append(item)
@@ -368,7 +426,11 @@ class Sender:
             return self._abandon(batch)
         if self.dry_run:
             for item in batch:
-                self._finish(Outcome(item.line, ACCEPTED, "dry run: not sent", item.dedup_key, item.event_id, item.conversation_id))
+                self._finish(
+                    Outcome(
+                        item.line, ACCEPTED, "dry run: not sent", item.dedup_key, item.event_id, item.conversation_id
+                    )
+                )
             return
         remaining = {f"l{item.line}": item for item in batch}  # entry ids are unique per batch
         last_error: dict[str, str] = {}
@@ -384,13 +446,17 @@ class Sender:
             try:
                 with self._lock:
                     self.report.calls += 1
-                response = self.queue.send_batch_to_queue([(entry_id, item.body) for entry_id, item in remaining.items()])
+                response = self.queue.send_batch_to_queue(
+                    [(entry_id, item.body) for entry_id, item in remaining.items()]
+                )
             except _UNREACHABLE_ERRORS as exc:
                 # Not counted as an attempt: bounded by time instead (the grace period).
                 last_error = {entry_id: f"{type(exc).__name__}: {exc}" for entry_id in remaining}
                 if self._connections.refused():
-                    self.halt(UNREACHABLE, f"{self.endpoint} unreachable (connection refused for "
-                                           f"{self._connections.grace_seconds:g} s)")
+                    self.halt(
+                        UNREACHABLE,
+                        f"{self.endpoint} unreachable (connection refused for {self._connections.grace_seconds:g} s)",
+                    )
                 continue
             except (ClientError, BotoCoreError) as exc:
                 # The whole call failed (throttled, network). If SQS had in fact taken some
@@ -405,25 +471,53 @@ class Sender:
             for ok in response.get("Successful", []):
                 accepted = remaining.pop(ok["Id"], None)
                 if accepted is not None:
-                    self._finish(Outcome(accepted.line, ACCEPTED, None, accepted.dedup_key, accepted.event_id,
-                                         accepted.conversation_id, request_id=request_id, message_id=ok.get("MessageId"),
-                                         attempts=calls))
+                    self._finish(
+                        Outcome(
+                            accepted.line,
+                            ACCEPTED,
+                            None,
+                            accepted.dedup_key,
+                            accepted.event_id,
+                            accepted.conversation_id,
+                            request_id=request_id,
+                            message_id=ok.get("MessageId"),
+                            attempts=calls,
+                        )
+                    )
             for bad in response.get("Failed", []):
                 reason = f"{bad.get('Code')}: {bad.get('Message', '')}".strip()
                 if bad.get("SenderFault"):
                     # The entry itself is wrong: resending cannot help.
                     refused = remaining.pop(bad["Id"], None)
                     if refused is not None:
-                        self._finish(Outcome(refused.line, FAILED, f"rejected by SQS (sender fault) {reason}",
-                                             refused.dedup_key, refused.event_id, refused.conversation_id,
-                                             request_id=request_id, attempts=calls))
+                        self._finish(
+                            Outcome(
+                                refused.line,
+                                FAILED,
+                                f"rejected by SQS (sender fault) {reason}",
+                                refused.dedup_key,
+                                refused.event_id,
+                                refused.conversation_id,
+                                request_id=request_id,
+                                attempts=calls,
+                            )
+                        )
                 else:
                     last_error[bad["Id"]] = reason
             if not remaining:
                 return
         for entry_id, item in remaining.items():
-            self._finish(Outcome(item.line, FAILED, f"gave up after {self.retry.max_attempts} attempts: {last_error.get(entry_id, 'unknown')}",
-                                 item.dedup_key, item.event_id, item.conversation_id, attempts=self.retry.max_attempts))
+            self._finish(
+                Outcome(
+                    item.line,
+                    FAILED,
+                    f"gave up after {self.retry.max_attempts} attempts: {last_error.get(entry_id, 'unknown')}",
+                    item.dedup_key,
+                    item.event_id,
+                    item.conversation_id,
+                    attempts=self.retry.max_attempts,
+                )
+            )
 
     def run(self, lines: Iterable[tuple[int, str | None, str | None]]) -> SendReport:
         """Send every line; on Ctrl-C (or an unreachable endpoint) stop early and return the report
@@ -467,8 +561,12 @@ def sqs_client(target: Target) -> Any:
     """The SQS client ``send`` uses: botocore's own retries off, because the Sender retries entries
     itself (jittered, bounded) and must see a refused connection at once, not after botocore's
     five attempts per call."""
-    return target.session.client("sqs", region_name=target.region, endpoint_url=target.endpoint_url,
-                                 config=Config(retries={"total_max_attempts": 1}, max_pool_connections=32, connect_timeout=5))
+    return target.session.client(
+        "sqs",
+        region_name=target.region,
+        endpoint_url=target.endpoint_url,
+        config=Config(retries={"total_max_attempts": 1}, max_pool_connections=32, connect_timeout=5),
+    )
 
 
 def _str(envelope: Any, key: str) -> str | None:

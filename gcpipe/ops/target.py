@@ -21,6 +21,7 @@ by the contract's key names (``target.output("MainQueueUrl")``, see
 docs/contracts.md), and branch on ``target.is_local`` only where moto lacks an
 API (RedriveExecution, StartMessageMoveTask, TestEventPattern, StartReplay).
 """
+
 from __future__ import annotations
 
 import json
@@ -65,7 +66,9 @@ class LocalState:
         try:
             data = json.loads(Path(path).read_text())
         except FileNotFoundError:
-            raise TargetError(f"local state file {path} not found: start the local stack with `gcpipe local run`") from None
+            raise TargetError(
+                f"local state file {path} not found: start the local stack with `gcpipe local run`"
+            ) from None
         except (OSError, json.JSONDecodeError) as exc:
             raise TargetError(f"local state file {path} is unreadable: {exc}") from None
         if not isinstance(data, dict) or not isinstance(data.get("aws_endpoint"), str):
@@ -116,7 +119,9 @@ class Target:
     def output(self, key: str) -> str:
         value = self.outputs.get(key)
         if not value:
-            raise TargetError(f"stack {self.stack_name} has no output {key!r} (outputs: {', '.join(sorted(self.outputs)) or 'none'})")
+            raise TargetError(
+                f"stack {self.stack_name} has no output {key!r} (outputs: {', '.join(sorted(self.outputs)) or 'none'})"
+            )
         return value
 
     def execution_console_url(self, execution_arn: str) -> str | None:
@@ -150,8 +155,14 @@ def resolve_target(
         session = boto3.Session(profile_name=profile, region_name=region)
         if not session.region_name:
             raise TargetError("no AWS region: pass --region or configure AWS_REGION / a profile region")
-        target = Target(env=env, region=session.region_name, is_local=False, outputs={}, session=session,
-                        genesys_base_url=genesys_base_url)
+        target = Target(
+            env=env,
+            region=session.region_name,
+            is_local=False,
+            outputs={},
+            session=session,
+            genesys_base_url=genesys_base_url,
+        )
     else:
         state = None
         endpoint_url = endpoint_url or os.environ.get(ENDPOINT_ENV_VAR) or None
@@ -177,11 +188,21 @@ def resolve_target(
                 outputs = state.outputs
         region = region or LOCAL_DEFAULT_REGION
         session = boto3.Session(
-            aws_access_key_id="testing", aws_secret_access_key="testing", aws_session_token="testing", region_name=region
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            aws_session_token="testing",
+            region_name=region,
         )
-        target = Target(env=env or LOCAL_DEFAULT_ENV, region=region, is_local=True, outputs={}, session=session,
-                        endpoint_url=None if in_process else endpoint_url, genesys_base_url=genesys_base_url,
-                        genesys_integration_id=genesys_integration_id)
+        target = Target(
+            env=env or LOCAL_DEFAULT_ENV,
+            region=region,
+            is_local=True,
+            outputs={},
+            session=session,
+            endpoint_url=None if in_process else endpoint_url,
+            genesys_base_url=genesys_base_url,
+            genesys_integration_id=genesys_integration_id,
+        )
     target.outputs = dict(outputs) if outputs is not None else _stack_outputs(target)
     return target
 

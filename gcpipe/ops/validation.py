@@ -6,6 +6,7 @@ gcpipe: pyproject.toml maps it from ``lambdas/``) parses an EventBridge envelope
 ``InvalidEvent(reason)``. The CLI calls exactly that, so an event ``gcpipe send``
 accepts is one the dispatcher accepts, with the same dedup key.
 """
+
 from __future__ import annotations
 
 from typing import Any, Callable

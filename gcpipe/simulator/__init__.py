@@ -9,6 +9,7 @@ benchmarks point the pipeline's ``GENESYS_LOGIN_BASE_URL`` and
         ...
         assert len(sim.writes_for(conversation_id)) == 1
 """
+
 from __future__ import annotations
 
 from .server import GenesysSimulator, RequestSecond, SimulatedWrite, error_body, rate_limited_body

@@ -39,6 +39,7 @@ Outside Genesys's API, for the operator of a running local stack:
   Only what the write set (attribute names and values, a tag, a config
   version); an integration config's properties and credentials are left out.
 """
+
 from __future__ import annotations
 
 import base64
@@ -72,15 +73,27 @@ _INTEGRATION_CONFIG = re.compile(r"^/api/v2/integrations/(?P<i>[^/]+)/config/cur
 _DEFAULT_ERRORS = {
     400: ("bad.request", "The request could not be understood by the server due to malformed syntax."),
     401: ("bad.credentials", "Invalid login credentials."),
-    403: ("missing.permissions", "Unable to perform the requested action. You are missing the following permission(s)."),
+    403: (
+        "missing.permissions",
+        "Unable to perform the requested action. You are missing the following permission(s).",
+    ),
     404: ("not.found", "The requested resource was not found."),
     408: ("request.timeout", "The request timed out."),
     409: ("conflict", "The request conflicts with the current state of the resource."),
     413: ("request.entity.too.large", f"The request is over the limit of {REQUEST_BYTES_MAX} bytes."),
-    415: ("unsupported.media.type", "Unsupported Media Type - Unsupported or incorrect media type, such as an incorrect Content-Type value in the header."),
-    500: ("internal.server.error", "The server encountered an unexpected condition which prevented it from fulfilling the request."),
+    415: (
+        "unsupported.media.type",
+        "Unsupported Media Type - Unsupported or incorrect media type, such as an incorrect Content-Type value in the header.",
+    ),
+    500: (
+        "internal.server.error",
+        "The server encountered an unexpected condition which prevented it from fulfilling the request.",
+    ),
     502: ("bad.gateway", "The server received an invalid response from an upstream server."),
-    503: ("service.unavailable", "Service Unavailable - The server is currently unavailable (because it is overloaded or down for maintenance)."),
+    503: (
+        "service.unavailable",
+        "Service Unavailable - The server is currently unavailable (because it is overloaded or down for maintenance).",
+    ),
     504: ("gateway.timeout", "The request timed out."),
 }
 
@@ -230,8 +243,9 @@ class GenesysSimulator:
             return self
         self._stopping.clear()
         self._server = _Server(("127.0.0.1", self._port), _handler_for(self))
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="genesys-simulator", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="genesys-simulator", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -288,8 +302,10 @@ class GenesysSimulator:
         if credentials is None:
             return False
         with self._lock:
-            return credentials == (self.client_id, self.client_secret) or \
-                self._other_clients.get(credentials[0]) == credentials[1]
+            return (
+                credentials == (self.client_id, self.client_secret)
+                or self._other_clients.get(credentials[0]) == credentials[1]
+            )
 
     def integration(self, integration_id: str) -> dict[str, Any] | None:
         with self._lock:
@@ -306,7 +322,9 @@ class GenesysSimulator:
 
     # ---------------------------------------------------------------- faults
 
-    def set_rate_limit(self, per_second: float | None, retry_after: int | None = None, *, retry_after_header: bool = True) -> None:
+    def set_rate_limit(
+        self, per_second: float | None, retry_after: int | None = None, *, retry_after_header: bool = True
+    ) -> None:
         """Limit API calls to ``per_second`` (a 1 s fixed window; None = no limit).
 
         ``retry_after`` fixes the Retry-After value; by default it is the time
@@ -325,7 +343,9 @@ class GenesysSimulator:
             self._token_rate_per_minute = per_minute
             self._token_windows.clear()
 
-    def set_org_rate_limit(self, per_second: float | None, window_seconds: float = 60.0, *, kind: str = "sliding") -> None:
+    def set_org_rate_limit(
+        self, per_second: float | None, window_seconds: float = 60.0, *, kind: str = "sliding"
+    ) -> None:
         """An org-wide limit: ``per_second`` x ``window_seconds`` API requests in any ``window_seconds``
         (``kind`` "sliding"), or per window aligned on multiples of it ("fixed"), whatever the token; None = off.
         Genesys does not document which; sliding is the stricter (no double burst across a boundary)."""
@@ -334,7 +354,9 @@ class GenesysSimulator:
         with self._lock:
             self._org_limit = WINDOWS[kind](per_second * window_seconds, window_seconds) if per_second else None
 
-    def fail_next(self, n: int, status: int = 503, *, retry_after: int | None = None, retry_after_header: bool = True) -> None:
+    def fail_next(
+        self, n: int, status: int = 503, *, retry_after: int | None = None, retry_after_header: bool = True
+    ) -> None:
         """The next ``n`` API requests (not token requests) get ``status`` with an ErrorBody.
 
         ``status=429`` sends the real rate-limit body, with ``Retry-After: retry_after``
@@ -433,7 +455,9 @@ class GenesysSimulator:
         with self._lock:
             return list(self._issued)
 
-    def request_count(self, path_prefix: str | None = None, *, method: str | None = None, status: int | None = None) -> int:
+    def request_count(
+        self, path_prefix: str | None = None, *, method: str | None = None, status: int | None = None
+    ) -> int:
         with self._lock:
             return sum(
                 1
@@ -498,11 +522,17 @@ class GenesysSimulator:
                 status = self._token_faults.popleft()
                 return status, error_body(status)
         if form.get("grant_type") != ["client_credentials"]:
-            return 400, {"error": "unsupported_grant_type", "description": "grant_type must be client_credentials",
-                         "error_description": "grant_type must be client_credentials"}
+            return 400, {
+                "error": "unsupported_grant_type",
+                "description": "grant_type must be client_credentials",
+                "error_description": "grant_type must be client_credentials",
+            }
         if not self._known_client(_basic_credentials(authorization)):
-            return 400, {"error": "unauthorized_client", "description": "client not found",
-                         "error_description": "client not found"}
+            return 400, {
+                "error": "unauthorized_client",
+                "description": "client not found",
+                "error_description": "client not found",
+            }
         token = secrets.token_urlsafe(32)
         with self._lock:
             ttl = self._token_ttl
@@ -542,9 +572,15 @@ class GenesysSimulator:
 
     def _write_attributes(self, conversation_id: str, participant_id: str, body: Any, path: str) -> tuple[int, Any]:
         attributes = body.get("attributes") if isinstance(body, dict) else None
-        if not isinstance(attributes, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in attributes.items()):
-            return 400, error_body(400, message="attributes must be an object of string to string",
-                                  code="bad.request", errors=[{"message": "attributes: must be a map of string to string"}])
+        if not isinstance(attributes, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in attributes.items()
+        ):
+            return 400, error_body(
+                400,
+                message="attributes must be an object of string to string",
+                code="bad.request",
+                errors=[{"message": "attributes: must be a map of string to string"}],
+            )
         with self._lock:
             missing = self._unknown(conversation_id, participant_id)
             if missing:
@@ -556,7 +592,9 @@ class GenesysSimulator:
     def _write_tag(self, conversation_id: str, body: Any, path: str) -> tuple[int, Any]:
         tag = body.get("externalTag") if isinstance(body, dict) else None
         if not isinstance(tag, str):
-            return 400, error_body(400, message="externalTag must be a string", errors=[{"message": "externalTag: required"}])
+            return 400, error_body(
+                400, message="externalTag must be a string", errors=[{"message": "externalTag: required"}]
+            )
         with self._lock:
             missing = self._unknown(conversation_id, None)
             if missing:
@@ -584,8 +622,11 @@ class GenesysSimulator:
             if not isinstance(body, dict) or not isinstance(body.get("version"), int):
                 return 400, error_body(400, message="IntegrationConfiguration with an integer version is required")
             if body["version"] != current.get("version"):
-                return 409, error_body(409, message=f"version {body['version']} is stale; the current version is {current.get('version')}",
-                                      code="conflict")
+                return 409, error_body(
+                    409,
+                    message=f"version {body['version']} is stale; the current version is {current.get('version')}",
+                    code="conflict",
+                )
             stored = {**json.loads(json.dumps(body)), "version": current.get("version", 0) + 1}
             self._integrations[integration_id] = stored
             self._writes.append(SimulatedWrite("PUT", path, None, None, body))
@@ -594,8 +635,12 @@ class GenesysSimulator:
 
 def _write_view(write: SimulatedWrite) -> dict[str, Any]:
     body = write.body if isinstance(write.body, dict) else {}
-    view: dict[str, Any] = {"method": write.method, "conversation_id": write.conversation_id,
-                            "participant_id": write.participant_id, "time": write.time}
+    view: dict[str, Any] = {
+        "method": write.method,
+        "conversation_id": write.conversation_id,
+        "participant_id": write.participant_id,
+        "time": write.time,
+    }
     if _ATTRIBUTES.match(write.path):
         view.update(kind="participant attributes", attributes=dict(body.get("attributes") or {}))
     elif _TAGS.match(write.path):
@@ -714,12 +759,20 @@ def _handler_for(sim: GenesysSimulator) -> type[BaseHTTPRequestHandler]:
                 return self._send(429, rate_limited_body(limited, per_minute), headers)
             if not sim._token_valid(authorization):
                 if not authorization:
-                    return self._send(401, error_body(401, message="No authentication bearer token specified in authorization header.",
-                                                     code="authentication.required"))
+                    return self._send(
+                        401,
+                        error_body(
+                            401,
+                            message="No authentication bearer token specified in authorization header.",
+                            code="authentication.required",
+                        ),
+                    )
                 return self._send(401, error_body(401))
             if over := sim._genesys_limit(authorization):
                 retry_after, key, per_minute = over
-                return self._send(429, rate_limited_body(retry_after, per_minute, key), {"Retry-After": str(retry_after)})
+                return self._send(
+                    429, rate_limited_body(retry_after, per_minute, key), {"Retry-After": str(retry_after)}
+                )
             body: Any = None
             if self.command in ("PATCH", "PUT", "POST"):
                 if "application/json" not in self.headers.get("Content-Type", ""):

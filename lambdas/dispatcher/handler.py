@@ -3,6 +3,7 @@
 Returns a partial batch response (the event source mapping needs
 ``ReportBatchItemFailures``); the logic is in genesys_pipeline.dispatch.
 """
+
 from __future__ import annotations
 
 from functools import cache

@@ -3,6 +3,7 @@
 Triggered by the EventBridge rule on "Step Functions Execution Status Change"
 (default bus), not by a Catch, so that redrive still resumes at the Process state.
 """
+
 from __future__ import annotations
 
 from functools import cache
@@ -24,7 +25,11 @@ def runtime() -> tuple[ErrorLoggerSettings, Any, GenesysClient | None, TokenBuck
     budget = budget_from_settings(settings.budget) if settings.budget else None
     genesys = None
     if settings.genesys is not None:
-        gate = BudgetGate(budget, max_inline_wait_seconds=settings.genesys.max_inline_retry_after_seconds) if budget else None
+        gate = (
+            BudgetGate(budget, max_inline_wait_seconds=settings.genesys.max_inline_retry_after_seconds)
+            if budget
+            else None
+        )
         genesys = GenesysClient(settings.genesys, gate=gate)
     return settings, boto3.client("stepfunctions"), genesys, budget
 

@@ -11,6 +11,7 @@ It only reads ``event.fields`` (the dispatcher's allowlisted fields): a plugin n
 ``ani``, ``dnis`` or other customer data. It is deterministic: the processor calls it inside
 the idempotent section, so a retry after a landed write never reaches it.
 """
+
 from __future__ import annotations
 
 from genesys_pipeline.write_back import WriteBackEvent, WriteBackRequest

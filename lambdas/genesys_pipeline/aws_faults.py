@@ -5,6 +5,7 @@ the SDK's error (Powertools idempotency raises ``IdempotencyPersistenceLayerErro
 exc``; Powertools parameters raises ``GetParameterError(str(exc))`` inside its ``except``,
 so the original is only its ``__context__``), so the error is looked for along the chain.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,16 +17,29 @@ from .errors import AwsDependencyUnavailable
 
 # Error codes AWS services use for throttling (JSON and query protocols; DynamoDB adds its
 # throughput and request-rate codes). botocore's own retry tables hold the same names.
-THROTTLING_CODES = frozenset({
-    "ThrottlingException", "Throttling", "ThrottledException", "TooManyRequestsException",
-    "RequestLimitExceeded", "RequestThrottled", "RequestThrottledException",
-    "ProvisionedThroughputExceededException",
-})
+THROTTLING_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "ThrottledException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "ProvisionedThroughputExceededException",
+    }
+)
 # Server-side failures; any HTTP status >= 500 counts too. Secrets Manager says InternalServiceError.
-UNAVAILABLE_CODES = frozenset({
-    "ServiceUnavailable", "ServiceUnavailableException", "InternalServerError", "InternalServiceError",
-    "InternalFailure", "InternalError",
-})
+UNAVAILABLE_CODES = frozenset(
+    {
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "InternalServerError",
+        "InternalServiceError",
+        "InternalFailure",
+        "InternalError",
+    }
+)
 _CHAIN_LIMIT = 8  # wrappers are one or two deep; a bound guards against odd cycles
 
 
@@ -49,8 +63,11 @@ def aws_fault(exc: BaseException) -> AwsFault | None:
             error = current.response.get("Error") or {}
             code = str(error.get("Code") or "")
             status = (current.response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
-            transient = code in THROTTLING_CODES or code in UNAVAILABLE_CODES or (
-                isinstance(status, int) and (status >= 500 or status == 429))
+            transient = (
+                code in THROTTLING_CODES
+                or code in UNAVAILABLE_CODES
+                or (isinstance(status, int) and (status >= 500 or status == 429))
+            )
             return AwsFault(code or str(status), current.operation_name, status, transient)
         if isinstance(current, (BotoConnectionError, HTTPClientError)):
             # EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, ConnectionClosedError, ...
@@ -67,5 +84,6 @@ def dependency_unavailable(exc: BaseException, dependency: str) -> AwsDependency
         return None
     what = f"{fault.operation} " if fault.operation else ""
     status = f" (HTTP {fault.status})" if fault.status else ""
-    return AwsDependencyUnavailable(f"{dependency}: {what}{fault.code}{status}", dependency=dependency,
-                                    code=fault.code, operation=fault.operation)
+    return AwsDependencyUnavailable(
+        f"{dependency}: {what}{fault.code}{status}", dependency=dependency, code=fault.code, operation=fault.operation
+    )

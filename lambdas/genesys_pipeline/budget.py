@@ -27,6 +27,7 @@ conditional on the version it was computed from; on a conflict the store hands b
 current state and the computation is redone. The last state seen is cached, so a write
 costs one call in the common case, not a read and a write.
 """
+
 from __future__ import annotations
 
 import math
@@ -87,13 +88,15 @@ def admission_rate(limit_per_second: float, burst: int, *, window_seconds: float
     """
     capacity = limit_per_second * window_seconds - burst
     if capacity <= 0 or window_seconds <= 0 or send_spread_seconds < 0:
-        raise ValueError(f"no admission rate: burst {burst} fills a {window_seconds:g} s window at "
-                         f"{limit_per_second:g} requests/s")
+        raise ValueError(
+            f"no admission rate: burst {burst} fills a {window_seconds:g} s window at {limit_per_second:g} requests/s"
+        )
     return capacity / (window_seconds + send_spread_seconds)
 
 
-def schedule(state: BudgetState, rate: BucketRate, *, events: int, tokens_per_event: int, now: float,
-             horizon: float) -> tuple[float, tuple[float, ...]]:
+def schedule(
+    state: BudgetState, rate: BucketRate, *, events: int, tokens_per_event: int, now: float, horizon: float
+) -> tuple[float, tuple[float, ...]]:
     """(new tat, slot per admitted event): the first events whose slot is within ``now + horizon``.
 
     An event's slot is the time its last token conforms, so every request it makes is covered.
@@ -173,8 +176,15 @@ class BudgetConflict(Exception):
 class TokenBucketBudget:
     """``RequestBudget`` over a ``BudgetStore``: GCRA, optimistic writes, a cached state."""
 
-    def __init__(self, store: BudgetStore, rate: BucketRate, *, pause_cache_seconds: float = 1.0,
-                 clock: Callable[[], float] = time.time, horizon: float = MAX_DEFERRAL_SECONDS):
+    def __init__(
+        self,
+        store: BudgetStore,
+        rate: BucketRate,
+        *,
+        pause_cache_seconds: float = 1.0,
+        clock: Callable[[], float] = time.time,
+        horizon: float = MAX_DEFERRAL_SECONDS,
+    ):
         self._store = store
         self.rate = rate
         self._clock = clock
@@ -190,13 +200,16 @@ class TokenBucketBudget:
     def reserve(self, events: int, tokens_per_event: int) -> tuple[float, ...]:
         if events <= 0:
             return ()
-        return self._update(lambda state, now: schedule(state, self.rate, events=events,
-                                                        tokens_per_event=tokens_per_event, now=now,
-                                                        horizon=self._horizon))
+        return self._update(
+            lambda state, now: schedule(
+                state, self.rate, events=events, tokens_per_event=tokens_per_event, now=now, horizon=self._horizon
+            )
+        )
 
     def reschedule(self, tokens: int) -> float:
-        (slot,) = self._update(lambda state, now: schedule(state, self.rate, events=1, tokens_per_event=tokens,
-                                                           now=now, horizon=math.inf))
+        (slot,) = self._update(
+            lambda state, now: schedule(state, self.rate, events=1, tokens_per_event=tokens, now=now, horizon=math.inf)
+        )
         return slot
 
     def spend(self, tokens: int) -> None:
@@ -245,8 +258,9 @@ def spend_best_effort(budget: RequestBudget, tokens: int) -> None:
     try:
         budget.spend(tokens)
     except Exception as exc:  # noqa: BLE001 - the pause check and the 429 path still protect Genesys
-        logger.warning("could not charge the request budget", extra={"error_type": type(exc).__name__,
-                                                                     "tokens": tokens})
+        logger.warning(
+            "could not charge the request budget", extra={"error_type": type(exc).__name__, "tokens": tokens}
+        )
 
 
 # ---------------------------------------------------------------------------- the gate in GenesysClient
@@ -264,8 +278,9 @@ class BudgetGate:
     backoff takes over (its retry then goes as debt, never waiting on the budget).
     """
 
-    def __init__(self, budget: RequestBudget, *, max_inline_wait_seconds: float,
-                 sleep: Callable[[float], None] = time.sleep):
+    def __init__(
+        self, budget: RequestBudget, *, max_inline_wait_seconds: float, sleep: Callable[[float], None] = time.sleep
+    ):
         self._budget = budget
         self._max_inline = max_inline_wait_seconds
         self._sleep = sleep
@@ -280,10 +295,15 @@ class BudgetGate:
         if wait > 0:
             metrics.add_metric(name=METRIC_GENESYS_REQUESTS_HELD, unit=MetricUnit.Count, value=1)
             if wait > self._max_inline:
-                logger.info("Genesys request held: the environment is paused after a 429",
-                            extra={"method": method, "path": path, "wait_seconds": round(wait, 3)})
-                raise GenesysRateLimited(f"Genesys {method} {path} not sent: the environment is paused after a "
-                                         f"429; its next slot is in {wait:.1f}s", retry_after=wait)
+                logger.info(
+                    "Genesys request held: the environment is paused after a 429",
+                    extra={"method": method, "path": path, "wait_seconds": round(wait, 3)},
+                )
+                raise GenesysRateLimited(
+                    f"Genesys {method} {path} not sent: the environment is paused after a "
+                    f"429; its next slot is in {wait:.1f}s",
+                    retry_after=wait,
+                )
             self._sleep(wait)
         metrics.add_metric(name=METRIC_GENESYS_REQUESTS, unit=MetricUnit.Count, value=1)
 
@@ -353,9 +373,13 @@ class DynamoDBBudgetStore:
             values[":expected"] = {"N": str(expected.version)}
         try:
             response = self._client.update_item(
-                TableName=self._table, Key=self._key,
+                TableName=self._table,
+                Key=self._key,
                 UpdateExpression="SET tat = :tat ADD version :one",
-                ConditionExpression=condition, ExpressionAttributeValues=values, ReturnValues="ALL_NEW")
+                ConditionExpression=condition,
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            )
         except self._client.exceptions.ConditionalCheckFailedException:
             return None
         return _state_of(response.get("Attributes"))
@@ -363,10 +387,12 @@ class DynamoDBBudgetStore:
     def extend_pause(self, until: float) -> None:
         try:
             self._client.update_item(
-                TableName=self._table, Key=self._key,
+                TableName=self._table,
+                Key=self._key,
                 UpdateExpression="SET pausedUntil = :until ADD version :one",
                 ConditionExpression="attribute_not_exists(pausedUntil) OR pausedUntil < :until",
-                ExpressionAttributeValues={":until": {"N": _n(until)}, ":one": {"N": "1"}})
+                ExpressionAttributeValues={":until": {"N": _n(until)}, ":one": {"N": "1"}},
+            )
         except self._client.exceptions.ConditionalCheckFailedException:
             pass  # a later pause is already there
 
@@ -390,13 +416,18 @@ def dynamodb_client() -> Any:
     from botocore.config import Config
 
     # Small retries: admission fails open (genesys_pipeline.dispatch) rather than hold a batch.
-    return boto3.client("dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 3},
-                                                  connect_timeout=2, read_timeout=5))
+    return boto3.client(
+        "dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=5)
+    )
 
 
 def budget_from_settings(settings: Any, client: Any | None = None) -> TokenBucketBudget:
     """The DynamoDB-backed budget of ``settings`` (a ``BudgetSettings``)."""
     store = DynamoDBBudgetStore(client or dynamodb_client(), settings.table_name, settings.key)
-    rate = admission_rate(settings.requests_per_second, settings.burst, window_seconds=settings.window_seconds,
-                          send_spread_seconds=settings.send_spread_seconds)
+    rate = admission_rate(
+        settings.requests_per_second,
+        settings.burst,
+        window_seconds=settings.window_seconds,
+        send_spread_seconds=settings.send_spread_seconds,
+    )
     return TokenBucketBudget(store, BucketRate(rate, settings.burst), pause_cache_seconds=settings.pause_cache_seconds)

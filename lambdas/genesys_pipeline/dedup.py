@@ -9,6 +9,7 @@ Step Functions execution names: at most 80 characters; this key uses only
 refuses a second execution with the same name for 90 days, which is the
 dispatcher's first dedup layer.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -43,14 +44,21 @@ class EventIdentity:
         # A JSON array is an unambiguous encoding (no separator can be forged inside a field);
         # "k1" versions the scheme so that a change of recipe can never reuse old names.
         canonical = json.dumps(
-            ["k1", self.topic, self.correlation_id, self.event_time_ms, self.conversation_id, self.participant_id or ""],
+            [
+                "k1",
+                self.topic,
+                self.correlation_id,
+                self.event_time_ms,
+                self.conversation_id,
+                self.participant_id or "",
+            ],
             separators=(",", ":"),
         )
         digest = hashlib.sha256(canonical.encode("ascii")).hexdigest()[:HASH_HEX_CHARS]
         return DedupKey(f"{self._readable_prefix()}-{digest}")
 
     def _readable_prefix(self) -> str:
-        short = self.topic[len(TOPIC_PREFIX):] if self.topic.startswith(TOPIC_PREFIX) else self.topic
+        short = self.topic[len(TOPIC_PREFIX) :] if self.topic.startswith(TOPIC_PREFIX) else self.topic
         short = _UNSAFE.sub("-", short).strip("-") or "event"
         conversation = _UNSAFE.sub("", self.conversation_id)[:_CONVERSATION_PREFIX_CHARS] or "x"
         return f"{short[: _PREFIX_MAX - len(conversation) - 1]}-{conversation}"

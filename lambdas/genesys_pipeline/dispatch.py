@@ -31,6 +31,7 @@ deferral sends) concurrently bounded by ``start_concurrency``, then let
 Powertools' BatchProcessor report each precomputed result, on the calling thread,
 where logging and metrics happen (neither is meant to be fed from worker threads).
 """
+
 from __future__ import annotations
 
 import json
@@ -111,8 +112,9 @@ class StartExecutionUnavailable(TransientDispatchError):
 
 
 class ExecutionStarter(Protocol):
-    def start_execution(self, name: str, execution_input: str, *, not_before: datetime | None = None,
-                        redelivered: bool = False) -> StartResult:
+    def start_execution(
+        self, name: str, execution_input: str, *, not_before: datetime | None = None, redelivered: bool = False
+    ) -> StartResult:
         """Start an execution named ``name``; raise a ``TransientDispatchError`` when worth retrying.
 
         ``not_before``: when this record was first received; a running execution that started
@@ -222,8 +224,11 @@ def string_attributes(record: Mapping[str, Any]) -> dict[str, str]:
     """The record's String message attributes (Lambda's camelCase shape)."""
     kept: dict[str, str] = {}
     for name, value in (record.get("messageAttributes") or {}).items():
-        if isinstance(value, Mapping) and str(value.get("dataType", "")).startswith("String") \
-                and isinstance(value.get("stringValue"), str):
+        if (
+            isinstance(value, Mapping)
+            and str(value.get("dataType", "")).startswith("String")
+            and isinstance(value.get("stringValue"), str)
+        ):
             kept[name] = value["stringValue"]
     return kept
 
@@ -286,7 +291,9 @@ class Dispatcher:
                 # A redelivered record asks Step Functions itself: it may have started the execution before its
                 # dispatcher died, and then it is that start, not a duplicate of another copy in this batch.
                 if key in first_with_key and plan.receive_count <= 1:
-                    plan = RecordPlan(plan.message_id, Action.DUPLICATE_IN_BATCH, plan.event, primary=first_with_key[key])
+                    plan = RecordPlan(
+                        plan.message_id, Action.DUPLICATE_IN_BATCH, plan.event, primary=first_with_key[key]
+                    )
                 else:
                     first_with_key.setdefault(key, plan.message_id)
             plans.append(plan)
@@ -300,8 +307,11 @@ class Dispatcher:
             event = parse_event(body if body is not None else "", org_id=self.settings.org_id)
         except InvalidEvent as exc:
             return RecordPlan(
-                message_id, Action.DEAD_LETTER, reason=exc.reason,
-                dead_letter_attributes=dead_letter_attributes(record, exc.reason), body=text,
+                message_id,
+                Action.DEAD_LETTER,
+                reason=exc.reason,
+                dead_letter_attributes=dead_letter_attributes(record, exc.reason),
+                body=text,
             )
         reason = filter_reason(event, self.settings)
         if reason:
@@ -310,9 +320,16 @@ class Dispatcher:
         if reason:
             return RecordPlan(message_id, Action.STALE, event, reason)
         attributes = string_attributes(record)
-        return RecordPlan(message_id, Action.START, event, body=text, prepaid_slot=prepaid_slot_of(attributes),
-                          message_attributes=attributes, receive_count=_receive_count(record),
-                          first_received=first_received(record))
+        return RecordPlan(
+            message_id,
+            Action.START,
+            event,
+            body=text,
+            prepaid_slot=prepaid_slot_of(attributes),
+            message_attributes=attributes,
+            receive_count=_receive_count(record),
+            first_received=first_received(record),
+        )
 
     def admit(self, plans: list[RecordPlan]) -> list[RecordPlan]:
         """With a budget: keep START for events whose slot is now, turn the others into DEFER.
@@ -336,8 +353,10 @@ class Dispatcher:
             slots = self._budget.reserve(len(new), tokens)
         except Exception as exc:  # noqa: BLE001 - fail open: a DLQ'd burst would be worse than a few 429s
             metrics.add_metric(name=METRIC_BUDGET_UNAVAILABLE, unit=MetricUnit.Count, value=1)
-            logger.warning("request budget unavailable; starting the batch's events unscheduled",
-                           extra={"error_type": type(exc).__name__, "events": len(new)})
+            logger.warning(
+                "request budget unavailable; starting the batch's events unscheduled",
+                extra={"error_type": type(exc).__name__, "events": len(new)},
+            )
             return plans
         now = self._budget.now()  # after the reservation: a slot of "now" is never in the future
         if slots:
@@ -357,9 +376,17 @@ class Dispatcher:
             if due:
                 admitted.append(plan)
             else:
-                admitted.append(RecordPlan(plan.message_id, Action.DEFER, plan.event, body=plan.body,
-                                           delay_seconds=deferral_delay(slot, now), slot=slot,
-                                           message_attributes=plan.message_attributes))
+                admitted.append(
+                    RecordPlan(
+                        plan.message_id,
+                        Action.DEFER,
+                        plan.event,
+                        body=plan.body,
+                        delay_seconds=deferral_delay(slot, now),
+                        slot=slot,
+                        message_attributes=plan.message_attributes,
+                    )
+                )
         return admitted
 
     def execute(self, plans: list[RecordPlan]) -> dict[str, RecordResult]:
@@ -395,28 +422,36 @@ class Dispatcher:
 
     def _defer(self, group: tuple[RecordPlan, ...]) -> dict[str, RecordResult]:
         # Runs on a worker thread, like _act. One SendMessageBatch for up to 10 deferrals.
-        messages = [DeferredMessage(p.message_id, p.body, p.delay_seconds or 1, deferral_attributes(p, p.slot))
-                    for p in group]
+        messages = [
+            DeferredMessage(p.message_id, p.body, p.delay_seconds or 1, deferral_attributes(p, p.slot)) for p in group
+        ]
         assert self._deferrals is not None  # DEFER plans come only with a budget, which comes with the sink
         try:
             errors = self._deferrals.send_delayed(messages)
         except Exception as exc:  # noqa: BLE001 - the whole group goes back to SQS
             errors = {p.message_id: exc for p in group}
-        return {p.message_id: RecordResult(None, errors.get(p.message_id), deferred=errors.get(p.message_id) is None)
-                for p in group}
+        return {
+            p.message_id: RecordResult(None, errors.get(p.message_id), deferred=errors.get(p.message_id) is None)
+            for p in group
+        }
 
     def _act(self, plan: RecordPlan) -> RecordResult:
         # Runs on a worker thread: no logging or metrics here, only the call and its result.
         try:
             if plan.action is Action.START:
                 assert plan.event is not None  # a START plan has its event
-                started = self._starter.start_execution(plan.event.dedup_key,
-                                                        execution_input(plan.event, plan.message_id),
-                                                        not_before=plan.first_received,
-                                                        redelivered=plan.receive_count > 1)
+                started = self._starter.start_execution(
+                    plan.event.dedup_key,
+                    execution_input(plan.event, plan.message_id),
+                    not_before=plan.first_received,
+                    redelivered=plan.receive_count > 1,
+                )
                 if started is StartResult.ALREADY_RUNNING:
-                    return RecordResult(Outcome.DUPLICATE, reason="an execution with this name and input is already "
-                                        "running, started before this message was first received")
+                    return RecordResult(
+                        Outcome.DUPLICATE,
+                        reason="an execution with this name and input is already "
+                        "running, started before this message was first received",
+                    )
                 return RecordResult(Outcome.DUPLICATE if started is StartResult.ALREADY_EXISTS else None)
             self._dead_letters.send(plan.body, plan.dead_letter_attributes)
             return RecordResult(Outcome.DEAD_LETTERED)
@@ -459,22 +494,34 @@ class Dispatcher:
         if result.error is not None:
             if isinstance(result.error, StartExecutionThrottled):
                 metrics.add_metric(name=METRIC_START_EXECUTION_THROTTLED, unit=MetricUnit.Count, value=1)
-            stage = {Action.DEAD_LETTER: "dead-letter send", Action.DEFER: "deferral send"}.get(plan.action,
-                                                                                              "StartExecution")
+            stage = {Action.DEAD_LETTER: "dead-letter send", Action.DEFER: "deferral send"}.get(
+                plan.action, "StartExecution"
+            )
             logger.warning(
                 f"{stage} failed; record left for SQS to redeliver",
-                extra={**where, "dedup_key": dedup_key, "error_type": type(result.error).__name__,
-                       "error": str(result.error)},
+                extra={
+                    **where,
+                    "dedup_key": dedup_key,
+                    "error_type": type(result.error).__name__,
+                    "error": str(result.error),
+                },
             )
             raise result.error  # BatchProcessor lists the record in batchItemFailures
         if result.deferred:
             # Not an outcome either: the event comes back through the main queue and ends in one then.
             metrics.add_metric(name=METRIC_EVENTS_DEFERRED, unit=MetricUnit.Count, value=1)
-            metrics.add_metric(name=METRIC_BUDGET_DEFERRAL_SECONDS, unit=MetricUnit.Seconds,
-                               value=plan.delay_seconds or 0)
-            logger.info("event deferred by the request budget",
-                        extra={**where, "dedup_key": dedup_key, "delay_seconds": plan.delay_seconds,
-                               "prepaid": plan.slot is not None})
+            metrics.add_metric(
+                name=METRIC_BUDGET_DEFERRAL_SECONDS, unit=MetricUnit.Seconds, value=plan.delay_seconds or 0
+            )
+            logger.info(
+                "event deferred by the request budget",
+                extra={
+                    **where,
+                    "dedup_key": dedup_key,
+                    "delay_seconds": plan.delay_seconds,
+                    "prepaid": plan.slot is not None,
+                },
+            )
             return
         if result.outcome is None:
             # Not an outcome: the processor (applied) or the error logger (failed) records that.
@@ -482,8 +529,11 @@ class Dispatcher:
             return
         reason = plan.reason or result.reason
         if result.outcome is Outcome.DUPLICATE and reason is None:
-            reason = (f"same dedup key as message {plan.primary} earlier in this batch" if plan.primary
-                      else "an execution with this name already exists (ExecutionAlreadyExists)")
+            reason = (
+                f"same dedup key as message {plan.primary} earlier in this batch"
+                if plan.primary
+                else "an execution with this name already exists (ExecutionAlreadyExists)"
+            )
         record_outcome(result.outcome, dedup_key=dedup_key, reason=reason, **where)
 
 
@@ -579,11 +629,13 @@ class StepFunctionsExecutionStarter:
         self._client = client
         self._state_machine_arn = state_machine_arn
 
-    def start_execution(self, name: str, execution_input: str, *, not_before: datetime | None = None,
-                        redelivered: bool = False) -> StartResult:
+    def start_execution(
+        self, name: str, execution_input: str, *, not_before: datetime | None = None, redelivered: bool = False
+    ) -> StartResult:
         try:
-            response = self._client.start_execution(stateMachineArn=self._state_machine_arn, name=name,
-                                                    input=execution_input)
+            response = self._client.start_execution(
+                stateMachineArn=self._state_machine_arn, name=name, input=execution_input
+            )
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
@@ -607,7 +659,6 @@ class StepFunctionsExecutionStarter:
             return StartResult.ALREADY_RUNNING
         return StartResult.STARTED
 
-
     def _started_by(self, name: str, execution_input: str, first_received: datetime) -> bool:
         """Whether the closed execution ``name`` is this message's own: same input, started at or after the
         message was first received (another copy's started before it, or has another envelope id)."""
@@ -623,8 +674,11 @@ class StepFunctionsExecutionStarter:
         except (BotoConnectionError, ConnectTimeoutError, ReadTimeoutError) as exc:
             raise StartExecutionUnavailable(f"DescribeExecution unreachable: {type(exc).__name__}") from exc
         start_date = described.get("startDate")
-        return (described.get("input") == execution_input and isinstance(start_date, datetime)
-                and _utc(start_date) >= first_received)
+        return (
+            described.get("input") == execution_input
+            and isinstance(start_date, datetime)
+            and _utc(start_date) >= first_received
+        )
 
 
 def _utc(moment: datetime) -> datetime:
@@ -652,13 +706,20 @@ class SqsDeferralSink:
         self._queue_url = queue_url
 
     def send_delayed(self, messages: list[DeferredMessage]) -> dict[str, BaseException | None]:
-        entries = [{"Id": str(n), "MessageBody": m.body, "DelaySeconds": m.delay_seconds,
-                    "MessageAttributes": {k: {"DataType": "String", "StringValue": v} for k, v in m.attributes.items()}}
-                   for n, m in enumerate(messages)]
+        entries = [
+            {
+                "Id": str(n),
+                "MessageBody": m.body,
+                "DelaySeconds": m.delay_seconds,
+                "MessageAttributes": {k: {"DataType": "String", "StringValue": v} for k, v in m.attributes.items()},
+            }
+            for n, m in enumerate(messages)
+        ]
         response = self._client.send_message_batch(QueueUrl=self._queue_url, Entries=entries)
         errors: dict[str, BaseException | None] = {m.message_id: None for m in messages}
         for failed in response.get("Failed", []):
             message = messages[int(failed["Id"])]
             errors[message.message_id] = TransientDispatchError(
-                f"deferral send failed: {failed.get('Code')} {failed.get('Message', '')}".strip())
+                f"deferral send failed: {failed.get('Code')} {failed.get('Message', '')}".strip()
+            )
         return errors

@@ -4,6 +4,7 @@ Lambda reports an unhandled exception's class name as ``errorType``; the state
 machine's Retry blocks match on exactly these names (statemachines/), so a
 rename here is a change to the ASL too.
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -13,6 +13,7 @@ Envelope facts (team Genesys reference):
 - ``detail.version`` is "2"; older shapes are migrated (migrations.py);
 - ``eventBody.eventTime`` is epoch milliseconds.
 """
+
 from __future__ import annotations
 
 import json
@@ -44,10 +45,30 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 # (ani, dnis, externalContactId, attribute values). Scalars only.
 NON_SENSITIVE_BODY_FIELDS = frozenset(
     {
-        "mediaType", "provider", "direction", "sessionId", "divisionId", "acdOutcome", "answeredUserId",
-        "disconnectType", "routingPriority", "connectedDurationMs", "flowType", "interactingDurationMs",
-        "queueId", "userId", "wrapupCode", "wrapupDurationMs", "flowId", "flowVersion", "exitReason",
-        "transferType", "outboundCampaignId", "outboundContactListId", "voicemailDurationMs", "alertingDurationMs",
+        "mediaType",
+        "provider",
+        "direction",
+        "sessionId",
+        "divisionId",
+        "acdOutcome",
+        "answeredUserId",
+        "disconnectType",
+        "routingPriority",
+        "connectedDurationMs",
+        "flowType",
+        "interactingDurationMs",
+        "queueId",
+        "userId",
+        "wrapupCode",
+        "wrapupDurationMs",
+        "flowId",
+        "flowVersion",
+        "exitReason",
+        "transferType",
+        "outboundCampaignId",
+        "outboundContactListId",
+        "voicemailDurationMs",
+        "alertingDurationMs",
     }
 )
 
@@ -96,7 +117,8 @@ def parse_event(raw: Any, *, org_id: str | None = None) -> GenesysEvent:
     event_time_ms = body.get("eventTime")
     if isinstance(event_time_ms, bool) or not isinstance(event_time_ms, int) or not 0 <= event_time_ms <= _MAX_EPOCH_MS:
         raise InvalidEvent(
-            "missing detail.eventBody.eventTime" if event_time_ms is None
+            "missing detail.eventBody.eventTime"
+            if event_time_ms is None
             else "detail.eventBody.eventTime must be epoch milliseconds (int)"
         )
     participant_id = _genesys_id(body, "participantId", required=spec.participant_level)

@@ -10,6 +10,7 @@ execution's end).
 The record is the ``Outcome.FAILED`` log line itself: one line per failed
 execution, with the metric, so dashboards and log queries count the same thing.
 """
+
 from __future__ import annotations
 
 import json
@@ -40,7 +41,9 @@ class StepFunctions(Protocol):
 
 
 class ParticipantMarker(Protocol):
-    def patch_participant_attributes(self, conversation_id: str, participant_id: str, attributes: Mapping[str, str]) -> None: ...
+    def patch_participant_attributes(
+        self, conversation_id: str, participant_id: str, attributes: Mapping[str, str]
+    ) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -105,8 +108,10 @@ def build_failure_record(detail: Mapping[str, Any], sfn: StepFunctions) -> Failu
                 if details.get(key) is None and described.get(key) is not None:
                     details[key] = described[key]
         except Exception as exc:  # noqa: BLE001 - the record is still worth emitting with what the event has
-            logger.warning("describe_execution failed; logging the failure from the event alone",
-                           extra={"execution_arn": arn, "error": type(exc).__name__})
+            logger.warning(
+                "describe_execution failed; logging the failure from the event alone",
+                extra={"execution_arn": arn, "error": type(exc).__name__},
+            )
     execution_input = _json_object(details.get("input"))
     nested = execution_input.get("event")
     event: dict[str, Any] = nested if isinstance(nested, dict) else execution_input
@@ -156,17 +161,27 @@ def failed_state(sfn: StepFunctions, execution_arn: str) -> str | None:
                 break
             kwargs["nextToken"] = page["nextToken"]
     except Exception as exc:  # noqa: BLE001 - the failed state is a convenience, not worth losing the record
-        logger.warning("get_execution_history failed", extra={"execution_arn": execution_arn, "error": type(exc).__name__})
+        logger.warning(
+            "get_execution_history failed", extra={"execution_arn": execution_arn, "error": type(exc).__name__}
+        )
     return best[1] if best else None
 
 
 def log_failure(record: FailureRecord) -> None:
-    record_outcome(Outcome.FAILED, dedup_key=record.dedup_key, reason=record.error or record.status,
-                   **{k: v for k, v in record.log_fields().items() if k != "dedup_key"})
+    record_outcome(
+        Outcome.FAILED,
+        dedup_key=record.dedup_key,
+        reason=record.error or record.status,
+        **{k: v for k, v in record.log_fields().items() if k != "dedup_key"},
+    )
 
 
-def mark_conversation_failed(genesys: ParticipantMarker | None, record: FailureRecord, settings: ErrorLoggerSettings,
-                             budget: RequestBudget | None = None) -> bool:
+def mark_conversation_failed(
+    genesys: ParticipantMarker | None,
+    record: FailureRecord,
+    settings: ErrorLoggerSettings,
+    budget: RequestBudget | None = None,
+) -> bool:
     """Best effort: set the participant's failure attributes in Genesys. Never raises; True when written.
 
     The mark spends one request from the budget without waiting on it (a failure is rare; its debt
@@ -175,8 +190,10 @@ def mark_conversation_failed(genesys: ParticipantMarker | None, record: FailureR
     if not settings.mark_failed_conversations or genesys is None:
         return False
     if not record.conversation_id or not record.participant_id:
-        logger.info("failure not marked in Genesys: the execution input has no conversation/participant",
-                    extra={"execution_arn": record.execution_arn})
+        logger.info(
+            "failure not marked in Genesys: the execution input has no conversation/participant",
+            extra={"execution_arn": record.execution_arn},
+        )
         return False
     attributes = {
         settings.failure_status_attribute: "failed",
@@ -201,12 +218,20 @@ def mark_conversation_failed(genesys: ParticipantMarker | None, record: FailureR
             },
         )
         return False
-    logger.info("failure marked in Genesys", extra={"execution_arn": record.execution_arn, "attributes": sorted(attributes)})
+    logger.info(
+        "failure marked in Genesys", extra={"execution_arn": record.execution_arn, "attributes": sorted(attributes)}
+    )
     return True
 
 
-def handle_status_change(event: Any, *, sfn: StepFunctions, genesys: ParticipantMarker | None,
-                         settings: ErrorLoggerSettings, budget: RequestBudget | None = None) -> dict[str, Any]:
+def handle_status_change(
+    event: Any,
+    *,
+    sfn: StepFunctions,
+    genesys: ParticipantMarker | None,
+    settings: ErrorLoggerSettings,
+    budget: RequestBudget | None = None,
+) -> dict[str, Any]:
     detail = status_change_detail(event)
     if detail is None or detail.get("status") not in FAILED_STATUSES:
         logger.info("not a failed execution; ignored", extra={"status": (detail or {}).get("status")})

@@ -11,6 +11,7 @@ A version that has no migration is never guessed at: the caller rejects it with
 "unsupported schema version ...". Migrations work on a copy and raise only
 ``InvalidEvent``.
 """
+
 from __future__ import annotations
 
 import copy
@@ -57,7 +58,9 @@ def _iso_to_epoch_ms(text: str) -> int:
 
 MIGRATIONS: Mapping[str, Migration] = {
     "1": Migration(
-        "1", "2", _v1_to_v2,
+        "1",
+        "2",
+        _v1_to_v2,
         "modeled legacy shape: eventTime as ISO-8601 string, metadata.correlationId -> metadata.CorrelationId",
     ),
 }

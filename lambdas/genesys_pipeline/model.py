@@ -4,6 +4,7 @@ It is compact on purpose. The execution input is visible in the Step Functions
 console and history, so it carries identity and routing fields only, never the
 customer identifiers (``ani``, ``dnis``, ``externalContactId``) of the body.
 """
+
 from __future__ import annotations
 
 from dataclasses import MISSING, asdict, dataclass, field

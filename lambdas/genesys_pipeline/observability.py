@@ -17,6 +17,7 @@ metric set (the series the alarms watch) and once per event with ``topic`` added
 name, ``acd.end``: bounded by the supported topics). EMF gives a metric set one dimension set, so the
 per-topic copy is its own ``single_metric`` line.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -58,30 +59,69 @@ class _EnvironmentEMF(AmazonCloudWatchEMFProvider):
     """Powertools' ColdStart metric carries only service and function_name: give it the default dimensions too."""
 
     def add_cold_start_metric(self, context: Any) -> None:
-        with single_metric(name="ColdStart", unit=MetricUnit.Count, value=1, namespace=self.namespace,
-                           default_dimensions={"service": str(self.service), **self.default_dimensions}) as metric:
-            metric.add_dimension(name="function_name",
-                                 value=self.function_name or getattr(context, "function_name", "") or "unknown")
+        with single_metric(
+            name="ColdStart",
+            unit=MetricUnit.Count,
+            value=1,
+            namespace=self.namespace,
+            default_dimensions={"service": str(self.service), **self.default_dimensions},
+        ) as metric:
+            metric.add_dimension(
+                name="function_name", value=self.function_name or getattr(context, "function_name", "") or "unknown"
+            )
 
 
 _shared = Metrics(service=SERVICE, namespace=NAMESPACE)  # Powertools' process-wide metric set
-metrics = Metrics(provider=_EnvironmentEMF(
-    service=SERVICE, namespace=NAMESPACE, metric_set=_shared.metric_set, dimension_set=_shared.dimension_set,
-    metadata_set=_shared.metadata_set, default_dimensions=_shared.default_dimensions))
+metrics = Metrics(
+    provider=_EnvironmentEMF(
+        service=SERVICE,
+        namespace=NAMESPACE,
+        metric_set=_shared.metric_set,
+        dimension_set=_shared.dimension_set,
+        metadata_set=_shared.metadata_set,
+        default_dimensions=_shared.default_dimensions,
+    )
+)
 metrics.set_default_dimensions(environment=metrics_environment())
 
 
-def record_outcome(outcome: Outcome, *, dedup_key: str | None, reason: str | None = None, topic: str | None = None,
-                   event_id: str | None = None, message_id: str | None = None, execution_name: str | None = None,
-                   execution_arn: str | None = None, failed_state: str | None = None, cause: str | None = None,
-                   **fields: Any) -> OutcomeRecord:
+def record_outcome(
+    outcome: Outcome,
+    *,
+    dedup_key: str | None,
+    reason: str | None = None,
+    topic: str | None = None,
+    event_id: str | None = None,
+    message_id: str | None = None,
+    execution_name: str | None = None,
+    execution_arn: str | None = None,
+    failed_state: str | None = None,
+    cause: str | None = None,
+    **fields: Any,
+) -> OutcomeRecord:
     """The one place an event's outcome is counted, logged and recorded (``outcomes.OutcomeRecord``, handed to
     the outcome sink). ``topic``: the event's topic template, if known; ``fields``: more fields for the log line."""
-    record = OutcomeRecord(outcome, dedup_key, reason or None, topic, event_id, message_id, execution_name,
-                           execution_arn, failed_state, cause, fields)
+    record = OutcomeRecord(
+        outcome,
+        dedup_key,
+        reason or None,
+        topic,
+        event_id,
+        message_id,
+        execution_name,
+        execution_arn,
+        failed_state,
+        cause,
+        fields,
+    )
     metrics.add_metric(name=outcome.metric_name, unit=MetricUnit.Count, value=1)
-    with single_metric(name=outcome.metric_name, unit=MetricUnit.Count, value=1, namespace=NAMESPACE,
-                       default_dimensions={"service": SERVICE, **metrics.default_dimensions}) as per_topic:
+    with single_metric(
+        name=outcome.metric_name,
+        unit=MetricUnit.Count,
+        value=1,
+        namespace=NAMESPACE,
+        default_dimensions={"service": SERVICE, **metrics.default_dimensions},
+    ) as per_topic:
         per_topic.add_dimension(name="topic", value=topic_dimension(topic))
     log = logger.warning if outcome in (Outcome.DEAD_LETTERED, Outcome.FAILED) else logger.info
     log(f"event {outcome.value}", extra=record.log_fields())

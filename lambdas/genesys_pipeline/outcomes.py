@@ -5,6 +5,7 @@ goes to the outcome sink (``set_outcome_sink``). The sink is a no-op on AWS; a h
 sets one to count outcomes from typed fields instead of parsing log lines. A log field may be renamed
 without breaking any accounting; a field of this record may not.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -65,7 +66,7 @@ TOPIC_OTHER = "other"  # unparsed (dead-lettered before a topic was known) or no
 def topic_dimension(topic: str | None) -> str:
     """'v2.detail.events.conversation.{id}.acd.end' -> 'acd.end'; anything else -> 'other'."""
     if topic is not None and topic in SUPPORTED_TOPICS:
-        return topic[len(TOPIC_PREFIX):]
+        return topic[len(TOPIC_PREFIX) :]
     return TOPIC_OTHER
 
 
@@ -111,8 +112,13 @@ class OutcomeRecord:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "OutcomeRecord":
         typed = {name: data.get(name) for name in cls._TYPED}
-        return cls(outcome=Outcome(data["outcome"]), dedup_key=data.get("dedup_key"), reason=data.get("reason"),
-                   fields=dict(data.get("fields") or {}), **typed)
+        return cls(
+            outcome=Outcome(data["outcome"]),
+            dedup_key=data.get("dedup_key"),
+            reason=data.get("reason"),
+            fields=dict(data.get("fields") or {}),
+            **typed,
+        )
 
 
 OutcomeSink = Callable[[OutcomeRecord], None]

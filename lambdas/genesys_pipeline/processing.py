@@ -28,6 +28,7 @@ A transient fault of the idempotency table (throttling, 5xx, an unreachable endp
 raised as ``AwsDependencyUnavailable``, which the state machine retries; a permanent one
 (access denied, a missing table) keeps Powertools' error and fails at once.
 """
+
 from __future__ import annotations
 
 import string
@@ -62,15 +63,20 @@ IDEMPOTENCY_DEPENDENCY = "idempotency table"  # names the dependency in AwsDepen
 # AwsDependencyUnavailable and Step Functions owns the backoff (retries.awsDependency), rather
 # than the SDK sleeping through the processor's timeout.
 IDEMPOTENCY_SDK_MAX_ATTEMPTS = 3  # in all, the first call included
-IDEMPOTENCY_CLIENT_SETTINGS = {"retries": {"mode": "standard", "total_max_attempts": IDEMPOTENCY_SDK_MAX_ATTEMPTS},
-                               "connect_timeout": 3, "read_timeout": 5}  # a botocore Config, built on first use
+IDEMPOTENCY_CLIENT_SETTINGS = {
+    "retries": {"mode": "standard", "total_max_attempts": IDEMPOTENCY_SDK_MAX_ATTEMPTS},
+    "connect_timeout": 3,
+    "read_timeout": 5,
+}  # a botocore Config, built on first use
 IDEMPOTENCY_KEY_PREFIX = "genesys-write-back"  # record id = "<prefix>#<md5(dedup key)>"; stable across function renames
 
 
 class GenesysWriter(Protocol):
     """The slice of GenesysClient the processor needs (an in-memory fake is a drop-in)."""
 
-    def patch_participant_attributes(self, conversation_id: str, participant_id: str, attributes: Mapping[str, str]) -> None: ...
+    def patch_participant_attributes(
+        self, conversation_id: str, participant_id: str, attributes: Mapping[str, str]
+    ) -> None: ...
 
     def put_external_tag(self, conversation_id: str, external_tag: str) -> None: ...
 
@@ -92,7 +98,9 @@ class AttributeTemplate:
         try:
             parsed = list(string.Formatter().parse(text))
         except ValueError as exc:
-            raise SettingsError(f"{where}: template {text!r} is malformed ({exc}); use {{placeholder}} and {{{{ }}}} for braces") from None
+            raise SettingsError(
+                f"{where}: template {text!r} is malformed ({exc}); use {{placeholder}} and {{{{ }}}} for braces"
+            ) from None
         parts = []
         for literal, placeholder, spec, conversion in parsed:
             if placeholder is not None:
@@ -149,7 +157,11 @@ class WriteBackTemplates:
             if not name.strip():
                 raise SettingsError("ATTRIBUTE_MAP: attribute names must be non-empty")
             attributes.append(AttributeTemplate.compile(name, text, setting="ATTRIBUTE_MAP attribute"))
-        tag = AttributeTemplate.compile("externalTag", settings.external_tag, setting="EXTERNAL_TAG") if settings.external_tag else None
+        tag = (
+            AttributeTemplate.compile("externalTag", settings.external_tag, setting="EXTERNAL_TAG")
+            if settings.external_tag
+            else None
+        )
         if not attributes and tag is None:
             raise SettingsError("ATTRIBUTE_MAP is empty and EXTERNAL_TAG is unset: the processor would write nothing")
         return cls(tuple(attributes), tag)
@@ -209,8 +221,9 @@ class PluginWriteBack:
             return None
         if request.attributes and not event.participant_id:
             raise InvalidEvent("participant attributes need detail.eventBody.participantId; this event has none")
-        return WriteBack(event.dedup_key, event.conversation_id, event.participant_id,
-                         dict(request.attributes), request.external_tag)
+        return WriteBack(
+            event.dedup_key, event.conversation_id, event.participant_id, dict(request.attributes), request.external_tag
+        )
 
 
 def write_back_policy(settings: ProcessorSettings) -> WriteBackPolicy:
@@ -243,8 +256,13 @@ class ProcessRequest:
             raise InvalidEvent("processor input field executionName must be a string")
         if isinstance(retry_count, bool) or not isinstance(retry_count, int) or retry_count < 0:
             raise InvalidEvent("processor input field retryCount must be a non-negative integer")
-        return cls(event, execution_name, payload.get("executionArn"), retry_count,
-                   _start_time(payload.get("executionStartTime")))
+        return cls(
+            event,
+            execution_name,
+            payload.get("executionArn"),
+            retry_count,
+            _start_time(payload.get("executionStartTime")),
+        )
 
     def processed_at(self, now: Callable[[], datetime]) -> str:
         """The ``processedAt`` placeholder: the execution's start time, so that a repeated write is
@@ -302,8 +320,9 @@ class Processor:
             response_hook=_mark_duplicate,
         )
         # Powertools defaults: partition key "id" (S), TTL attribute "expiration".
-        store = persistence_store or DynamoDBPersistenceLayer(table_name=settings.idempotency_table,
-                                                              boto_config=Config(**IDEMPOTENCY_CLIENT_SETTINGS))
+        store = persistence_store or DynamoDBPersistenceLayer(
+            table_name=settings.idempotency_table, boto_config=Config(**IDEMPOTENCY_CLIENT_SETTINGS)
+        )
         self.idempotency_store = store
         self._write_once = idempotent_function(
             data_keyword_argument="write",
@@ -324,8 +343,12 @@ class Processor:
         write_request = {
             "dedupKey": event.dedup_key,
             "event": event.to_execution_input(),
-            "writtenBy": {"executionName": request.execution_name, "executionArn": request.execution_arn,
-                          "retryCount": request.retry_count, "processedAt": processed_at},
+            "writtenBy": {
+                "executionName": request.execution_name,
+                "executionArn": request.execution_arn,
+                "retryCount": request.retry_count,
+                "processedAt": processed_at,
+            },
         }
         from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyPersistenceLayerError
 
@@ -363,26 +386,37 @@ class Processor:
     def _decide_and_write(self, write: dict[str, Any]) -> dict[str, Any]:
         event = GenesysEvent.from_execution_input(write["event"])
         written_by = write["writtenBy"]
-        decided = self.policy.decide(event, execution_name=written_by["executionName"],
-                                     processed_at=written_by["processedAt"])
+        decided = self.policy.decide(
+            event, execution_name=written_by["executionName"], processed_at=written_by["processedAt"]
+        )
         if decided is None:
-            return {"outcome": Outcome.SKIPPED.value, "dedupKey": event.dedup_key, "conversationId": event.conversation_id,
-                    "participantId": event.participant_id, "attributes": [], "externalTag": False,
-                    "writtenBy": written_by}
-        return self._write({
-            "dedupKey": decided.dedup_key,
-            "conversationId": decided.conversation_id,
-            "participantId": decided.participant_id,
-            "attributes": decided.attributes,
-            "externalTag": decided.external_tag,
-            "writtenBy": written_by,
-        })
+            return {
+                "outcome": Outcome.SKIPPED.value,
+                "dedupKey": event.dedup_key,
+                "conversationId": event.conversation_id,
+                "participantId": event.participant_id,
+                "attributes": [],
+                "externalTag": False,
+                "writtenBy": written_by,
+            }
+        return self._write(
+            {
+                "dedupKey": decided.dedup_key,
+                "conversationId": decided.conversation_id,
+                "participantId": decided.participant_id,
+                "attributes": decided.attributes,
+                "externalTag": decided.external_tag,
+                "writtenBy": written_by,
+            }
+        )
 
     def _write(self, write: dict[str, Any]) -> dict[str, Any]:
         if self._budget is not None and write["writtenBy"]["retryCount"] > 0:
             spend_best_effort(self._budget, int(bool(write["attributes"])) + int(write["externalTag"] is not None))
         if write["attributes"]:
-            self._genesys.patch_participant_attributes(write["conversationId"], write["participantId"], write["attributes"])
+            self._genesys.patch_participant_attributes(
+                write["conversationId"], write["participantId"], write["attributes"]
+            )
         if write["externalTag"] is not None:
             self._genesys.put_external_tag(write["conversationId"], write["externalTag"])
         logger.debug("Genesys write-back done", extra={"attributes": sorted(write["attributes"])})

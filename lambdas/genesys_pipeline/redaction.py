@@ -7,6 +7,7 @@ Two nets: by key (the fields known to carry customer data, whatever their value)
 numbers and e-mail addresses wherever they appear, whatever the key). The CloudWatch Logs data
 protection policy on every log group (infra/data_protection.py) is the backstop behind both.
 """
+
 from __future__ import annotations
 
 import re

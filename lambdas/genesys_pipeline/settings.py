@@ -6,6 +6,7 @@ reads is named here and nowhere else. A missing or invalid variable raises
 ``SettingsError`` naming it, so a bad deployment fails on its first invocation
 with a clear message instead of mid-batch.
 """
+
 from __future__ import annotations
 
 import json
@@ -110,7 +111,9 @@ class BudgetSettings:
     key: str  # REQUEST_BUDGET_KEY: the state item's id, default "genesys"
     requests_per_second: float  # REQUEST_BUDGET_RATE
     burst: int  # REQUEST_BUDGET_BURST
-    pause_cache_seconds: float = 1.0  # REQUEST_BUDGET_PAUSE_CACHE_SECONDS: how stale a container's view of a 429 pause may be
+    pause_cache_seconds: float = (
+        1.0  # REQUEST_BUDGET_PAUSE_CACHE_SECONDS: how stale a container's view of a 429 pause may be
+    )
     # REQUEST_BUDGET_WINDOW_SECONDS: the window Genesys counts its limit over (per minute).
     window_seconds: float = 60.0
     # REQUEST_BUDGET_SEND_SPREAD_SECONDS: how much later than its slot a request may reach Genesys.
@@ -135,9 +138,11 @@ class BudgetSettings:
             send_spread_seconds=_float(env, "REQUEST_BUDGET_SEND_SPREAD_SECONDS", 3.0),
         )
         if settings.burst >= settings.requests_per_second * settings.window_seconds:
-            raise SettingsError(f"environment variable REQUEST_BUDGET_BURST {settings.burst} fills the "
-                                f"{settings.window_seconds:g} s window at REQUEST_BUDGET_RATE "
-                                f"{settings.requests_per_second:g}; expected a smaller burst")
+            raise SettingsError(
+                f"environment variable REQUEST_BUDGET_BURST {settings.burst} fills the "
+                f"{settings.window_seconds:g} s window at REQUEST_BUDGET_RATE "
+                f"{settings.requests_per_second:g}; expected a smaller burst"
+            )
         return settings
 
 
@@ -169,7 +174,9 @@ class DispatcherSettings:
             max_event_age_seconds=_int(env, "MAX_EVENT_AGE_SECONDS", DEFAULT_MAX_EVENT_AGE_SECONDS, minimum=60),
             start_concurrency=_int(env, "START_EXECUTION_CONCURRENCY", 10, minimum=1),
             budget=(budget := BudgetSettings.from_env(env)),
-            main_queue_url=_required(env, "MAIN_QUEUE_URL") if budget else (env.get("MAIN_QUEUE_URL", "").strip() or None),
+            main_queue_url=_required(env, "MAIN_QUEUE_URL")
+            if budget
+            else (env.get("MAIN_QUEUE_URL", "").strip() or None),
             requests_per_event=_int(env, "GENESYS_REQUESTS_PER_EVENT", 1, minimum=1),
         )
 

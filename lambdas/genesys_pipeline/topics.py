@@ -4,6 +4,7 @@ A module of its own because the outcome metrics' ``topic`` dimension needs the t
 the error logger records outcomes without parsing events: importing the parser (events, model,
 migrations, dedup) there would cost its cold start for nothing.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

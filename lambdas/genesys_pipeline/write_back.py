@@ -17,6 +17,7 @@ The contract, and why:
   Named pipeline errors it raises (``InvalidEvent``, ``GenesysUnavailable``...) keep their
   name, so they keep their retry policy.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -87,8 +88,10 @@ class PluginSpec:
     def parse(cls, text: str) -> "PluginSpec":
         module, sep, function = text.strip().partition(":")
         if not sep or not module or not function or not all(p.isidentifier() for p in (*module.split("."), function)):
-            raise SettingsError(f"WRITE_BACK_PLUGIN: {text!r} is not 'module:function'; expected e.g. "
-                                "'acd_summary:write_back' for lambdas/extensions/acd_summary.py")
+            raise SettingsError(
+                f"WRITE_BACK_PLUGIN: {text!r} is not 'module:function'; expected e.g. "
+                "'acd_summary:write_back' for lambdas/extensions/acd_summary.py"
+            )
         return cls(module, function)
 
     def __str__(self) -> str:
@@ -102,18 +105,25 @@ def load_plugin(spec: PluginSpec) -> WriteBackPlugin:
         module = importlib.import_module(name)
     except ModuleNotFoundError as exc:
         if exc.name in (EXTENSIONS_PACKAGE, name):
-            raise SettingsError(f"WRITE_BACK_PLUGIN {spec}: no module lambdas/{EXTENSIONS_PACKAGE}/"
-                                f"{spec.module.replace('.', '/')}.py in the code asset; add it or fix writeBack.plugin "
-                                "in cdk.json") from None
-        raise SettingsError(f"WRITE_BACK_PLUGIN {spec}: importing {name} failed: {exc}; add the missing module "
-                            "to lambdas/requirements.txt or lambdas/extensions/") from None
+            raise SettingsError(
+                f"WRITE_BACK_PLUGIN {spec}: no module lambdas/{EXTENSIONS_PACKAGE}/"
+                f"{spec.module.replace('.', '/')}.py in the code asset; add it or fix writeBack.plugin "
+                "in cdk.json"
+            ) from None
+        raise SettingsError(
+            f"WRITE_BACK_PLUGIN {spec}: importing {name} failed: {exc}; add the missing module "
+            "to lambdas/requirements.txt or lambdas/extensions/"
+        ) from None
     except Exception as exc:  # noqa: BLE001 - any import-time bug, named once
-        raise SettingsError(f"WRITE_BACK_PLUGIN {spec}: importing {name} raised {type(exc).__name__}: {exc}; "
-                            "fix the module") from None
+        raise SettingsError(
+            f"WRITE_BACK_PLUGIN {spec}: importing {name} raised {type(exc).__name__}: {exc}; fix the module"
+        ) from None
     function: Callable[[WriteBackEvent], WriteBackRequest | None] | None = getattr(module, spec.function, None)
     if not callable(function):
-        raise SettingsError(f"WRITE_BACK_PLUGIN {spec}: {name} defines no function {spec.function!r}; "
-                            "define it or fix writeBack.plugin in cdk.json")
+        raise SettingsError(
+            f"WRITE_BACK_PLUGIN {spec}: {name} defines no function {spec.function!r}; "
+            "define it or fix writeBack.plugin in cdk.json"
+        )
     return function
 
 
@@ -123,11 +133,14 @@ def checked_request(spec: PluginSpec, result: Any) -> WriteBackRequest | None:
     if result is None:
         return None
     if not isinstance(result, WriteBackRequest):
-        raise WriteBackPluginError(f"{where} returned {type(result).__name__}; expected WriteBackRequest "
-                                   "(genesys_pipeline.write_back) or None to skip")
+        raise WriteBackPluginError(
+            f"{where} returned {type(result).__name__}; expected WriteBackRequest "
+            "(genesys_pipeline.write_back) or None to skip"
+        )
     attributes = result.attributes
     if not isinstance(attributes, Mapping) or not all(
-            isinstance(k, str) and k.strip() and isinstance(v, str) for k, v in attributes.items()):
+        isinstance(k, str) and k.strip() and isinstance(v, str) for k, v in attributes.items()
+    ):
         raise WriteBackPluginError(f"{where} returned attributes that are not a mapping of non-empty str to str")
     if result.external_tag is not None and (not isinstance(result.external_tag, str) or not result.external_tag):
         raise WriteBackPluginError(f"{where} returned an external_tag that is not a non-empty str")

@@ -4,6 +4,7 @@ Errors are raised by name (genesys_pipeline.errors); the state machine retries
 GenesysRateLimited, GenesysUnavailable and AwsDependencyUnavailable (and Powertools' in-progress error) and
 fails at once on the others.
 """
+
 from __future__ import annotations
 
 from functools import cache
@@ -23,7 +24,9 @@ def processor() -> Processor:
     """Built once per container: settings, templates (checked here), the HTTP pool and the token cache live on."""
     settings = ProcessorSettings.from_env()
     budget = budget_from_settings(settings.budget) if settings.budget else None
-    gate = BudgetGate(budget, max_inline_wait_seconds=settings.genesys.max_inline_retry_after_seconds) if budget else None
+    gate = (
+        BudgetGate(budget, max_inline_wait_seconds=settings.genesys.max_inline_retry_after_seconds) if budget else None
+    )
     return Processor(settings, GenesysClient(settings.genesys, gate=gate), budget=budget)
 
 

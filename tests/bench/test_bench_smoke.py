@@ -2,6 +2,7 @@
 
 Results go to a temporary directory, so bench/results/ keeps the last full run.
 """
+
 from __future__ import annotations
 
 import json
@@ -43,10 +44,22 @@ def test_cost(tmp_path):
     d = r["per_million_events"]
     for design in ("shipped", "seeds"):
         comps = d[design]["components"]
-        assert set(comps) == {"eventbridge", "sqs", "stepfunctions", "lambda_requests", "lambda_duration", "dynamodb",
-                              "cloudwatch_logs", "budget_dynamodb", "budget_sqs_resends", "budget_dispatcher_reinvocations",
-                              "budget_deferral_logs"}
-        assert d[design]["total_usd_per_million_events"] == pytest.approx(sum(v["usd"] for v in comps.values()), abs=1e-3)
+        assert set(comps) == {
+            "eventbridge",
+            "sqs",
+            "stepfunctions",
+            "lambda_requests",
+            "lambda_duration",
+            "dynamodb",
+            "cloudwatch_logs",
+            "budget_dynamodb",
+            "budget_sqs_resends",
+            "budget_dispatcher_reinvocations",
+            "budget_deferral_logs",
+        }
+        assert d[design]["total_usd_per_million_events"] == pytest.approx(
+            sum(v["usd"] for v in comps.values()), abs=1e-3
+        )
     # duplicates cost the seeds full executions; the shipped design pays DynamoDB instead
     assert d["seeds"]["executions"] > d["shipped"]["executions"]
     assert d["seeds"]["components"]["stepfunctions"]["units"] > d["shipped"]["components"]["stepfunctions"]["units"]
@@ -108,8 +121,20 @@ def test_dispatcher(tmp_path):
     assert r["sequential"]["median_ms"] >= r["ideal_sequential_ms"]
 
 
-THROUGHPUT_KEYS = {"applied", "lost", "duplicate_writes", "fraction_of_limit", "genesys_requests", "http_429",
-                   "share_429", "lag_p50_s", "lag_p99_s", "executions_failed", "dead_lettered", "token_fetches"}
+THROUGHPUT_KEYS = {
+    "applied",
+    "lost",
+    "duplicate_writes",
+    "fraction_of_limit",
+    "genesys_requests",
+    "http_429",
+    "share_429",
+    "lag_p50_s",
+    "lag_p99_s",
+    "executions_failed",
+    "dead_lettered",
+    "token_fetches",
+}
 
 
 def test_throughput(tmp_path):
@@ -129,7 +154,9 @@ def test_throughput(tmp_path):
         for workload, r in workloads.items():
             assert set(r) >= THROUGHPUT_KEYS, (name, workload)
             # every event is accounted for, nothing written twice
-            assert r["applied"] + r["executions_failed"] + r["dead_lettered"] + r["unfinished"] + r["lost"] == r["events"]
+            assert (
+                r["applied"] + r["executions_failed"] + r["dead_lettered"] + r["unfinished"] + r["lost"] == r["events"]
+            )
             assert r["lost"] == 0 and r["duplicate_writes"] == 0, (name, workload)
             assert 0 <= r["http_429"] <= r["genesys_requests"]
             assert r["share_429"] == (round(r["http_429"] / r["genesys_requests"], 4) if r["genesys_requests"] else 0.0)

@@ -6,6 +6,7 @@ local runtime's patch (gcpipe/local/eventbridge.py); these tests use plain moto,
 so the bus has an ordinary name and the org comes from the dispatcher's
 GENESYS_ORG_ID, which is where the CLI looks first anyway.
 """
+
 from __future__ import annotations
 
 import io
@@ -41,8 +42,16 @@ RULE_PATTERN = {
 STATE_MACHINE = {
     "StartAt": "Process",
     "States": {
-        "Process": {"Type": "Choice", "Choices": [{"Variable": "$.fail", "BooleanEquals": True, "Next": "Failed"}], "Default": "Done"},
-        "Failed": {"Type": "Fail", "Error": "GenesysRejected", "Cause": "HTTP 400 from Genesys for ani tel:+13175550123"},
+        "Process": {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.fail", "BooleanEquals": True, "Next": "Failed"}],
+            "Default": "Done",
+        },
+        "Failed": {
+            "Type": "Fail",
+            "Error": "GenesysRejected",
+            "Cause": "HTTP 400 from Genesys for ani tel:+13175550123",
+        },
         "Done": {"Type": "Succeed"},
     },
 }
@@ -73,12 +82,16 @@ class Env:
         from moto.sqs.models import sqs_backends
 
         queue = sqs_backends[DEFAULT_ACCOUNT_ID][REGION].queues[url.rsplit("/", 1)[-1]]
-        return [{"MessageId": m.id, "Body": m.body, "MessageAttributes": m.message_attributes or {}} for m in queue._messages]
+        return [
+            {"MessageId": m.id, "Body": m.body, "MessageAttributes": m.message_attributes or {}}
+            for m in queue._messages
+        ]
 
     def start_execution(self, name: str, *, fail: bool, conversation_id: str = "conv-1") -> str:
         payload = {"dedupKey": name, "conversationId": conversation_id, "topic": ACD_END, "fail": fail}
         return self.client("stepfunctions").start_execution(
-            stateMachineArn=self.outputs["StateMachineArn"], name=name, input=json.dumps(payload))["executionArn"]
+            stateMachineArn=self.outputs["StateMachineArn"], name=name, input=json.dumps(payload)
+        )["executionArn"]
 
 
 def _zip() -> bytes:
@@ -97,29 +110,53 @@ def env() -> Env:
         bus = "genesys-test-bus"
         events.create_event_bus(Name=bus)
         events.put_rule(Name="genesys-test-rule", EventBusName=bus, EventPattern=json.dumps(RULE_PATTERN))
-        events.create_archive(ArchiveName="genesys-test-archive", EventSourceArn=events.describe_event_bus(Name=bus)["Arn"])
+        events.create_archive(
+            ArchiveName="genesys-test-archive", EventSourceArn=events.describe_event_bus(Name=bus)["Arn"]
+        )
         sqs = boto3.client("sqs", region_name=REGION)
         dlq_url = sqs.create_queue(QueueName="genesys-test-dlq")["QueueUrl"]
         dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        main_url = sqs.create_queue(QueueName="genesys-test-main", Attributes={
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"}), "VisibilityTimeout": "180"})["QueueUrl"]
+        main_url = sqs.create_queue(
+            QueueName="genesys-test-main",
+            Attributes={
+                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"}),
+                "VisibilityTimeout": "180",
+            },
+        )["QueueUrl"]
         main_arn = sqs.get_queue_attributes(QueueUrl=main_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         sfn = boto3.client("stepfunctions", region_name=REGION)
-        sm_arn = sfn.create_state_machine(name="genesys-test", definition=json.dumps(STATE_MACHINE), roleArn=role)["stateMachineArn"]
+        sm_arn = sfn.create_state_machine(name="genesys-test", definition=json.dumps(STATE_MACHINE), roleArn=role)[
+            "stateMachineArn"
+        ]
         lam = boto3.client("lambda", region_name=REGION)
         common = dict(Runtime="python3.12", Role=role, Handler="handler.lambda_handler", Code={"ZipFile": _zip()})
-        lam.create_function(FunctionName="genesys-test-dispatcher", Environment={"Variables": {
-            "GENESYS_ORG_ID": ORG_ID, "ALLOWED_TOPICS": f"{ACD_END},{CUSTOMER_END}"}}, **common)
-        lam.create_function(FunctionName="genesys-test-processor", Environment={"Variables": {
-            "GENESYS_DOMAIN": "mypurecloud.com", "GENESYS_SECRET_NAME": "genesys-test"}}, **common)
-        boto3.client("secretsmanager", region_name=REGION).create_secret(Name="genesys-test", SecretString=json.dumps(SECRET))
-        boto3.client("secretsmanager", region_name=REGION).create_secret(Name="genesys-test-operator",
-                                                                         SecretString=json.dumps(OPERATOR_SECRET))
+        lam.create_function(
+            FunctionName="genesys-test-dispatcher",
+            Environment={"Variables": {"GENESYS_ORG_ID": ORG_ID, "ALLOWED_TOPICS": f"{ACD_END},{CUSTOMER_END}"}},
+            **common,
+        )
+        lam.create_function(
+            FunctionName="genesys-test-processor",
+            Environment={"Variables": {"GENESYS_DOMAIN": "mypurecloud.com", "GENESYS_SECRET_NAME": "genesys-test"}},
+            **common,
+        )
+        boto3.client("secretsmanager", region_name=REGION).create_secret(
+            Name="genesys-test", SecretString=json.dumps(SECRET)
+        )
+        boto3.client("secretsmanager", region_name=REGION).create_secret(
+            Name="genesys-test-operator", SecretString=json.dumps(OPERATOR_SECRET)
+        )
         outputs = {
-            "EventBusName": bus, "EventRuleName": "genesys-test-rule",
-            "MainQueueUrl": main_url, "MainQueueArn": main_arn, "DeadLetterQueueUrl": dlq_url, "DeadLetterQueueArn": dlq_arn,
-            "StateMachineArn": sm_arn, "DispatcherFunctionName": "genesys-test-dispatcher",
-            "ProcessorFunctionName": "genesys-test-processor", "GenesysSecretName": "genesys-test",
+            "EventBusName": bus,
+            "EventRuleName": "genesys-test-rule",
+            "MainQueueUrl": main_url,
+            "MainQueueArn": main_arn,
+            "DeadLetterQueueUrl": dlq_url,
+            "DeadLetterQueueArn": dlq_arn,
+            "StateMachineArn": sm_arn,
+            "DispatcherFunctionName": "genesys-test-dispatcher",
+            "ProcessorFunctionName": "genesys-test-processor",
+            "GenesysSecretName": "genesys-test",
             "GenesysOperatorSecretName": "genesys-test-operator",
             "ArchiveName": "genesys-test-archive",
         }
@@ -127,7 +164,9 @@ def env() -> Env:
             "Resources": {"Marker": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "stack-marker"}}},
             "Outputs": {k: {"Value": v} for k, v in outputs.items()},
         }
-        boto3.client("cloudformation", region_name=REGION).create_stack(StackName=f"GenesysEvents-{ENV}", TemplateBody=json.dumps(template))
+        boto3.client("cloudformation", region_name=REGION).create_stack(
+            StackName=f"GenesysEvents-{ENV}", TemplateBody=json.dumps(template)
+        )
         yield Env(outputs=outputs, runner=CliRunner())
 
 

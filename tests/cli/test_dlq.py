@@ -1,4 +1,5 @@
 """gcpipe dlq show / replay."""
+
 from __future__ import annotations
 
 import json
@@ -20,9 +21,15 @@ def dead_letters(env) -> list[str]:
     sqs = env.client("sqs")
     rng = random.Random(11)
     bodies = []
-    for i, event in enumerate(traffic.generate(25, topics=("acd.end",), source=traffic.partner_source(ORG_ID), rng=rng)):
+    for i, event in enumerate(
+        traffic.generate(25, topics=("acd.end",), source=traffic.partner_source(ORG_ID), rng=rng)
+    ):
         body = json.dumps(event)
-        attrs = {"DeadLetterReason": {"DataType": "String", "StringValue": "unsupported detail.version '1'"}} if i < 15 else {}
+        attrs = (
+            {"DeadLetterReason": {"DataType": "String", "StringValue": "unsupported detail.version '1'"}}
+            if i < 15
+            else {}
+        )
         sqs.send_message(QueueUrl=env.outputs["DeadLetterQueueUrl"], MessageBody=body, MessageAttributes=attrs)
         bodies.append(body)
     return bodies
@@ -63,8 +70,13 @@ def test_replay_moves_every_message_back_with_nothing_lost(env, dead_letters):
 
 def test_replay_max_and_dry_run(env, dead_letters):
     dry = json.loads(env.invoke("dlq", "replay", "--dry-run", "--json").output)
-    assert dry == {"dry_run": True, "dlq_depth": 25, "would_move": 25, "method": "receive, send, confirm, delete",
-                   "would_keep": 0}
+    assert dry == {
+        "dry_run": True,
+        "dlq_depth": 25,
+        "would_move": 25,
+        "method": "receive, send, confirm, delete",
+        "would_keep": 0,
+    }
     assert env.queue_messages(env.outputs["MainQueueUrl"]) == []
     assert json.loads(env.invoke("dlq", "replay", "--max", "7", "--json").output)["moved"] == 7
     assert len(env.queue_messages(env.outputs["MainQueueUrl"])) == 7
@@ -110,7 +122,9 @@ def test_crash_between_send_and_delete_leaves_a_duplicate_at_worst(env, dead_let
     # timeout ends (simulated) the next replay sends it again.
     sqs = env.client("sqs")
     for handle in wrapper["sqs"].handles:
-        sqs.change_message_visibility(QueueUrl=env.outputs["DeadLetterQueueUrl"], ReceiptHandle=handle, VisibilityTimeout=0)
+        sqs.change_message_visibility(
+            QueueUrl=env.outputs["DeadLetterQueueUrl"], ReceiptHandle=handle, VisibilityTimeout=0
+        )
 
     result = env.invoke("dlq", "replay", "--json")
 
@@ -135,8 +149,9 @@ def mixed_dead_letters(env) -> dict[str, list[str]]:
 
     def put(kind: str, event: dict, reason: str | None) -> None:
         attrs = {"DeadLetterReason": {"DataType": "String", "StringValue": reason}} if reason else {}
-        mid = sqs.send_message(QueueUrl=env.outputs["DeadLetterQueueUrl"], MessageBody=json.dumps(event),
-                               MessageAttributes=attrs)["MessageId"]
+        mid = sqs.send_message(
+            QueueUrl=env.outputs["DeadLetterQueueUrl"], MessageBody=json.dumps(event), MessageAttributes=attrs
+        )["MessageId"]
         kinds[kind].append(mid)
 
     for e in events[:3]:

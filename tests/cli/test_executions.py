@@ -1,4 +1,5 @@
 """gcpipe failures and gcpipe redrive (local replay path) on moto Step Functions executions."""
+
 from __future__ import annotations
 
 import json
@@ -71,12 +72,16 @@ def test_redrive_locally_starts_a_replay_with_the_same_input_and_says_so(env, ex
 
 def test_redrive_all_failed_dry_run_changes_nothing(env, executions):
     failed, _ = executions
-    before = len(env.client("stepfunctions").list_executions(stateMachineArn=env.outputs["StateMachineArn"])["executions"])
+    before = len(
+        env.client("stepfunctions").list_executions(stateMachineArn=env.outputs["StateMachineArn"])["executions"]
+    )
     result = env.invoke("redrive", "--all-failed", "--since", "1h", "--dry-run", "--json")
     assert result.exit_code == 0
     assert sorted(r["execution_arn"] for r in json.loads(result.output)) == sorted(failed)
     assert {r["action"] for r in json.loads(result.output)} == {"would replay"}
-    after = len(env.client("stepfunctions").list_executions(stateMachineArn=env.outputs["StateMachineArn"])["executions"])
+    after = len(
+        env.client("stepfunctions").list_executions(stateMachineArn=env.outputs["StateMachineArn"])["executions"]
+    )
     assert before == after
 
 
@@ -127,4 +132,6 @@ def test_redrive_all_failed_replays_an_event_once_when_its_replay_failed_too(env
     # Then key-1 gets one new replay, not one per failed execution of it
     for_key_1 = [r for r in results if ":key-1" in r["execution_arn"]]
     assert sorted(r["action"] for r in for_key_1) == ["replayed", "skipped"]
-    assert [r["new_execution_arn"].rsplit(":", 1)[-1] for r in for_key_1 if r["action"] == "replayed"] == ["key-1-replay-2"]
+    assert [r["new_execution_arn"].rsplit(":", 1)[-1] for r in for_key_1 if r["action"] == "replayed"] == [
+        "key-1-replay-2"
+    ]

@@ -1,4 +1,5 @@
 """gcpipe genesys sync-filter against the Genesys simulator (or its documented-API stand-in)."""
+
 from __future__ import annotations
 
 import json
@@ -18,25 +19,43 @@ FLOW_END = traffic.topic_template("flow.end")
 
 @pytest.fixture
 def integration(genesys_sim):
-    genesys_sim.add_integration(INTEGRATION, {
-        "name": "contact-center-events",
-        "version": 3,
-        "properties": {"eventSourceSuffix": "contact-center-events", "awsAccountId": "123456789012",
-                       "awsAccountRegion": "us-east-1", "eventFilter": [ACD_END, FLOW_END]},
-        "advanced": {}, "notes": "", "credentials": {},
-    })
+    genesys_sim.add_integration(
+        INTEGRATION,
+        {
+            "name": "contact-center-events",
+            "version": 3,
+            "properties": {
+                "eventSourceSuffix": "contact-center-events",
+                "awsAccountId": "123456789012",
+                "awsAccountRegion": "us-east-1",
+                "eventFilter": [ACD_END, FLOW_END],
+            },
+            "advanced": {},
+            "notes": "",
+            "credentials": {},
+        },
+    )
     return genesys_sim
 
 
 def current_config(sim) -> dict:
-    token = requests.post(f"{sim.base_url}/oauth/token", data={"grant_type": "client_credentials"},
-                          auth=(OPERATOR_SECRET["client_id"], OPERATOR_SECRET["client_secret"]), timeout=5).json()["access_token"]
-    return requests.get(f"{sim.base_url}/api/v2/integrations/{INTEGRATION}/config/current",
-                        headers={"Authorization": f"Bearer {token}"}, timeout=5).json()
+    token = requests.post(
+        f"{sim.base_url}/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(OPERATOR_SECRET["client_id"], OPERATOR_SECRET["client_secret"]),
+        timeout=5,
+    ).json()["access_token"]
+    return requests.get(
+        f"{sim.base_url}/api/v2/integrations/{INTEGRATION}/config/current",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=5,
+    ).json()
 
 
 def run(env, sim, *extra):
-    return env.invoke("genesys", "sync-filter", "--integration-id", INTEGRATION, *extra, obj={"genesys_base_url": sim.base_url})
+    return env.invoke(
+        "genesys", "sync-filter", "--integration-id", INTEGRATION, *extra, obj={"genesys_base_url": sim.base_url}
+    )
 
 
 def test_dry_run_shows_the_difference_and_writes_nothing(env, integration):
@@ -78,7 +97,11 @@ def test_concurrent_edit_gets_a_retry_message_not_an_overwrite(env, integration,
     assert result.exit_code == 1
     assert "changed by someone else" in result.output and "Re-run" in result.output
     assert "Traceback" not in result.output
-    assert current_config(integration)["properties"]["eventFilter"] == [ACD_END, FLOW_END, traffic.topic_template("acw")]
+    assert current_config(integration)["properties"]["eventFilter"] == [
+        ACD_END,
+        FLOW_END,
+        traffic.topic_template("acw"),
+    ]
 
 
 def test_it_uses_the_operator_client_never_the_lambdas_one(env, integration):
@@ -93,14 +116,16 @@ def test_it_uses_the_operator_client_never_the_lambdas_one(env, integration):
 
 def test_operator_secret_option_overrides_the_stack_output(env, integration):
     env.client("secretsmanager").create_secret(Name="ops/another", SecretString=json.dumps(OPERATOR_SECRET))
-    env.client("secretsmanager").put_secret_value(SecretId="genesys-test-operator",
-                                                  SecretString=json.dumps({"client_id": "x", "client_secret": "y"}))
+    env.client("secretsmanager").put_secret_value(
+        SecretId="genesys-test-operator", SecretString=json.dumps({"client_id": "x", "client_secret": "y"})
+    )
     assert run(env, integration, "--operator-secret", "ops/another").exit_code == 0
 
 
 def test_rotated_credentials_get_a_clear_message(env, integration):
-    env.client("secretsmanager").put_secret_value(SecretId="genesys-test-operator",
-                                                  SecretString=json.dumps({"client_id": "old", "client_secret": "old"}))
+    env.client("secretsmanager").put_secret_value(
+        SecretId="genesys-test-operator", SecretString=json.dumps({"client_id": "old", "client_secret": "old"})
+    )
     result = run(env, integration)
     assert result.exit_code == 1 and "were the credentials rotated" in result.output
     assert "genesys-test-operator" in result.output and "Traceback" not in result.output
@@ -108,8 +133,13 @@ def test_rotated_credentials_get_a_clear_message(env, integration):
 
 
 def test_unknown_integration_is_one_line(env, integration):
-    result = env.invoke("genesys", "sync-filter", "--integration-id", "no-such-integration",
-                        obj={"genesys_base_url": integration.base_url})
+    result = env.invoke(
+        "genesys",
+        "sync-filter",
+        "--integration-id",
+        "no-such-integration",
+        obj={"genesys_base_url": integration.base_url},
+    )
     assert result.exit_code == 1 and "integration no-such-integration not found" in result.output
     assert "Traceback" not in result.output
 
@@ -123,8 +153,11 @@ def test_forbidden_names_the_permissions_the_operator_client_needs(env, integrat
 
 def test_without_an_operator_secret_it_says_how_to_configure_one(env, integration):
     outputs = {k: v for k, v in env.outputs.items() if k != "GenesysOperatorSecretName"}
-    result = env.runner.invoke(cli, ["--local", "--env", "test", "genesys", "sync-filter", "--integration-id", INTEGRATION],
-                               obj={"in_process": True, "outputs": outputs, "genesys_base_url": integration.base_url})
+    result = env.runner.invoke(
+        cli,
+        ["--local", "--env", "test", "genesys", "sync-filter", "--integration-id", INTEGRATION],
+        obj={"in_process": True, "outputs": outputs, "genesys_base_url": integration.base_url},
+    )
     assert result.exit_code == 1
     assert "no output GenesysOperatorSecretName: set operatorSecretName in cdk.json" in result.output
     assert "--operator-secret" in result.output
@@ -133,6 +166,10 @@ def test_without_an_operator_secret_it_says_how_to_configure_one(env, integratio
 def test_integration_id_is_required_outside_the_local_stack_state(env, integration):
     result = env.invoke("genesys", "sync-filter", obj={"genesys_base_url": integration.base_url})
     assert result.exit_code == 2 and "missing --integration-id" in result.output
-    given = env.invoke("genesys", "sync-filter", "--json",
-                       obj={"genesys_base_url": integration.base_url, "genesys_integration_id": INTEGRATION})
+    given = env.invoke(
+        "genesys",
+        "sync-filter",
+        "--json",
+        obj={"genesys_base_url": integration.base_url, "genesys_integration_id": INTEGRATION},
+    )
     assert given.exit_code == 0 and json.loads(given.output)["integration_id"] == INTEGRATION

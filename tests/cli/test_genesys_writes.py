@@ -1,5 +1,6 @@
 """gcpipe --local genesys writes: what was written to (simulated) Genesys, read from the simulator's
 /sim/writes endpoint while the stack runs (issue 14, defect 3)."""
+
 from __future__ import annotations
 
 import json
@@ -14,17 +15,28 @@ AGENT, CUSTOMER = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa", "cccccccc-cccc-4ccc-8c
 
 
 def _write(sim, conversation: str, participant: str, attributes: dict) -> None:
-    token = requests.post(f"{sim.base_url}/oauth/token", data={"grant_type": "client_credentials"},
-                          auth=(sim.client_id, sim.client_secret), timeout=5).json()["access_token"]
-    response = requests.patch(f"{sim.base_url}/api/v2/conversations/{conversation}/participants/{participant}/attributes",
-                              json={"attributes": attributes}, headers={"Authorization": f"Bearer {token}"}, timeout=5)
+    token = requests.post(
+        f"{sim.base_url}/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(sim.client_id, sim.client_secret),
+        timeout=5,
+    ).json()["access_token"]
+    response = requests.patch(
+        f"{sim.base_url}/api/v2/conversations/{conversation}/participants/{participant}/attributes",
+        json={"attributes": attributes},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=5,
+    )
     assert response.status_code == 202
 
 
 def _invoke(sim, *args: str):
-    return CliRunner().invoke(cli, ["--local", "--env", "test", "genesys", "writes", *args],
-                              obj={"in_process": True, "outputs": {}, "genesys_base_url": sim.base_url},
-                              catch_exceptions=False)
+    return CliRunner().invoke(
+        cli,
+        ["--local", "--env", "test", "genesys", "writes", *args],
+        obj={"in_process": True, "outputs": {}, "genesys_base_url": sim.base_url},
+        catch_exceptions=False,
+    )
 
 
 def test_writes_are_listed_by_conversation_and_participant_with_how_many_times(genesys_sim):
@@ -42,7 +54,11 @@ def test_writes_are_listed_by_conversation_and_participant_with_how_many_times(g
     assert set(rows) == {(CONV_A, AGENT), (CONV_B, CUSTOMER)}
     a = rows[(CONV_A, AGENT)]
     assert a["count"] == 2 and a["kind"] == "participant attributes"
-    assert a["last_values"] == {"aws_processed": "true", "aws_pipeline_execution": "acd-end-1", "aws_processing_status": "failed"}
+    assert a["last_values"] == {
+        "aws_processed": "true",
+        "aws_pipeline_execution": "acd-end-1",
+        "aws_processing_status": "failed",
+    }
     assert rows[(CONV_B, CUSTOMER)]["count"] == 1
     assert "13175550123" not in result.output and "***" in result.output
 
@@ -69,6 +85,9 @@ def test_no_writes_yet_and_aws_targets_are_told_plainly(genesys_sim):
 def test_a_stopped_simulator_is_one_line_not_a_traceback(genesys_sim):
     url = genesys_sim.base_url
     genesys_sim.stop()
-    result = CliRunner().invoke(cli, ["--local", "--env", "test", "genesys", "writes"],
-                                obj={"in_process": True, "outputs": {}, "genesys_base_url": url})
+    result = CliRunner().invoke(
+        cli,
+        ["--local", "--env", "test", "genesys", "writes"],
+        obj={"in_process": True, "outputs": {}, "genesys_base_url": url},
+    )
     assert result.exit_code == 1 and "not answering" in result.output and "Traceback" not in result.output

@@ -1,4 +1,5 @@
 """gcpipe send: validation, dedup, rule filter, chunking, retries, audit log."""
+
 from __future__ import annotations
 
 import json
@@ -47,10 +48,19 @@ class RecordingSqs:
             self.attempts[entry["Id"]] += 1
             verdict = self._fail(entry, self.attempts[entry["Id"]]) if self._fail else None
             (failed if verdict else passed).append((entry, verdict))
-        response = self._real.send_message_batch(QueueUrl=QueueUrl, Entries=[e for e, _ in passed]) if passed else {"Successful": [], "ResponseMetadata": {}}
+        response = (
+            self._real.send_message_batch(QueueUrl=QueueUrl, Entries=[e for e, _ in passed])
+            if passed
+            else {"Successful": [], "ResponseMetadata": {}}
+        )
         response.setdefault("Failed", [])
         response["Failed"] = list(response["Failed"]) + [
-            {"Id": e["Id"], "SenderFault": v == "sender", "Code": "InvalidParameterValue" if v == "sender" else "InternalError", "Message": "injected"}
+            {
+                "Id": e["Id"],
+                "SenderFault": v == "sender",
+                "Code": "InvalidParameterValue" if v == "sender" else "InternalError",
+                "Message": "injected",
+            }
             for e, v in failed
         ]
         return response
@@ -80,7 +90,9 @@ def recording_sqs(monkeypatch):
 
 def test_send_1000_events_with_malformed_and_duplicates(env, tmp_path):
     # Given 1,000 distinct events, 50 malformed lines and 100 redeliveries, shuffled
-    items = traffic.mix(1000, duplicates=100, malformed_count=50, source=SOURCE, queue_ids=(QUEUE_ID,), rng=random.Random(7))
+    items = traffic.mix(
+        1000, duplicates=100, malformed_count=50, source=SOURCE, queue_ids=(QUEUE_ID,), rng=random.Random(7)
+    )
     path = write_jsonl(tmp_path / "events.jsonl", items)
     audit = tmp_path / "audit.jsonl"
 
@@ -89,7 +101,14 @@ def test_send_1000_events_with_malformed_and_duplicates(env, tmp_path):
 
     # Then every distinct event is accepted once; rejects and duplicates are reported by line
     summary = json.loads(result.output)
-    assert (summary["lines"], summary["accepted"], summary["rejected"], summary["duplicate"], summary["filtered"], summary["failed"]) == (1150, 1000, 50, 100, 0, 0)
+    assert (
+        summary["lines"],
+        summary["accepted"],
+        summary["rejected"],
+        summary["duplicate"],
+        summary["filtered"],
+        summary["failed"],
+    ) == (1150, 1000, 50, 100, 0, 0)
     assert result.exit_code == 1  # rejects make it a partial success
     malformed_lines = {n for n, item in enumerate(items, start=1) if item.kind in traffic.MALFORMED_KINDS}
     assert {r["line"] for r in summary["rejected_lines"]} == malformed_lines
@@ -129,7 +148,18 @@ def test_send_counts_events_the_rule_would_not_deliver_as_filtered(env, tmp_path
 
 
 def test_send_generate_uses_the_environments_org_and_topics(env, tmp_path):
-    result = env.invoke("send", "--generate", "25", "--topic", "acd.end", "--seed", "1", "--audit-log", str(tmp_path / "a.jsonl"), "--json")
+    result = env.invoke(
+        "send",
+        "--generate",
+        "25",
+        "--topic",
+        "acd.end",
+        "--seed",
+        "1",
+        "--audit-log",
+        str(tmp_path / "a.jsonl"),
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["accepted"] == 25
     for m in env.queue_messages(env.outputs["MainQueueUrl"]):

@@ -1,5 +1,6 @@
 """gcpipe send: blank lines are skipped; Ctrl-C and an unreachable endpoint stop the run and say
 what was accepted, where the audit log is and how to resume (issue 14, defects 4, 8, 9)."""
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,10 @@ SOURCE = traffic.partner_source(ORG_ID)
 
 
 def lines_of(n: int, seed: int = 5) -> list[str]:
-    return [traffic.TrafficItem("event", e).line()
-            for e in traffic.generate(n, topics=("acd.end",), queue_ids=(QUEUE_ID,), source=SOURCE, rng=random.Random(seed))]
+    return [
+        traffic.TrafficItem("event", e).line()
+        for e in traffic.generate(n, topics=("acd.end",), queue_ids=(QUEUE_ID,), source=SOURCE, rng=random.Random(seed))
+    ]
 
 
 def audit_records(path: Path) -> list[dict[str, Any]]:
@@ -115,9 +118,18 @@ def test_a_refused_connection_stops_send_after_the_grace_period_not_after_every_
     audit_path = tmp_path / "audit.jsonl"
     audit = send_ops.AuditLog(audit_path)
     parse, _ = load_parser()
-    sender = send_ops.Sender(sqs=sqs, queue_url=env.outputs["MainQueueUrl"], parser=parse, matcher=None, audit=audit,
-                             concurrency=1, sleep=lambda s: None, clock=lambda: clock[0], endpoint="http://127.0.0.1:1",
-                             retry=send_ops.RetryPolicy(max_attempts=6, unreachable_after=5.0))
+    sender = send_ops.Sender(
+        sqs=sqs,
+        queue_url=env.outputs["MainQueueUrl"],
+        parser=parse,
+        matcher=None,
+        audit=audit,
+        concurrency=1,
+        sleep=lambda s: None,
+        clock=lambda: clock[0],
+        endpoint="http://127.0.0.1:1",
+        retry=send_ops.RetryPolicy(max_attempts=6, unreachable_after=5.0),
+    )
     events = lines_of(200)
 
     # When it sends
@@ -168,4 +180,3 @@ def _watch_on(clock: list[float]) -> Any:
 @pytest.fixture(autouse=True)
 def _no_backoff_waits(monkeypatch):
     monkeypatch.setattr(send_ops.RetryPolicy, "delay", lambda self, attempt, rng: 0.0)
-

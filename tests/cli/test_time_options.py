@@ -1,4 +1,5 @@
 """--since / --from / --to: a duration too large to represent is a usage error (one line, exit 2)."""
+
 from __future__ import annotations
 
 import pytest
@@ -7,13 +8,16 @@ from click.testing import CliRunner
 from gcpipe.cli import cli
 
 
-@pytest.mark.parametrize("args", [
-    ["failures", "--since", "99999999d"],
-    ["redrive", "--all-failed", "--since", "99999999d"],
-    ["redrive", "--all-failed", "--since", "999999999999999999999999w"],
-    ["archive", "replay", "--from", "99999999d"],
-    ["archive", "replay", "--from", "1h", "--to", "99999999d"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["failures", "--since", "99999999d"],
+        ["redrive", "--all-failed", "--since", "99999999d"],
+        ["redrive", "--all-failed", "--since", "999999999999999999999999w"],
+        ["archive", "replay", "--from", "99999999d"],
+        ["archive", "replay", "--from", "1h", "--to", "99999999d"],
+    ],
+)
 def test_a_duration_beyond_what_a_date_can_hold_is_a_one_line_usage_error(args):
     # When an operator asks for a time too far back (no AWS is reached: parsing comes first)
     result = CliRunner().invoke(cli, ["--env", "prod", *args])

@@ -1,4 +1,5 @@
 """gcpipe.traffic: the generator is a library the local runner uses too."""
+
 from __future__ import annotations
 
 import json

@@ -8,6 +8,7 @@ dead-lettered + failed, each event with exactly one outcome.
 
 ``GCPIPE_TEST_CDK_OUT=<dir>`` reuses a cloud assembly synthesized elsewhere.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -33,10 +34,16 @@ CLIENT_ID, CLIENT_SECRET = "e2e-client", "e2e-secret"
 # The files whose runs use the checkout's .local-run (lambdas.log, endpoints.json): two such runs side by side
 # rotate each other's files, so they share one xdist worker. The other e2e tests (and the pipeline benchmarks) run
 # a LocalPipeline of their own, one at a time per process, in the "e2e" group on the other worker.
-CHECKOUT_RUN_FILES = frozenset({
-    "test_kept_running.py", "test_readme_local.py", "test_worker_processes.py", "test_local_run.py",
-    "test_local_dashboard.py", "test_local_integration.py",
-})
+CHECKOUT_RUN_FILES = frozenset(
+    {
+        "test_kept_running.py",
+        "test_readme_local.py",
+        "test_worker_processes.py",
+        "test_local_run.py",
+        "test_local_dashboard.py",
+        "test_local_integration.py",
+    }
+)
 E2E_GROUPS = ("e2e", "local-run")
 
 
@@ -47,7 +54,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if "tests/e2e/" in path.as_posix():
             item.add_marker(pytest.mark.e2e)
             item.add_marker(pytest.mark.xdist_group("local-run" if path.name in CHECKOUT_RUN_FILES else "e2e"))
-
 
 
 class Harness:
@@ -108,9 +114,13 @@ class Harness:
     def processor_writes(self, conversation_id: str | None = None) -> list[Any]:
         """Writes of the processor (its configured attributes), not the error logger's failure marks."""
         keys = set(self.config.attribute_map)
-        return [w for w in self.sim.writes
-                if (conversation_id is None or w.conversation_id == conversation_id)
-                and isinstance(w.body, dict) and keys & set((w.body.get("attributes") or {}))]
+        return [
+            w
+            for w in self.sim.writes
+            if (conversation_id is None or w.conversation_id == conversation_id)
+            and isinstance(w.body, dict)
+            and keys & set((w.body.get("attributes") or {}))
+        ]
 
     def executions(self, status: str | None = None) -> list[dict[str, Any]]:
         return self.pipeline.executions(status)

@@ -5,6 +5,7 @@ sent to its whole process group as a terminal does. Waits are on conditions (the
 file's content, the process ending), with generous timeouts: never fixed sleeps. ``close()``
 always leaves nothing running.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -71,13 +72,23 @@ class KeptStack:
         fcntl.flock(self._lock, fcntl.LOCK_EX)
         started = time.time()
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
-            self.proc = subprocess.Popen(self.command, cwd=PROJECT_ROOT, env=environment(), stdout=out, stderr=err,
-                                         stdin=subprocess.DEVNULL, start_new_session=True,
-                                         shell=isinstance(self.command, str), executable="/bin/bash" if isinstance(self.command, str) else None)
+            self.proc = subprocess.Popen(
+                self.command,
+                cwd=PROJECT_ROOT,
+                env=environment(),
+                stdout=out,
+                stderr=err,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                shell=isinstance(self.command, str),
+                executable="/bin/bash" if isinstance(self.command, str) else None,
+            )
 
         def ready() -> dict[str, Any] | None:
             if self.proc.poll() is not None:
-                raise AssertionError(f"the local stack exited ({self.proc.returncode}) before it was up:\n{self.stderr()[-3000:]}")
+                raise AssertionError(
+                    f"the local stack exited ({self.proc.returncode}) before it was up:\n{self.stderr()[-3000:]}"
+                )
             try:
                 if STATE_FILE.stat().st_mtime < started:
                     return None  # a previous run's file
@@ -97,7 +108,9 @@ class KeptStack:
             if text in err:
                 return err
             if self.proc.poll() is not None:
-                raise AssertionError(f"the stack exited ({self.proc.returncode}) without saying {text!r}:\n{err[-3000:]}")
+                raise AssertionError(
+                    f"the stack exited ({self.proc.returncode}) without saying {text!r}:\n{err[-3000:]}"
+                )
             return None
 
         return wait_for(said, timeout, f"{text!r} on the stack's stderr")
@@ -136,8 +149,9 @@ class KeptStack:
 
 def gcpipe(*args: str, timeout: float = STEP_TIMEOUT, **kw: Any) -> subprocess.CompletedProcess:
     """``gcpipe <args>`` from another terminal (the project directory)."""
-    return subprocess.run([GCPIPE, *args], cwd=PROJECT_ROOT, env=environment(), capture_output=True, text=True,
-                          timeout=timeout, **kw)
+    return subprocess.run(
+        [GCPIPE, *args], cwd=PROJECT_ROOT, env=environment(), capture_output=True, text=True, timeout=timeout, **kw
+    )
 
 
 def audit_records(path: Path) -> list[dict[str, Any]]:

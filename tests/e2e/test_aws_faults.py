@@ -4,6 +4,7 @@ processor, through the deployed state machine's Retry, with the accounting invar
 
 Faults are injected in moto's DynamoDB backend (the service side), so they reach the processor as the real
 service's errors would, through its own boto3 client and SDK retries."""
+
 from __future__ import annotations
 
 import json

@@ -5,6 +5,7 @@ burst is several times its burst size, so most events are deferred (re-sent with
 pre-paid) and come back. The budget runs on the wall clock, so this test takes a few seconds of
 real time; it asserts no timing, only what must hold whatever the machine's speed.
 """
+
 from __future__ import annotations
 
 import copy

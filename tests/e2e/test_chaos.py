@@ -1,6 +1,7 @@
 """The chaos soak (``gcpipe.chaos``) in ``make test``: one small seeded run of the whole local pipeline under
 faults at every seam; and each AWS-side seam on its own, fired by the worker hook (``gcpipe.local.faults``)
 inside the real worker processes, with what the pipeline must make of it."""
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,9 @@ def test_a_seeded_chaos_run_keeps_every_event_accounted_for_and_writes_nothing_t
     from gcpipe.chaos.run import ChaosOptions, ChaosRun
 
     started = time.monotonic()
-    report = ChaosRun(ChaosOptions(events=CHAOS_EVENTS, seed=CHAOS_SEED, cdk_out=synthesized, run_dir=tmp_path,
-                                   quiet_timeout=90)).run()
+    report = ChaosRun(
+        ChaosOptions(events=CHAOS_EVENTS, seed=CHAOS_SEED, cdk_out=synthesized, run_dir=tmp_path, quiet_timeout=90)
+    ).run()
     data = report.as_json()
     detail = json.dumps(data, indent=1)
     print(f"chaos {CHAOS_EVENTS} events seed {CHAOS_SEED}: {time.monotonic() - started:.1f} s", data["faults_injected"])
@@ -61,8 +63,10 @@ def _task_errors(e2e) -> list[str]:
     return errors
 
 
-@pytest.mark.parametrize("kind", ["idempotency-throttle", "idempotency-5xx", "idempotency-connection-error",
-                                  "secrets-throttle", "secrets-5xx"])
+@pytest.mark.parametrize(
+    "kind",
+    ["idempotency-throttle", "idempotency-5xx", "idempotency-connection-error", "secrets-throttle", "secrets-5xx"],
+)
 def test_a_transient_fault_of_the_processors_aws_dependencies_is_retried_and_applied_once(e2e, tmp_path, kind):
     log = _install(tmp_path, kind)
     sent = e2e.send(e2e.event("acd.end"), e2e.event("customer.end"))

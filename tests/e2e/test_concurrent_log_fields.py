@@ -5,6 +5,7 @@ Invocations overlap (one Step Functions execution per event), each in a worker p
 (the Lambda context's request id, the event's dedup key and conversation) never appear on another
 invocation's lines: with Powertools' own Logger, no per-thread workaround.
 """
+
 from __future__ import annotations
 
 import json
@@ -57,6 +58,10 @@ def test_every_log_line_carries_the_keys_of_its_own_invocation(e2e, tmp_path):
     requests_per_key: dict[str, set] = defaultdict(set)
     for ln in mine:
         requests_per_key[ln["dedup_key"]].add(ln["function_request_id"])
-    shared = [r for k, rs in requests_per_key.items() for r in rs
-              if any(r in other for k2, other in requests_per_key.items() if k2 != k)]
+    shared = [
+        r
+        for k, rs in requests_per_key.items()
+        for r in rs
+        if any(r in other for k2, other in requests_per_key.items() if k2 != k)
+    ]
     assert not shared

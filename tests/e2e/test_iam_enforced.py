@@ -1,5 +1,6 @@
 """IAM end to end: a template with a permission removed fails that call with AccessDenied, as on AWS, and the
 event ends in a redrivable failure or on the DLQ, never lost (the accounting invariant holds)."""
+
 from __future__ import annotations
 
 import json

@@ -4,6 +4,7 @@
 Each test waits on conditions (state file, audit log, stderr text, exit) with generous timeouts,
 and always stops what it started.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,8 +39,10 @@ DISPATCH_BATCH = 10  # dev's dispatcher batchSize (the default of infra/config.p
 
 @pytest.fixture
 def stack(synthesized: Path, tmp_path: Path) -> Iterator[KeptStack]:
-    s = KeptStack([GCPIPE, "local", "run", "--keep-running", "--count", "1", "--no-faults", "--cdk-out", str(synthesized)],
-                  tmp_path / "stack")
+    s = KeptStack(
+        [GCPIPE, "local", "run", "--keep-running", "--count", "1", "--no-faults", "--cdk-out", str(synthesized)],
+        tmp_path / "stack",
+    )
     try:
         yield s.start()
     finally:
@@ -96,8 +99,11 @@ def test_second_ctrl_c_stops_at_once_and_lists_exactly_the_dropped_events(stack,
     # Then it stopped at once (exit 1), saying how many accepted events were dropped and where their ids are
     err = flat(stack.stderr())
     left = int(re.search(r"stopping: (\d+) event\(s\) still queued or running", first).group(1))
-    said = re.search(r"stopped at once: (\d+) accepted event\(s\) had not finished and were dropped "
-                     r"\(locally nothing is durable\); their event ids and dedup keys are in (\S+?)\.(?: |$)", err)
+    said = re.search(
+        r"stopped at once: (\d+) accepted event\(s\) had not finished and were dropped "
+        r"\(locally nothing is durable\); their event ids and dedup keys are in (\S+?)\.(?: |$)",
+        err,
+    )
     assert said, err[-3000:]
     assert code == 1
     dropped_count, dropped_file = int(said.group(1)), Path(said.group(2))
@@ -128,23 +134,39 @@ def _trail(keys: list[str], stderr: str) -> str:
     previous = _lambda_log().with_name("lambdas.previous.log")
     elsewhere = previous.read_text(errors="replace").splitlines() if previous.exists() else []
     in_previous = {k: sum(1 for ln in elsewhere if k in ln) for k in keys}
-    return json.dumps({"missing": trail, "lines_in_lambdas.previous.log": in_previous, "log_lines": len(lines),
-                       "stack_stderr_tail": stderr[-1500:]}, indent=1)
+    return json.dumps(
+        {
+            "missing": trail,
+            "lines_in_lambdas.previous.log": in_previous,
+            "log_lines": len(lines),
+            "stack_stderr_tail": stderr[-1500:],
+        },
+        indent=1,
+    )
 
 
 def _events(n: int, source: str, seed: int) -> list[str]:
-    return [traffic.TrafficItem("event", e).line()
-            for e in traffic.generate(n, topics=("acd.end",), queue_ids=(traffic.SAMPLE_QUEUE_ID,), source=source,
-                                      rng=random.Random(seed))]
+    return [
+        traffic.TrafficItem("event", e).line()
+        for e in traffic.generate(
+            n, topics=("acd.end",), queue_ids=(traffic.SAMPLE_QUEUE_ID,), source=source, rng=random.Random(seed)
+        )
+    ]
 
 
 def _piped_send(audit: Path, logs: Path) -> subprocess.Popen:
     """`gcpipe --local send -` reading lines as the test writes them; its output in ``logs``/send.{out,err}."""
     logs.mkdir(parents=True, exist_ok=True)
     with open(logs / "send.out", "wb") as out, open(logs / "send.err", "wb") as err:
-        return subprocess.Popen([GCPIPE, "--local", "send", "-", "--no-progress", "--audit-log", str(audit)],
-                                cwd=PROJECT_ROOT, env=environment(), stdin=subprocess.PIPE, stdout=out, stderr=err,
-                                preexec_fn=as_in_a_terminal)
+        return subprocess.Popen(
+            [GCPIPE, "--local", "send", "-", "--no-progress", "--audit-log", str(audit)],
+            cwd=PROJECT_ROOT,
+            env=environment(),
+            stdin=subprocess.PIPE,
+            stdout=out,
+            stderr=err,
+            preexec_fn=as_in_a_terminal,
+        )
 
 
 def _accepted(audit: Path) -> int:
@@ -199,8 +221,10 @@ def test_ctrl_c_during_send_and_a_stack_stopped_under_send(stack, tmp_path):
     err_lines = [ln for ln in (tmp_path / "b" / "send.err").read_text().splitlines() if ln.startswith("gcpipe send:")]
     assert len(err_lines) == 1
     endpoint = stack.state["aws_endpoint"]
-    assert err_lines[0].startswith(f"gcpipe send: stopped: {endpoint} unreachable (connection refused for 5 s); "
-                                   f"20 line(s) accepted before that, listed in the audit log {audit_b}")
+    assert err_lines[0].startswith(
+        f"gcpipe send: stopped: {endpoint} unreachable (connection refused for 5 s); "
+        f"20 line(s) accepted before that, listed in the audit log {audit_b}"
+    )
     records = audit_records(audit_b)
     assert sum(r["status"] == "accepted" for r in records) == 20
     assert all("unreachable" in r["reason"] for r in records if r["status"] == "failed")

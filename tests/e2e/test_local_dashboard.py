@@ -3,6 +3,7 @@
 Events go through the whole local pipeline (in-process) with the Lambdas' output captured into a log file,
 as `gcpipe local run` does; then the command renders the page from the session's synthesized template.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,10 @@ CUSTOM_NAMESPACE = "GenesysEventPipeline"
 
 def run_traffic(e2e, log_file):
     # The Lambdas' output, and what the emulated services record (as `gcpipe local run` does)
-    with LambdaOutput(log_file) as output, ServiceMetricsLog(log_file.with_name("aws-metrics.log"),
-                                                              sqs=e2e.pipeline.client("sqs"), sample_seconds=0.2):
+    with (
+        LambdaOutput(log_file) as output,
+        ServiceMetricsLog(log_file.with_name("aws-metrics.log"), sqs=e2e.pipeline.client("sqs"), sample_seconds=0.2),
+    ):
         output.ensure()
         applied = [e2e.event("acd.end") for _ in range(3)]
         e2e.sim.fail_next(1, 429, retry_after=1)  # one 429: the budget widget's line, retried and applied
@@ -42,8 +45,11 @@ def test_every_widget_of_the_template_appears_and_the_lambdas_metrics_fill_it(e2
     applied = run_traffic(e2e, log_file)
     out = tmp_path / "dashboard.html"
 
-    result = CliRunner().invoke(cli, ["local", "dashboard", "--cdk-out", str(synthesized), "--log", str(log_file),
-                                      "--out", str(out), "--json"], catch_exceptions=False)
+    result = CliRunner().invoke(
+        cli,
+        ["local", "dashboard", "--cdk-out", str(synthesized), "--log", str(log_file), "--out", str(out), "--json"],
+        catch_exceptions=False,
+    )
 
     assert result.exit_code == 0, result.output
     page = out.read_text()
@@ -74,13 +80,21 @@ def test_every_widget_of_the_template_appears_and_the_lambdas_metrics_fill_it(e2
 
     board = build(synthesized, "GenesysEvents-dev", log_file)
     # The aggregate series (the per-topic ones carry a topic dimension too).
-    lines = {ln.name: ln for w in board.widgets for ln in w.lines
-             if ln.namespace == CUSTOM_NAMESPACE and "topic" not in ln.dimensions}
+    lines = {
+        ln.name: ln
+        for w in board.widgets
+        for ln in w.lines
+        if ln.namespace == CUSTOM_NAMESPACE and "topic" not in ln.dimensions
+    }
     assert sum(v for _, v in lines["EventsApplied"].points) == len(applied)
     assert sum(v for _, v in lines["EventsDuplicate"].points) == 1
     # AWS's own metrics, recorded by the emulated services under the names the widgets resolve to
-    aws = {(ln.namespace, ln.name, ln.label): ln for w in board.widgets for ln in w.lines
-           if (ln.namespace or "").startswith("AWS/")}
+    aws = {
+        (ln.namespace, ln.name, ln.label): ln
+        for w in board.widgets
+        for ln in w.lines
+        if (ln.namespace or "").startswith("AWS/")
+    }
     started = [ln for (ns, name, _), ln in aws.items() if name == "ExecutionsStarted"]
     assert [sum(v for _, v in ln.points) for ln in started] == [len(applied)]  # the duplicate started none
     succeeded = [ln for (ns, name, _), ln in aws.items() if name == "ExecutionsSucceeded"]
@@ -93,7 +107,18 @@ def test_every_widget_of_the_template_appears_and_the_lambdas_metrics_fill_it(e2
 
 
 def test_a_missing_log_is_one_line_with_the_fix(synthesized, tmp_path):
-    result = CliRunner().invoke(cli, ["local", "dashboard", "--cdk-out", str(synthesized),
-                                      "--log", str(tmp_path / "nothing.log"), "--out", str(tmp_path / "d.html")])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "local",
+            "dashboard",
+            "--cdk-out",
+            str(synthesized),
+            "--log",
+            str(tmp_path / "nothing.log"),
+            "--out",
+            str(tmp_path / "d.html"),
+        ],
+    )
     assert result.exit_code == 1 and "run the pipeline first (gcpipe local run)" in result.output
     assert "Traceback" not in result.output

@@ -4,6 +4,7 @@ The simulator holds the integration the partner source came from, with a filter 
 cdk.json; the CLI (the real entry point, in-process on the same moto) shows the diff, --apply fixes
 it, a second --apply changes nothing, and the operator's own client does it.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,10 +17,15 @@ from gcpipe.ops.target import LocalState
 
 
 def sync(e2e, integration_id, *args):
-    obj = {"in_process": True, "outputs": e2e.pipeline.outputs, "genesys_base_url": e2e.sim.base_url,
-           "genesys_integration_id": integration_id}
-    return CliRunner().invoke(cli, ["--local", "--env", "dev", "genesys", "sync-filter", *args], obj=obj,
-                              catch_exceptions=False)
+    obj = {
+        "in_process": True,
+        "outputs": e2e.pipeline.outputs,
+        "genesys_base_url": e2e.sim.base_url,
+        "genesys_integration_id": integration_id,
+    }
+    return CliRunner().invoke(
+        cli, ["--local", "--env", "dev", "genesys", "sync-filter", *args], obj=obj, catch_exceptions=False
+    )
 
 
 def test_the_seeded_integration_drifts_and_sync_filter_fixes_it_once(e2e):
@@ -33,8 +39,9 @@ def test_the_seeded_integration_drifts_and_sync_filter_fixes_it_once(e2e):
     assert held["properties"]["eventFilter"] == drifted_filter(seeded.expected_topics)
 
     # The Lambdas' client is not used (least privilege): make its secret useless.
-    e2e.pipeline.client("secretsmanager").put_secret_value(SecretId=e2e.pipeline.outputs["GenesysSecretName"],
-                                                           SecretString="{}")
+    e2e.pipeline.client("secretsmanager").put_secret_value(
+        SecretId=e2e.pipeline.outputs["GenesysSecretName"], SecretString="{}"
+    )
     fetches = e2e.sim.token_fetches
     shown = sync(e2e, seeded.integration_id, "--json")
     assert shown.exit_code == 0, shown.output
@@ -56,8 +63,9 @@ def test_the_seeded_integration_drifts_and_sync_filter_fixes_it_once(e2e):
 def test_the_operator_secret_holds_a_client_of_its_own(e2e):
     seeded = seed_integration(e2e.sim, e2e.pipeline)
     secrets = e2e.pipeline.client("secretsmanager")
-    operator = json.loads(secrets.get_secret_value(
-        SecretId=e2e.pipeline.outputs["GenesysOperatorSecretName"])["SecretString"])
+    operator = json.loads(
+        secrets.get_secret_value(SecretId=e2e.pipeline.outputs["GenesysOperatorSecretName"])["SecretString"]
+    )
     runtime = json.loads(secrets.get_secret_value(SecretId=e2e.pipeline.outputs["GenesysSecretName"])["SecretString"])
     assert operator["client_id"] == seeded.operator_client_id != runtime["client_id"]
 

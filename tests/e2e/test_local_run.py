@@ -1,4 +1,5 @@
 """``gcpipe local run`` itself, through click (in-process moto, the session's synthesized template)."""
+
 from __future__ import annotations
 
 import json
@@ -15,8 +16,9 @@ pytestmark = pytest.mark.e2e
 
 
 def _run(args, synthesized, tmp_path):
-    result = CliRunner().invoke(cli, ["local", "run", "--mode", "in-process", "--cdk-out", str(synthesized), *args],
-                                catch_exceptions=False)
+    result = CliRunner().invoke(
+        cli, ["local", "run", "--mode", "in-process", "--cdk-out", str(synthesized), *args], catch_exceptions=False
+    )
     return result
 
 

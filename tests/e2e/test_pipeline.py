@@ -1,5 +1,6 @@
 """The pipeline end to end, locally: partner bus -> rule -> SQS -> dispatcher -> Step Functions ->
 processor -> Genesys simulator, plus the error logger. Each test checks the accounting invariant."""
+
 from __future__ import annotations
 
 import json
@@ -167,8 +168,9 @@ def test_5xx_beyond_the_retry_budget_fails_at_process_is_logged_and_a_replay_app
     assert acc.counts["failed"] == 1
 
     # Genesys recovers; the operator replays the failure.
-    result = CliRunner().invoke(cli, ["--local", "redrive", failed["executionArn"]],
-                                obj={"in_process": True, "outputs": e2e.pipeline.outputs})
+    result = CliRunner().invoke(
+        cli, ["--local", "redrive", failed["executionArn"]], obj={"in_process": True, "outputs": e2e.pipeline.outputs}
+    )
     assert result.exit_code == 0, result.output
     assert "same input" in result.output and "locally" in result.output
     e2e.settle()
@@ -244,8 +246,11 @@ def test_a_poison_message_reaches_the_dlq_after_max_receive_count(e2e, monkeypat
 
     monkeypatch.setattr(backend_class, "start_execution", start_execution)
     sqs = e2e.pipeline.client("sqs")
-    redrive = json.loads(sqs.get_queue_attributes(QueueUrl=e2e.pipeline.outputs["MainQueueUrl"],
-                                                  AttributeNames=["RedrivePolicy"])["Attributes"]["RedrivePolicy"])
+    redrive = json.loads(
+        sqs.get_queue_attributes(QueueUrl=e2e.pipeline.outputs["MainQueueUrl"], AttributeNames=["RedrivePolicy"])[
+            "Attributes"
+        ]["RedrivePolicy"]
+    )
     sent = e2e.send(poison, healthy)
     e2e.settle(max_rounds=int(redrive["maxReceiveCount"]) + 3)
 

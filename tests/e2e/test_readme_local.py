@@ -1,5 +1,6 @@
 """The README's "Locally" section, followed verbatim (issue 14, defect 2): `make up` in one terminal,
 the `gcpipe --local ...` commands in another, then Ctrl-C in the first."""
+
 from __future__ import annotations
 
 import re
@@ -40,8 +41,16 @@ def test_the_readme_local_sequence_works_verbatim(tmp_path):
         stack.start()
         # Terminal 2: each command as written, from the project directory
         for command in commands:
-            done = subprocess.run(command, shell=True, executable="/bin/bash", cwd=PROJECT_ROOT, env=environment(),
-                                  capture_output=True, text=True, timeout=STEP_TIMEOUT)
+            done = subprocess.run(
+                command,
+                shell=True,
+                executable="/bin/bash",
+                cwd=PROJECT_ROOT,
+                env=environment(),
+                capture_output=True,
+                text=True,
+                timeout=STEP_TIMEOUT,
+            )
             assert done.returncode == 0, f"{command}\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
             if "genesys writes" in command:
                 assert re.search(r"\d+ write\(s\) to \d+ place\(s\)", done.stdout), done.stdout[-2000:]

@@ -1,4 +1,5 @@
 """``gcpipe local run`` runs every function instance in its own worker process, and Ctrl-C leaves none behind."""
+
 from __future__ import annotations
 
 import os
@@ -36,8 +37,12 @@ def workers_in(code_root: Path) -> set[int]:
     found = set()
     for entry in Path("/proc").iterdir():
         try:
-            if entry.name.isdigit() and b"gcpipe.local.worker" in (entry / "cmdline").read_bytes() \
-                    and Path(os.readlink(entry / "cwd")).is_relative_to(code_root) and alive(int(entry.name)):
+            if (
+                entry.name.isdigit()
+                and b"gcpipe.local.worker" in (entry / "cmdline").read_bytes()
+                and Path(os.readlink(entry / "cwd")).is_relative_to(code_root)
+                and alive(int(entry.name))
+            ):
                 found.add(int(entry.name))
         except OSError:
             continue
@@ -54,11 +59,19 @@ def alive(pid: int) -> bool:
 def test_ctrl_c_during_a_run_stops_every_worker_and_leaves_no_orphan(synthesized, tmp_path):
     # Given a run whose functions are up in their worker processes
     with open(tmp_path / "err", "wb") as err:
-        proc = subprocess.Popen([GCPIPE, "local", "run", "--cdk-out", str(synthesized), "--count", "60", "--no-faults",
-                                 "--json"], cwd=PROJECT_ROOT, env=environment(), stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+        proc = subprocess.Popen(
+            [GCPIPE, "local", "run", "--cdk-out", str(synthesized), "--count", "60", "--no-faults", "--json"],
+            cwd=PROJECT_ROOT,
+            env=environment(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            start_new_session=True,
+        )
         try:
-            seen = wait_for(lambda: len(worker_pids(proc.pid)) >= 2 and worker_pids(proc.pid), 300, "two worker processes")
+            seen = wait_for(
+                lambda: len(worker_pids(proc.pid)) >= 2 and worker_pids(proc.pid), 300, "two worker processes"
+            )
 
             # When the operator presses Ctrl-C (the terminal signals the foreground process group: gcpipe's)
             os.killpg(proc.pid, signal.SIGINT)

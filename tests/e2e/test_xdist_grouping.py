@@ -1,6 +1,7 @@
 """The e2e tests run in two xdist groups (`make test`: -n 2 --dist loadgroup): the runs on the checkout's .local-run
 share one worker, since two of them side by side rotate each other's lambdas.log; the LocalPipelines of their own
 run on the other. pytest 9.2 with pytest-xdist 3.8 grouped nothing, silently."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -3,6 +3,7 @@
 Built-in CloudFormation validation off (it costs seconds per synth; `python -m infra.synth_all` keeps it),
 bundling skipped (`aws:cdk:bundling-stacks: []`): the asset is the lambdas/ source as is.
 """
+
 from __future__ import annotations
 
 import copy

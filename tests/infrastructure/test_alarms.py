@@ -1,4 +1,5 @@
 """Alarm routing, runbook anchors, the silence alarm and its opening hours, the end-to-end lag alarm."""
+
 from __future__ import annotations
 
 import json
@@ -88,9 +89,13 @@ def test_prod_opening_hours_switch_notifications_with_scheduler_in_its_time_zone
         assert silence_id in target_input, action  # this alarm's name, not another's
     [role_id] = {s["Target"]["RoleArn"]["Fn::GetAtt"][0] for s in schedules.values()}
     statements = prod.policy_statements(role_id)
-    assert statements == [{
-        "Action": ["cloudwatch:DisableAlarmActions", "cloudwatch:EnableAlarmActions", "cloudwatch:SetAlarmState"],
-        "Effect": "Allow", "Resource": {"Fn::GetAtt": [silence_id, "Arn"]}}]
+    assert statements == [
+        {
+            "Action": ["cloudwatch:DisableAlarmActions", "cloudwatch:EnableAlarmActions", "cloudwatch:SetAlarmState"],
+            "Effect": "Allow",
+            "Resource": {"Fn::GetAtt": [silence_id, "Arn"]},
+        }
+    ]
 
 
 def test_alarm_topic_arn_alone_routes_every_alarm_there():

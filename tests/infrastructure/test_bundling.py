@@ -2,6 +2,7 @@
 
 The real bundling test needs PyPI (pip downloads the locked wheels; the pip cache makes a second run quick).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -78,7 +79,9 @@ def test_the_asset_hash_changes_with_any_pin_or_source_file_and_only_then(tmp_pa
     assert asset_fingerprint(source, "arm64") != before
     lock.write_text(original)
     assert asset_fingerprint(source, "arm64") == before
-    (source / "genesys_pipeline" / "errors.py").write_text((source / "genesys_pipeline" / "errors.py").read_text() + "\n")
+    (source / "genesys_pipeline" / "errors.py").write_text(
+        (source / "genesys_pipeline" / "errors.py").read_text() + "\n"
+    )
     assert asset_fingerprint(source, "arm64") != before
     assert asset_fingerprint(LAMBDAS_DIR, "arm64") != asset_fingerprint(LAMBDAS_DIR, "x86_64")
 
@@ -93,8 +96,13 @@ def _s3_key(source: Path) -> str:
 
     app = cdk.App(context={"aws:cdk:bundling-stacks": []}, builtin_cloud_formation_validation=False)
     stack = cdk.Stack(app, "AssetHash")
-    lambda_.Function(stack, "Fn", runtime=lambda_.Runtime.PYTHON_3_12, handler="dispatcher.handler.lambda_handler",
-                     code=lambda_code("arm64", source))
+    lambda_.Function(
+        stack,
+        "Fn",
+        runtime=lambda_.Runtime.PYTHON_3_12,
+        handler="dispatcher.handler.lambda_handler",
+        code=lambda_code("arm64", source),
+    )
     (fn,) = Template.from_stack(stack).find_resources("AWS::Lambda::Function").values()
     return fn["Properties"]["Code"]["S3Key"]
 

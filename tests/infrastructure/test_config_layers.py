@@ -1,4 +1,5 @@
 """Config that scales: code defaults, `extends`, a new environment in a few lines (the README's own example)."""
+
 from __future__ import annotations
 
 import copy
@@ -55,8 +56,13 @@ def test_only_the_required_keys_make_an_environment_and_defaults_fill_the_rest()
 
 
 def test_extends_inherits_merges_objects_and_replaces_lists():
-    staging = {"extends": "prod", "account": "444455556666", "queueIds": [],
-               "dispatcher": {"batchSize": 20}, "unset": ["alarmEmail"]}
+    staging = {
+        "extends": "prod",
+        "account": "444455556666",
+        "queueIds": [],
+        "dispatcher": {"batchSize": 20},
+        "unset": ["alarmEmail"],
+    }
     config = load(context_with_environments(staging=staging).get, "staging")
     prod = load(CDK_CONTEXT.get, "prod")
     assert config.account == "444455556666" and config.region == prod.region
@@ -81,17 +87,24 @@ def test_attribute_map_is_replaced_whole_not_merged():
     assert config.attribute_map == {"aws_seen": "true"}
 
 
-@pytest.mark.parametrize("environments,env,message", [
-    ({"a": {"extends": "b"}, "b": {"extends": "a"}}, "a",
-     "cdk.json context environments.b.extends: a -> b -> a is a cycle; expected a chain that ends at an "
-     "environment without extends"),
-    ({"a": {"extends": "a"}}, "a",
-     "cdk.json context environments.a.extends: a -> a is a cycle"),
-    ({"a": {"extends": "stagin"}}, "a",
-     "cdk.json context environments.a.extends: 'stagin' is not an environment; expected one of dev, prod"),
-    ({"a": {"extends": ["prod"]}}, "a",
-     "cdk.json context environments.a.extends: [\"prod\"] is not an environment"),
-])
+@pytest.mark.parametrize(
+    "environments,env,message",
+    [
+        (
+            {"a": {"extends": "b"}, "b": {"extends": "a"}},
+            "a",
+            "cdk.json context environments.b.extends: a -> b -> a is a cycle; expected a chain that ends at an "
+            "environment without extends",
+        ),
+        ({"a": {"extends": "a"}}, "a", "cdk.json context environments.a.extends: a -> a is a cycle"),
+        (
+            {"a": {"extends": "stagin"}},
+            "a",
+            "cdk.json context environments.a.extends: 'stagin' is not an environment; expected one of dev, prod",
+        ),
+        ({"a": {"extends": ["prod"]}}, "a", 'cdk.json context environments.a.extends: ["prod"] is not an environment'),
+    ],
+)
 def test_bad_extends_fails_with_one_line(environments, env, message):
     with pytest.raises(ConfigError) as caught:
         load(context_with_environments(**environments).get, env)
@@ -102,14 +115,23 @@ def test_bad_extends_fails_with_one_line(environments, env, message):
 def test_a_bad_extends_fails_cdk_synth_with_that_one_line(tmp_path):
     context = {**context_with_environments(a={"extends": "b"}, b={"extends": "a"}), "env": "a"}
     done = subprocess.run(
-        [sys.executable, "app.py"], cwd=ROOT, capture_output=True, text=True, timeout=120,
-        env={"PATH": "/usr/bin:/bin", "CDK_CONTEXT_JSON": json.dumps(context), "CDK_OUTDIR": str(tmp_path),
-             "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"},
+        [sys.executable, "app.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "CDK_CONTEXT_JSON": json.dumps(context),
+            "CDK_OUTDIR": str(tmp_path),
+            "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+        },
     )
     assert done.returncode == 2
     assert [line for line in done.stderr.splitlines() if line.startswith("error:")] == [
         "error: cdk.json context environments.b.extends: a -> b -> a is a cycle; expected a chain that ends at "
-        "an environment without extends"]
+        "an environment without extends"
+    ]
     assert "Traceback" not in done.stderr
 
 
@@ -143,7 +165,10 @@ def test_a_genesys_region_unlike_the_aws_region_synthesizes():
     """The issue's pair: mypurecloud.com (us-east-1's Genesys region) into an AWS stack in us-east-2."""
     body = {**MINIMAL, "genesysRegion": "us-east-1", "region": "us-east-2"}
     stack, template = synth("pair", context_with_environments(pair=body))
-    [fn] = [r for k, r in template.to_json()["Resources"].items()
-            if r["Type"] == "AWS::Lambda::Function" and "ProcessorFunction" in k]
+    [fn] = [
+        r
+        for k, r in template.to_json()["Resources"].items()
+        if r["Type"] == "AWS::Lambda::Function" and "ProcessorFunction" in k
+    ]
     assert fn["Properties"]["Environment"]["Variables"]["GENESYS_DOMAIN"] == "mypurecloud.com"
     assert stack.region == "us-east-2"

@@ -1,4 +1,5 @@
 """PII backstop: every log group masks and audits phone numbers and e-mail addresses."""
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,9 @@ def test_every_log_group_but_the_audit_one_has_the_data_protection_policy(shippe
         [audit_st] = [s for s in policy["Statement"] if "Audit" in s["Operation"]]
         [mask_st] = [s for s in policy["Statement"] if "Deidentify" in s["Operation"]]
         # By Ref, so that CloudFormation creates the audit group first.
-        assert audit_st["Operation"]["Audit"]["FindingsDestination"]["CloudWatchLogs"]["LogGroup"] == \
-            {"Ref": audit_id}, lid
+        assert audit_st["Operation"]["Audit"]["FindingsDestination"]["CloudWatchLogs"]["LogGroup"] == {
+            "Ref": audit_id
+        }, lid
         for statement in (audit_st, mask_st):
             text = json.dumps(statement["DataIdentifier"])
             for identifier in ("EmailAddress", "PhoneNumber-US", "PhoneNumber-DE", "PhoneNumber-GB"):

@@ -1,17 +1,21 @@
 """Dispatcher: the SQS event source and the DispatcherSettings environment."""
+
 from __future__ import annotations
 
 
 def test_event_source_batches_with_partial_failures_and_a_concurrency_cap(shipped):
     main_id, _ = shipped.one("AWS::SQS::Queue", "MainQueue")
     d = shipped.config.dispatcher
-    shipped.template.has_resource_properties("AWS::Lambda::EventSourceMapping", {
-        "EventSourceArn": {"Fn::GetAtt": [main_id, "Arn"]},
-        "BatchSize": d.batch_size,
-        "MaximumBatchingWindowInSeconds": d.max_batching_window_seconds,
-        "ScalingConfig": {"MaximumConcurrency": d.max_concurrency},
-        "FunctionResponseTypes": ["ReportBatchItemFailures"],
-    })
+    shipped.template.has_resource_properties(
+        "AWS::Lambda::EventSourceMapping",
+        {
+            "EventSourceArn": {"Fn::GetAtt": [main_id, "Arn"]},
+            "BatchSize": d.batch_size,
+            "MaximumBatchingWindowInSeconds": d.max_batching_window_seconds,
+            "ScalingConfig": {"MaximumConcurrency": d.max_concurrency},
+            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+        },
+    )
     assert d.max_concurrency >= 2
 
 

@@ -1,4 +1,5 @@
 """Error logger: fed by this machine's status-change events on the default bus; reads its executions only."""
+
 from __future__ import annotations
 
 import json
@@ -25,10 +26,16 @@ def test_status_change_rule_on_the_default_bus_for_this_machine(shipped):
 
 
 def test_pattern_matches_failed_but_not_succeeded(dev):
-    pattern = json.loads(json.dumps(status_rule(dev)["EventPattern"]).replace(
-        json.dumps({"Ref": dev.one("AWS::StepFunctions::StateMachine")[0]}), '"arn:sm"'))
-    event = {"source": "aws.states", "detail-type": "Step Functions Execution Status Change",
-             "detail": {"status": "FAILED", "stateMachineArn": "arn:sm"}}
+    pattern = json.loads(
+        json.dumps(status_rule(dev)["EventPattern"]).replace(
+            json.dumps({"Ref": dev.one("AWS::StepFunctions::StateMachine")[0]}), '"arn:sm"'
+        )
+    )
+    event = {
+        "source": "aws.states",
+        "detail-type": "Step Functions Execution Status Change",
+        "detail": {"status": "FAILED", "stateMachineArn": "arn:sm"},
+    }
     assert EventPattern.load(json.dumps(pattern)).matches_event(event)
     event["detail"]["status"] = "SUCCEEDED"
     assert not EventPattern.load(json.dumps(pattern)).matches_event(event)
@@ -49,11 +56,12 @@ def test_error_logger_reads_this_machines_executions_and_the_secret(shipped):
     states = [s for s in statements if any(a.startswith("states:") for a in s["Action"])]
     assert len(states) == 1
     assert sorted(states[0]["Action"]) == ["states:DescribeExecution", "states:GetExecutionHistory"]
-    assert f':execution:{shipped.config.stack_name}-process-event:*' in json.dumps(states[0]["Resource"])
+    assert f":execution:{shipped.config.stack_name}-process-event:*" in json.dumps(states[0]["Resource"])
     actions = {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
     assert {"secretsmanager:GetSecretValue"} <= actions
     # DynamoDB: the request budget only (failure marks spend from it), never the idempotency records.
     budget_id, _ = shipped.one("AWS::DynamoDB::Table", "RequestBudget")
     ddb = [s for s in statements if any(a.startswith("dynamodb:") for a in s["Action"])]
     assert [(sorted(s["Action"]), s["Resource"]) for s in ddb] == [
-        (["dynamodb:GetItem", "dynamodb:UpdateItem"], {"Fn::GetAtt": [budget_id, "Arn"]})]
+        (["dynamodb:GetItem", "dynamodb:UpdateItem"], {"Fn::GetAtt": [budget_id, "Arn"]})
+    ]

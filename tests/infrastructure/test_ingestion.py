@@ -1,4 +1,5 @@
 """Ingestion: the partner bus (created or imported), the archive, and the rule's pattern against real events."""
+
 from __future__ import annotations
 
 import json
@@ -58,28 +59,48 @@ class TestRulePatternAgainstSampleEvents:
 def test_rule_targets_the_main_queue_with_its_own_dlq_and_retry_policy(shipped):
     main_id, _ = shipped.one("AWS::SQS::Queue", "MainQueue")
     dlq_id, _ = shipped.one("AWS::SQS::Queue", "RuleTargetDeadLetterQueue")
-    shipped.template.has_resource_properties("AWS::Events::Rule", {
-        "EventPattern": rule_pattern(shipped),
-        "Targets": [{
-            "Arn": {"Fn::GetAtt": [main_id, "Arn"]},
-            "Id": Match.any_value(),
-            "DeadLetterConfig": {"Arn": {"Fn::GetAtt": [dlq_id, "Arn"]}},
-            "RetryPolicy": {"MaximumEventAgeInSeconds": shipped.config.rule_target.maximum_event_age_seconds,
-                            "MaximumRetryAttempts": shipped.config.rule_target.maximum_retry_attempts},
-        }],
-    })
+    shipped.template.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "EventPattern": rule_pattern(shipped),
+            "Targets": [
+                {
+                    "Arn": {"Fn::GetAtt": [main_id, "Arn"]},
+                    "Id": Match.any_value(),
+                    "DeadLetterConfig": {"Arn": {"Fn::GetAtt": [dlq_id, "Arn"]}},
+                    "RetryPolicy": {
+                        "MaximumEventAgeInSeconds": shipped.config.rule_target.maximum_event_age_seconds,
+                        "MaximumRetryAttempts": shipped.config.rule_target.maximum_retry_attempts,
+                    },
+                }
+            ],
+        },
+    )
 
 
 def test_rule_target_dlq_lets_eventbridge_send_from_the_rules_only(dev):
     dlq_id, _ = dev.one("AWS::SQS::Queue", "RuleTargetDeadLetterQueue")
     rule_id, _ = dev.one("AWS::Events::Rule", "IngestionRule")
-    dev.template.has_resource_properties("AWS::SQS::QueuePolicy", {
-        "Queues": [{"Ref": dlq_id}],
-        "PolicyDocument": {"Statement": Match.array_with([Match.object_like({
-            "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"}, "Action": "sqs:SendMessage",
-            "Condition": {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [rule_id, "Arn"]}}},
-        })])},
-    })
+    dev.template.has_resource_properties(
+        "AWS::SQS::QueuePolicy",
+        {
+            "Queues": [{"Ref": dlq_id}],
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {
+                                "Effect": "Allow",
+                                "Principal": {"Service": "events.amazonaws.com"},
+                                "Action": "sqs:SendMessage",
+                                "Condition": {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [rule_id, "Arn"]}}},
+                            }
+                        )
+                    ]
+                )
+            },
+        },
+    )
 
 
 def test_dev_creates_the_bus_from_the_partner_event_source(dev):
@@ -93,8 +114,11 @@ def test_prod_imports_the_existing_bus_by_name(prod):
 
 
 def test_archive_on_the_bus_with_the_configured_retention(shipped):
-    shipped.template.has_resource_properties("AWS::Events::Archive", {
-        "ArchiveName": f"{shipped.config.stack_name}-events",
-        "RetentionDays": shipped.config.archive_retention_days,
-        "EventPattern": {"source": [{"prefix": shipped.config.source_prefix}]},
-    })
+    shipped.template.has_resource_properties(
+        "AWS::Events::Archive",
+        {
+            "ArchiveName": f"{shipped.config.stack_name}-events",
+            "RetentionDays": shipped.config.archive_retention_days,
+            "EventPattern": {"source": [{"prefix": shipped.config.source_prefix}]},
+        },
+    )

@@ -3,6 +3,7 @@
 infra/ keeps its own copy of the names (it must not import Lambda code); this
 test fails the moment the two drift apart.
 """
+
 from genesys_pipeline import observability, outcomes
 from infra import constants
 from infra import observability as infra_observability
@@ -13,8 +14,14 @@ def test_outcome_metric_names_match_the_lambdas():
 
 
 def test_shared_metric_names_match_the_lambdas():
-    for name in ("METRIC_EVENTS_RECEIVED", "METRIC_START_EXECUTION_THROTTLED", "METRIC_GENESYS_LATENCY",
-                 "METRIC_GENESYS_RATE_LIMITED", "METRIC_TOKEN_FETCHES", "METRIC_FAILURE_MARK_FAILED"):
+    for name in (
+        "METRIC_EVENTS_RECEIVED",
+        "METRIC_START_EXECUTION_THROTTLED",
+        "METRIC_GENESYS_LATENCY",
+        "METRIC_GENESYS_RATE_LIMITED",
+        "METRIC_TOKEN_FETCHES",
+        "METRIC_FAILURE_MARK_FAILED",
+    ):
         assert getattr(infra_observability, name) == getattr(outcomes, name), name
 
 
@@ -57,10 +64,21 @@ metrics.flush_metrics()
 def emitted_series(environment: str, topics: list[str]) -> set[tuple[str, frozenset]]:
     """(metric name, dimensions) of every EMF line the Lambdas' own code prints, in a fresh interpreter with
     the function environment the template sets (observability reads ENVIRONMENT at import)."""
-    env = {**os.environ, "ENVIRONMENT": environment, "PYTHONPATH": str(ROOT / "lambdas"),
-           "POWERTOOLS_SERVICE_NAME": constants.SERVICE_NAME, "POWERTOOLS_METRICS_NAMESPACE": constants.METRICS_NAMESPACE}
-    done = subprocess.run([sys.executable, "-c", EMITTER, json.dumps(topics)], env=env, capture_output=True,
-                          text=True, timeout=60, check=True)
+    env = {
+        **os.environ,
+        "ENVIRONMENT": environment,
+        "PYTHONPATH": str(ROOT / "lambdas"),
+        "POWERTOOLS_SERVICE_NAME": constants.SERVICE_NAME,
+        "POWERTOOLS_METRICS_NAMESPACE": constants.METRICS_NAMESPACE,
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", EMITTER, json.dumps(topics)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     series = set()
     for line in done.stdout.splitlines():
         record = json.loads(line)
@@ -87,8 +105,11 @@ def watched_series(s) -> list[tuple[str, str, frozenset]]:
     watched = []
     for lid, alarm in s.resources("AWS::CloudWatch::Alarm").items():
         props = alarm["Properties"]
-        stats = [props] if "MetricName" in props else [m["MetricStat"]["Metric"] for m in props.get("Metrics", [])
-                                                          if "MetricStat" in m]
+        stats = (
+            [props]
+            if "MetricName" in props
+            else [m["MetricStat"]["Metric"] for m in props.get("Metrics", []) if "MetricStat" in m]
+        )
         for m in stats:
             if m["Namespace"] == constants.METRICS_NAMESPACE:
                 watched.append((lid, m["MetricName"], frozenset((d["Name"], d["Value"]) for d in m["Dimensions"])))
@@ -96,14 +117,21 @@ def watched_series(s) -> list[tuple[str, str, frozenset]]:
         for metric in widget.get("properties", {}).get("metrics", []):
             if metric and metric[0] == constants.METRICS_NAMESPACE:
                 pairs = [x for x in metric[2:] if isinstance(x, str)]
-                watched.append((widget["properties"].get("title"), metric[1],
-                                frozenset(zip(pairs[::2], pairs[1::2], strict=False))))
+                watched.append(
+                    (
+                        widget["properties"].get("title"),
+                        metric[1],
+                        frozenset(zip(pairs[::2], pairs[1::2], strict=False)),
+                    )
+                )
     return watched
 
 
 def test_every_widget_and_alarm_watches_a_series_the_lambdas_emit(shipped):
-    environment = {fn["Properties"]["Environment"]["Variables"]["ENVIRONMENT"]
-                   for fn in shipped.resources("AWS::Lambda::Function").values()}
+    environment = {
+        fn["Properties"]["Environment"]["Variables"]["ENVIRONMENT"]
+        for fn in shipped.resources("AWS::Lambda::Function").values()
+    }
     assert environment == {shipped.config.name}
     emitted = emitted_series(shipped.config.name, list(shipped.config.topics))
     watched = watched_series(shipped)
@@ -124,8 +152,12 @@ def test_per_topic_outcomes_carry_the_short_topic_name_and_bounded_values():
 
 
 def test_end_to_end_lag_on_the_dashboard_at_p50_and_p99(shipped):
-    stats = {m[-1].get("stat") for w in _dashboard_body(shipped)["widgets"]
-             for m in w.get("properties", {}).get("metrics", []) if "EndToEndLagMs" in m}
+    stats = {
+        m[-1].get("stat")
+        for w in _dashboard_body(shipped)["widgets"]
+        for m in w.get("properties", {}).get("metrics", [])
+        if "EndToEndLagMs" in m
+    }
     assert {"p50", "p99"} <= stats
 
 

@@ -1,4 +1,5 @@
 """The state machine: STANDARD, one Task state, Retry by the processor's error names, no Catch."""
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,12 @@ from .conftest import ROOT, Synthesized
 
 RETRIED = {"GenesysRateLimited", "GenesysUnavailable", "AwsDependencyUnavailable"}
 IN_PROGRESS = "IdempotencyAlreadyInProgressError"
-LAMBDA_SERVICE = {"Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
-                  "Lambda.TooManyRequestsException"}
+LAMBDA_SERVICE = {
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+}
 
 
 def machine(s: Synthesized) -> dict:
@@ -49,8 +54,12 @@ def test_processor_arn_goes_through_definition_substitutions(shipped):
 def test_payload_and_result_selector_are_the_contract(shipped):
     process = definition(shipped)["States"]["Process"]
     assert process["Parameters"]["Payload"] == {
-        "event.$": "$", "executionName.$": "$$.Execution.Name", "executionArn.$": "$$.Execution.Id",
-        "executionStartTime.$": "$$.Execution.StartTime", "retryCount.$": "$$.State.RetryCount"}
+        "event.$": "$",
+        "executionName.$": "$$.Execution.Name",
+        "executionArn.$": "$$.Execution.Id",
+        "executionStartTime.$": "$$.Execution.StartTime",
+        "retryCount.$": "$$.State.RetryCount",
+    }
     assert process["ResultSelector"] == {"result.$": "$.Payload"}
     assert process["TimeoutSeconds"] > C.PROCESSOR_TIMEOUT_SECONDS
 
@@ -58,19 +67,29 @@ def test_payload_and_result_selector_are_the_contract(shipped):
 def test_retries_by_name_with_full_jitter_but_the_in_progress_wait_and_the_configured_budgets(shipped):
     retries = definition(shipped)["States"]["Process"]["Retry"]
     by_name = {tuple(r["ErrorEquals"]): r for r in retries}
-    assert {frozenset(k) for k in by_name} == {frozenset({"GenesysRateLimited"}), frozenset({"GenesysUnavailable"}),
-                                               frozenset({"AwsDependencyUnavailable"}), frozenset({IN_PROGRESS}),
-                                               frozenset(LAMBDA_SERVICE)}
-    budgets = {"GenesysRateLimited": shipped.config.retries.rate_limited,
-               "GenesysUnavailable": shipped.config.retries.unavailable,
-               "AwsDependencyUnavailable": shipped.config.retries.aws_dependency,
-               IN_PROGRESS: shipped.config.retries.in_progress}
+    assert {frozenset(k) for k in by_name} == {
+        frozenset({"GenesysRateLimited"}),
+        frozenset({"GenesysUnavailable"}),
+        frozenset({"AwsDependencyUnavailable"}),
+        frozenset({IN_PROGRESS}),
+        frozenset(LAMBDA_SERVICE),
+    }
+    budgets = {
+        "GenesysRateLimited": shipped.config.retries.rate_limited,
+        "GenesysUnavailable": shipped.config.retries.unavailable,
+        "AwsDependencyUnavailable": shipped.config.retries.aws_dependency,
+        IN_PROGRESS: shipped.config.retries.in_progress,
+    }
     for r in retries:
         # The in-progress retrier waits out a dead attempt's record: a wait, not a herd to spread
         assert r["JitterStrategy"] == ("NONE" if r["ErrorEquals"] == [IN_PROGRESS] else "FULL")
         budget = budgets.get(r["ErrorEquals"][0], shipped.config.retries.lambda_service)
         assert (r["IntervalSeconds"], r["MaxAttempts"], r["BackoffRate"], r["MaxDelaySeconds"]) == (
-            budget.interval_seconds, budget.max_attempts, budget.backoff_rate, budget.max_delay_seconds)
+            budget.interval_seconds,
+            budget.max_attempts,
+            budget.backoff_rate,
+            budget.max_delay_seconds,
+        )
     assert by_name[("GenesysRateLimited",)]["MaxAttempts"] >= by_name[("GenesysUnavailable",)]["MaxAttempts"]
     assert retry_span_seconds(shipped.config.retries.in_progress) > C.PROCESSOR_TIMEOUT_SECONDS
     # Rate limiting waits long; a concurrent attempt of the same event is short-lived.
@@ -111,7 +130,9 @@ def test_logging_without_execution_data_and_tracing(shipped):
     assert log["Properties"]["RetentionInDays"] == shipped.config.log_retention_days
     assert props["LoggingConfiguration"] == {
         "Destinations": [{"CloudWatchLogsLogGroup": {"LogGroupArn": {"Fn::GetAtt": [log_id, "Arn"]}}}],
-        "IncludeExecutionData": False, "Level": "ALL"}
+        "IncludeExecutionData": False,
+        "Level": "ALL",
+    }
     assert props["TracingConfiguration"] == {"Enabled": True}
 
 
@@ -123,8 +144,9 @@ def test_rendered_asl_passes_asl_validator(env, tmp_path):
     validator = ROOT / "node_modules/.bin/asl-validator"
     if not validator.exists():
         pytest.skip("node_modules not installed (npm ci)")
-    text = render_definition((STATEMACHINES_DIR / C.STATE_MACHINE_FILE).read_text(), load(_context().get, env),
-                             arns=SAMPLE_ARNS)
+    text = render_definition(
+        (STATEMACHINES_DIR / C.STATE_MACHINE_FILE).read_text(), load(_context().get, env), arns=SAMPLE_ARNS
+    )
     path = tmp_path / "machine.asl.json"
     path.write_text(text)
     done = subprocess.run([str(validator), "--json-path", str(path)], capture_output=True, text=True, timeout=60)

@@ -1,4 +1,5 @@
 """Processor: reserved concurrency, ProcessorSettings environment, idempotency table, the secret by name."""
+
 from __future__ import annotations
 
 import json
@@ -10,8 +11,9 @@ from .conftest import ROOT
 
 
 def test_reserved_concurrency_from_config(shipped):
-    assert shipped.function("Processor")["ReservedConcurrentExecutions"] == \
-        shipped.config.processor_reserved_concurrency
+    assert (
+        shipped.function("Processor")["ReservedConcurrentExecutions"] == shipped.config.processor_reserved_concurrency
+    )
 
 
 def test_processor_environment(shipped):
@@ -29,13 +31,16 @@ def test_processor_environment(shipped):
 
 
 def test_idempotency_table_has_powertools_defaults(shipped):
-    shipped.template.has_resource_properties("AWS::DynamoDB::Table", {
-        "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
-        "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
-        "TimeToLiveSpecification": {"AttributeName": "expiration", "Enabled": True},
-        "BillingMode": "PAY_PER_REQUEST",
-        "SSESpecification": {"SSEEnabled": True},
-    })
+    shipped.template.has_resource_properties(
+        "AWS::DynamoDB::Table",
+        {
+            "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
+            "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
+            "TimeToLiveSpecification": {"AttributeName": "expiration", "Enabled": True},
+            "BillingMode": "PAY_PER_REQUEST",
+            "SSESpecification": {"SSEEnabled": True},
+        },
+    )
 
 
 def test_pitr_and_retention_in_prod_only(dev, prod):
@@ -56,20 +61,34 @@ def test_processor_reads_the_secret_and_its_table_only(shipped):
     table_id, _ = shipped.one("AWS::DynamoDB::Table", "IdempotencyTable")
     statements = shipped.policy_statements("ProcessorRole")
     actions = {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
-    assert actions == {"logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments",
-                       "xray:PutTelemetryRecords", "secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret",
-                       "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
+    assert actions == {
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:DescribeSecret",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+    }
     budget_id, _ = shipped.one("AWS::DynamoDB::Table", "RequestBudget")
     ddb = {s["Resource"]["Fn::GetAtt"][0]: sorted(s["Action"]) for s in statements if "dynamodb:GetItem" in s["Action"]}
-    assert ddb == {table_id: ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
-                   budget_id: ["dynamodb:GetItem", "dynamodb:UpdateItem"]}  # the budget: read and update only
+    assert ddb == {
+        table_id: ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+        budget_id: ["dynamodb:GetItem", "dynamodb:UpdateItem"],
+    }  # the budget: read and update only
     secret = [s for s in statements if "secretsmanager:GetSecretValue" in s["Action"]][0]
     assert f':secret:{shipped.config.secret_name}-??????"' in json.dumps(secret["Resource"])
 
 
 SETTINGS = (ROOT / "lambdas/genesys_pipeline/settings.py").read_text()
-DECLARED = set(re.findall(r'"([A-Z][A-Z0-9_]+)"', SETTINGS)) | {"POWERTOOLS_SERVICE_NAME",
-                                                                 "POWERTOOLS_METRICS_NAMESPACE", "LOG_LEVEL"}
+DECLARED = set(re.findall(r'"([A-Z][A-Z0-9_]+)"', SETTINGS)) | {
+    "POWERTOOLS_SERVICE_NAME",
+    "POWERTOOLS_METRICS_NAMESPACE",
+    "LOG_LEVEL",
+}
 
 
 def test_every_variable_the_stack_sets_is_one_settings_py_reads(shipped):

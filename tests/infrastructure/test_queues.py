@@ -1,4 +1,5 @@
 """Queues: redrive, the visibility-timeout rule, encryption and TLS."""
+
 from __future__ import annotations
 
 from aws_cdk.assertions import Match
@@ -32,11 +33,17 @@ def test_every_queue_is_encrypted_and_refuses_plain_http(shipped):
     assert len(queues) == 3
     for qid, q in queues.items():
         assert q["Properties"].get("SqsManagedSseEnabled") is True or "KmsMasterKeyId" in q["Properties"], qid
-        shipped.template.has_resource_properties("AWS::SQS::QueuePolicy", {
-            "Queues": [{"Ref": qid}],
-            "PolicyDocument": {"Statement": Match.array_with([Match.object_like({
-                "Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}})])},
-        })
+        shipped.template.has_resource_properties(
+            "AWS::SQS::QueuePolicy",
+            {
+                "Queues": [{"Ref": qid}],
+                "PolicyDocument": {
+                    "Statement": Match.array_with(
+                        [Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}})]
+                    )
+                },
+            },
+        )
 
 
 def test_prod_retains_queues_and_dev_does_not(dev, prod):

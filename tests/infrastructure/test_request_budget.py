@@ -1,4 +1,5 @@
 """The Genesys request budget: its table, who may touch it, its config checks, its dashboard and alarm."""
+
 from __future__ import annotations
 
 import copy
@@ -32,8 +33,9 @@ def test_the_budget_table_is_its_own_on_demand_table_without_ttl(shipped):
     assert p["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
     assert p["BillingMode"] == "PAY_PER_REQUEST" and p["SSESpecification"] == {"SSEEnabled": True}
     assert "TimeToLiveSpecification" not in p
-    assert shipped.json["Outputs"]["RequestBudgetTableName"]["Value"] == {"Ref": shipped.one(
-        "AWS::DynamoDB::Table", "RequestBudget")[0]}
+    assert shipped.json["Outputs"]["RequestBudgetTableName"]["Value"] == {
+        "Ref": shipped.one("AWS::DynamoDB::Table", "RequestBudget")[0]
+    }
 
 
 def test_every_function_that_calls_genesys_gets_the_same_budget(shipped):
@@ -42,27 +44,32 @@ def test_every_function_that_calls_genesys_gets_the_same_budget(shipped):
     for name in ("Dispatcher", "Processor", "ErrorLogger"):
         env = shipped.function(name)["Environment"]["Variables"]
         assert env["REQUEST_BUDGET_TABLE"] == {"Ref": budget_id}, name
-        assert (env["REQUEST_BUDGET_RATE"], env["REQUEST_BUDGET_BURST"]) == (f"{rl.requests_per_second:g}",
-                                                                             str(rl.burst)), name
+        assert (env["REQUEST_BUDGET_RATE"], env["REQUEST_BUDGET_BURST"]) == (
+            f"{rl.requests_per_second:g}",
+            str(rl.burst),
+        ), name
         assert env["REQUEST_BUDGET_KEY"] == C.BUDGET_ITEM_KEY, name
         # Admission runs under the rate by the window and the send spread (budget.admission_rate).
         assert env["REQUEST_BUDGET_WINDOW_SECONDS"] == "60", name
         assert env["REQUEST_BUDGET_SEND_SPREAD_SECONDS"] == str(
-            shipped.config.dispatcher.max_batching_window_seconds + C.BUDGET_SEND_SPREAD_BASE_SECONDS), name
+            shipped.config.dispatcher.max_batching_window_seconds + C.BUDGET_SEND_SPREAD_BASE_SECONDS
+        ), name
 
 
 def test_only_get_and_update_of_the_budget_item_are_granted(shipped):
     budget_id, _ = shipped.one("AWS::DynamoDB::Table", "RequestBudget")
     for role in ("DispatcherRole", "ProcessorRole", "ErrorLoggerRole"):
-        on_budget = [s for s in shipped.policy_statements(role)
-                     if s["Resource"] == {"Fn::GetAtt": [budget_id, "Arn"]}]
+        on_budget = [s for s in shipped.policy_statements(role) if s["Resource"] == {"Fn::GetAtt": [budget_id, "Arn"]}]
         assert [sorted(s["Action"]) for s in on_budget] == [["dynamodb:GetItem", "dynamodb:UpdateItem"]], role
 
 
 def test_the_dispatcher_may_re_send_deferred_events_to_the_main_queue(shipped):
     main_id, _ = shipped.one("AWS::SQS::Queue", "QueuesMainQueue")
-    sends = [s for s in shipped.policy_statements("DispatcherRole") if "sqs:SendMessage" in s["Action"]
-             and s["Resource"] == {"Fn::GetAtt": [main_id, "Arn"]}]
+    sends = [
+        s
+        for s in shipped.policy_statements("DispatcherRole")
+        if "sqs:SendMessage" in s["Action"] and s["Resource"] == {"Fn::GetAtt": [main_id, "Arn"]}
+    ]
     assert sends
     env = shipped.function("Dispatcher")["Environment"]["Variables"]
     assert env["MAIN_QUEUE_URL"] == {"Ref": main_id}
@@ -80,8 +87,11 @@ def test_a_null_rate_limit_means_no_table_no_admission_and_no_alarm(unbudgeted):
 
 
 def test_the_429_share_alarm_divides_429s_by_requests_sent_at_the_configured_threshold(shipped):
-    [(_, alarm)] = [(k, v["Properties"]) for k, v in shipped.resources("AWS::CloudWatch::Alarm").items()
-                    if "GenesysRateLimitedShare" in k]
+    [(_, alarm)] = [
+        (k, v["Properties"])
+        for k, v in shipped.resources("AWS::CloudWatch::Alarm").items()
+        if "GenesysRateLimitedShare" in k
+    ]
     assert alarm["Threshold"] == shipped.config.genesys_rate_limit.alarm_share_429
     assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
     expression = [m for m in alarm["Metrics"] if "Expression" in m]
@@ -93,15 +103,29 @@ def test_the_429_share_alarm_divides_429s_by_requests_sent_at_the_configured_thr
 def test_the_dashboard_shows_budget_use_waits_and_429s(shipped):
     _, dash = shipped.one("AWS::CloudWatch::Dashboard")
     body = json.dumps(dash["Properties"]["DashboardBody"])
-    for metric in ("GenesysRequests", "BudgetTokensReserved", "BudgetTokensSpent", "EventsDeferred",
-                   "BudgetDeferralSeconds", "GenesysRequestsHeld", "GenesysRateLimited"):
+    for metric in (
+        "GenesysRequests",
+        "BudgetTokensReserved",
+        "BudgetTokensSpent",
+        "EventsDeferred",
+        "BudgetDeferralSeconds",
+        "GenesysRequestsHeld",
+        "GenesysRateLimited",
+    ):
         assert metric in body, metric
 
 
 def test_budget_metric_names_match_the_lambdas():
-    for name in ("METRIC_EVENTS_DEFERRED", "METRIC_BUDGET_DEFERRAL_SECONDS", "METRIC_BUDGET_TOKENS_RESERVED",
-                 "METRIC_BUDGET_TOKENS_SPENT", "METRIC_BUDGET_CONFLICTS", "METRIC_BUDGET_UNAVAILABLE",
-                 "METRIC_GENESYS_REQUESTS", "METRIC_GENESYS_REQUESTS_HELD"):
+    for name in (
+        "METRIC_EVENTS_DEFERRED",
+        "METRIC_BUDGET_DEFERRAL_SECONDS",
+        "METRIC_BUDGET_TOKENS_RESERVED",
+        "METRIC_BUDGET_TOKENS_SPENT",
+        "METRIC_BUDGET_CONFLICTS",
+        "METRIC_BUDGET_UNAVAILABLE",
+        "METRIC_GENESYS_REQUESTS",
+        "METRIC_GENESYS_REQUESTS_HELD",
+    ):
         assert getattr(infra_observability, name) == getattr(outcomes, name), name
 
 
@@ -137,13 +161,22 @@ BAD = [
     ("share over 1", {"alarmShare429": 2}, f"{P}.genesysRateLimit.alarmShare429: 2 is out of range"),
     ("unknown key", {"rps": 1}, f"{P}.genesysRateLimit.rps: unknown key; allowed keys:"),
     # prod: processorReservedConcurrency 20 and an external tag (2 requests per event)
-    ("burst over reserved concurrency", {"burst": 42},
-     f"{P}.genesysRateLimit.burst: 42 lets 21 executions start at once, over processorReservedConcurrency 20"),
+    (
+        "burst over reserved concurrency",
+        {"burst": 42},
+        f"{P}.genesysRateLimit.burst: 42 lets 21 executions start at once, over processorReservedConcurrency 20",
+    ),
     # Admission keeps the burst out of every minute's requests: half a minute's worth would halve the rate.
-    ("burst over half a minute's requests", {"requestsPerSecond": 0.5, "burst": 20},
-     f"{P}.genesysRateLimit.burst: 20 is over half of the 30 requests a 60 s Genesys window holds"),
-    ("rate the processors cannot carry", {"requestsPerSecond": 50},
-     f"{P}.genesysRateLimit.requestsPerSecond: 50 keeps about 25 processors busy"),
+    (
+        "burst over half a minute's requests",
+        {"requestsPerSecond": 0.5, "burst": 20},
+        f"{P}.genesysRateLimit.burst: 20 is over half of the 30 requests a 60 s Genesys window holds",
+    ),
+    (
+        "rate the processors cannot carry",
+        {"requestsPerSecond": 50},
+        f"{P}.genesysRateLimit.requestsPerSecond: 50 keeps about 25 processors busy",
+    ),
 ]
 
 

@@ -3,6 +3,7 @@
 Asset hashes (S3Key, asset paths, any 64-hex string) are masked. Update deliberately with
 `pytest tests/infrastructure/test_snapshot.py --snapshot-update` and review the diff.
 """
+
 from __future__ import annotations
 
 import re

@@ -1,4 +1,5 @@
 """The stack as a whole: name, outputs, least privilege, cdk-nag."""
+
 from __future__ import annotations
 
 import json
@@ -6,10 +7,24 @@ import json
 from cdk_nag import AwsSolutionsChecks
 
 CONTRACT_OUTPUTS = {
-    "EventBusName", "EventRuleName", "MainQueueUrl", "MainQueueArn", "DeadLetterQueueUrl", "DeadLetterQueueArn",
-    "RuleTargetDeadLetterQueueUrl", "StateMachineArn", "StateMachineConsoleUrl", "DispatcherFunctionName",
-    "ProcessorFunctionName", "ErrorLoggerFunctionName", "IdempotencyTableName", "GenesysSecretName", "ArchiveName",
-    "DashboardName", "RequestBudgetTableName", "GenesysOperatorSecretName",
+    "EventBusName",
+    "EventRuleName",
+    "MainQueueUrl",
+    "MainQueueArn",
+    "DeadLetterQueueUrl",
+    "DeadLetterQueueArn",
+    "RuleTargetDeadLetterQueueUrl",
+    "StateMachineArn",
+    "StateMachineConsoleUrl",
+    "DispatcherFunctionName",
+    "ProcessorFunctionName",
+    "ErrorLoggerFunctionName",
+    "IdempotencyTableName",
+    "GenesysSecretName",
+    "ArchiveName",
+    "DashboardName",
+    "RequestBudgetTableName",
+    "GenesysOperatorSecretName",
 }
 
 
@@ -21,8 +36,11 @@ def test_outputs_are_the_contract_keys(dev, prod):
     assert set(dev.json["Outputs"]) == CONTRACT_OUTPUTS
     assert set(prod.json["Outputs"]) == CONTRACT_OUTPUTS | {"AlarmTopicArn"}
     assert dev.json["Outputs"]["GenesysSecretName"]["Value"] == dev.config.secret_name
-    assert dev.json["Outputs"]["GenesysOperatorSecretName"]["Value"] == dev.config.operator_secret_name != \
-        dev.config.secret_name
+    assert (
+        dev.json["Outputs"]["GenesysOperatorSecretName"]["Value"]
+        == dev.config.operator_secret_name
+        != dev.config.secret_name
+    )
 
 
 def test_each_function_has_its_own_role_and_no_managed_policies(shipped):
@@ -69,16 +87,23 @@ def test_an_unacknowledged_nag_finding_fails_synth_with_the_rule_and_the_resourc
 
     from .conftest import CDK_CONTEXT
 
-    app = cdk.App(outdir=str(tmp_path), context={**CDK_CONTEXT, "env": "dev", "aws:cdk:bundling-stacks": []},
-                  builtin_cloud_formation_validation=False)
+    app = cdk.App(
+        outdir=str(tmp_path),
+        context={**CDK_CONTEXT, "env": "dev", "aws:cdk:bundling-stacks": []},
+        builtin_cloud_formation_validation=False,
+    )
     stack = GenesysEventsStack(app, config=load(app.node.try_get_context))
     sqs.Queue(stack, "Unguarded")  # no DLQ, no enforced TLS: AwsSolutions-SQS3 and -SQS4
     add_compliance_checks(app)
     with pytest.raises(RuntimeError, match=NAG_FAILED):
         app.synth()
     report = json.loads(next(tmp_path.glob("**/validation-report.json")).read_text())
-    findings = {(v["ruleName"], r["constructPath"]) for p in report["pluginReports"] for v in p["violations"]
-                for r in v["violatingConstructs"]}
+    findings = {
+        (v["ruleName"], r["constructPath"])
+        for p in report["pluginReports"]
+        for v in p["violations"]
+        for r in v["violatingConstructs"]
+    }
     assert ("AwsSolutions-SQS3", "GenesysEvents-dev/Unguarded/Resource") in findings
     assert all(path.startswith("GenesysEvents-dev/Unguarded") for _, path in findings)  # the shipped stack is clean
 
@@ -92,8 +117,11 @@ def test_the_shipped_stack_synthesizes_with_the_nag_plugin(tmp_path):
 
     from .conftest import CDK_CONTEXT
 
-    app = cdk.App(outdir=str(tmp_path), context={**CDK_CONTEXT, "env": "prod", "aws:cdk:bundling-stacks": []},
-                  builtin_cloud_formation_validation=False)
+    app = cdk.App(
+        outdir=str(tmp_path),
+        context={**CDK_CONTEXT, "env": "prod", "aws:cdk:bundling-stacks": []},
+        builtin_cloud_formation_validation=False,
+    )
     GenesysEventsStack(app, config=load(app.node.try_get_context))
     add_compliance_checks(app)
     assert app.synth().get_stack_by_name("GenesysEvents-prod").template["Resources"]

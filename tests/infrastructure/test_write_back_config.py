@@ -1,4 +1,5 @@
 """writeBack.plugin in cdk.json: checked at synth from the source of lambdas/extensions/, passed as WRITE_BACK_PLUGIN."""
+
 from __future__ import annotations
 
 import pytest
@@ -20,19 +21,26 @@ def test_no_write_back_key_means_templates_only():
     assert parse_with(lambda raw: None).write_back_plugin is None
 
 
-@pytest.mark.parametrize("value, message", [
-    ({"plugin": "no_such_module:write_back"},
-     f"{P}.plugin: 'no_such_module:write_back': no module lambdas/extensions/no_such_module.py in the Lambda asset; "
-     "add it, or name a module of lambdas/extensions/"),
-    ({"plugin": "acd_summary:no_such_function"},
-     f"{P}.plugin: 'acd_summary:no_such_function': lambdas/extensions/acd_summary.py defines no top-level function "
-     "'no_such_function' (it has: write_back); define it or fix the name"),
-    ({"plugin": "acd_summary"}, f"{P}.plugin: 'acd_summary' is not 'module:function'"),
-    ({"plugin": "acd-summary:write_back"}, f"{P}.plugin: 'acd-summary:write_back' is not 'module:function'"),
-    ({"plugins": "acd_summary:write_back"}, f"{P}.plugin: missing; expected 'module:function'"),
-    ({"plugin": "acd_summary:write_back", "mode": "x"}, f"{P}.mode: unknown key; allowed keys: plugin"),
-    ("acd_summary:write_back", f"{P}: expected an object, got 'acd_summary:write_back'"),
-])
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        (
+            {"plugin": "no_such_module:write_back"},
+            f"{P}.plugin: 'no_such_module:write_back': no module lambdas/extensions/no_such_module.py in the Lambda asset; "
+            "add it, or name a module of lambdas/extensions/",
+        ),
+        (
+            {"plugin": "acd_summary:no_such_function"},
+            f"{P}.plugin: 'acd_summary:no_such_function': lambdas/extensions/acd_summary.py defines no top-level function "
+            "'no_such_function' (it has: write_back); define it or fix the name",
+        ),
+        ({"plugin": "acd_summary"}, f"{P}.plugin: 'acd_summary' is not 'module:function'"),
+        ({"plugin": "acd-summary:write_back"}, f"{P}.plugin: 'acd-summary:write_back' is not 'module:function'"),
+        ({"plugins": "acd_summary:write_back"}, f"{P}.plugin: missing; expected 'module:function'"),
+        ({"plugin": "acd_summary:write_back", "mode": "x"}, f"{P}.mode: unknown key; allowed keys: plugin"),
+        ("acd_summary:write_back", f"{P}: expected an object, got 'acd_summary:write_back'"),
+    ],
+)
 def test_a_bad_plugin_fails_synth_with_one_line_naming_the_key_and_the_fix(value, message):
     with pytest.raises(ConfigError) as caught:
         parse_with(lambda raw: raw.update(writeBack=value))
@@ -52,8 +60,11 @@ def test_wrapup_code_is_a_placeholder_for_acw_topics():
 def test_the_plugin_reaches_the_processor_as_write_back_plugin():
     _, template = synth("dev", context_with("dev", writeBack={"plugin": "acd_summary:write_back"}))
     functions = template.to_json()["Resources"].values()
-    processor = [r for r in functions if r["Type"] == "AWS::Lambda::Function"
-                 and r["Properties"]["Handler"] == "processor.handler.lambda_handler"]
+    processor = [
+        r
+        for r in functions
+        if r["Type"] == "AWS::Lambda::Function" and r["Properties"]["Handler"] == "processor.handler.lambda_handler"
+    ]
     assert processor[0]["Properties"]["Environment"]["Variables"]["WRITE_BACK_PLUGIN"] == "acd_summary:write_back"
 
 
@@ -62,7 +73,8 @@ def test_the_operator_secret_must_not_be_the_runtime_secret():
         parse_with(lambda raw: raw.update(operatorSecretName=raw["secretName"]))
     assert str(caught.value).startswith(
         "cdk.json context environments.prod.operatorSecretName: 'genesys/prod/oauth-client' is secretName, the Lambdas' "
-        "client; expected the secret of a separate operator OAuth client")
+        "client; expected the secret of a separate operator OAuth client"
+    )
 
 
 def test_without_an_operator_secret_there_is_no_operator_output():

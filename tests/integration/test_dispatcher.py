@@ -1,4 +1,5 @@
 """The dispatcher Lambda against moto: SQS batch in, Step Functions executions and DLQ messages out."""
+
 from __future__ import annotations
 
 import copy
@@ -78,17 +79,30 @@ class _Aws:
     def sqs_event(self, *bodies: dict | str) -> dict:
         """Send the bodies to the main queue and receive them as Lambda's SQS event would carry them."""
         for body in bodies:
-            self.sqs.send_message(QueueUrl=self.main_url, MessageBody=body if isinstance(body, str) else json.dumps(body))
+            self.sqs.send_message(
+                QueueUrl=self.main_url, MessageBody=body if isinstance(body, str) else json.dumps(body)
+            )
         messages = []
         while len(messages) < len(bodies):
-            messages += self.sqs.receive_message(QueueUrl=self.main_url, MaxNumberOfMessages=10, AttributeNames=["All"])["Messages"]
-        return {"Records": [
-            {"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
-             "attributes": m["Attributes"], "messageAttributes": {}, "md5OfBody": m["MD5OfBody"],
-             "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:genesys-main",
-             "awsRegion": "us-east-1"}
-            for m in messages
-        ]}
+            messages += self.sqs.receive_message(
+                QueueUrl=self.main_url, MaxNumberOfMessages=10, AttributeNames=["All"]
+            )["Messages"]
+        return {
+            "Records": [
+                {
+                    "messageId": m["MessageId"],
+                    "receiptHandle": m["ReceiptHandle"],
+                    "body": m["Body"],
+                    "attributes": m["Attributes"],
+                    "messageAttributes": {},
+                    "md5OfBody": m["MD5OfBody"],
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:genesys-main",
+                    "awsRegion": "us-east-1",
+                }
+                for m in messages
+            ]
+        }
 
     def invoke(self, event: dict) -> dict:
         return self.handler.lambda_handler(event, FakeLambdaContext())
@@ -108,7 +122,8 @@ def test_a_mixed_batch_gets_a_partial_batch_response(aws, sample_events):
     valid = fresh(sample_events["acd-end"])
     event = aws.sqs_event(
         valid,
-        fresh(sample_events["acd-end"], envelope_id="11111111-aaaa-4bbb-8ccc-dddddddddddd") | {"detail": valid["detail"]},
+        fresh(sample_events["acd-end"], envelope_id="11111111-aaaa-4bbb-8ccc-dddddddddddd")
+        | {"detail": valid["detail"]},
         fresh(sample_events["attributes"]),
         fresh(sample_events["customer-end"], age=timedelta(days=6)),
         '{"version": "0", "detail": ',
@@ -172,14 +187,20 @@ class ThrottlingClient:
     def start_execution(self, **kwargs):
         if kwargs["name"] in self.throttled_names:
             raise ClientError(
-                {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"},
-                 "ResponseMetadata": {"HTTPStatusCode": 400}}, "StartExecution")
+                {
+                    "Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"},
+                    "ResponseMetadata": {"HTTPStatusCode": 400},
+                },
+                "StartExecution",
+            )
         return self._client.start_execution(**kwargs)
 
 
 def _dispatcher(aws, sfn_client) -> Dispatcher:
     settings = DispatcherSettings.from_env()
-    return Dispatcher(settings, StepFunctionsExecutionStarter(sfn_client, aws.machine_arn), SqsDeadLetterSink(aws.sqs, aws.dlq_url))
+    return Dispatcher(
+        settings, StepFunctionsExecutionStarter(sfn_client, aws.machine_arn), SqsDeadLetterSink(aws.sqs, aws.dlq_url)
+    )
 
 
 def test_a_throttled_start_execution_fails_only_its_record(aws, sample_events):

@@ -3,6 +3,7 @@
 moto does what the Step Functions API reference says: success, with the running execution's own
 response (same executionArn, same startDate); ExecutionAlreadyExists once it is closed or for another input.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,12 @@ DEFINITION = json.dumps({"StartAt": "Process", "States": {"Process": {"Type": "P
 def machine():
     with mock_aws():
         sfn = boto3.client("stepfunctions")
-        arn = sfn.create_state_machine(name="genesys", definition=DEFINITION, type="STANDARD",
-                                       roleArn="arn:aws:iam::123456789012:role/genesys-states")["stateMachineArn"]
+        arn = sfn.create_state_machine(
+            name="genesys",
+            definition=DEFINITION,
+            type="STANDARD",
+            roleArn="arn:aws:iam::123456789012:role/genesys-states",
+        )["stateMachineArn"]
         yield sfn, arn
 
 
@@ -40,10 +45,16 @@ def test_the_adapter_tells_another_copys_running_execution_from_its_own(machine)
     starter = StepFunctionsExecutionStarter(sfn, arn)
     started = sfn.start_execution(stateMachineArn=arn, name="key", input='{"a":1}')["startDate"]
     # A copy first received after the execution started: a duplicate
-    assert starter.start_execution("key", '{"a":1}', not_before=started + timedelta(seconds=1)) is StartResult.ALREADY_RUNNING
+    assert (
+        starter.start_execution("key", '{"a":1}', not_before=started + timedelta(seconds=1))
+        is StartResult.ALREADY_RUNNING
+    )
     # The message that started it, received again (first received before the start): its own start
     assert starter.start_execution("key", '{"a":1}', not_before=started - timedelta(seconds=1)) is StartResult.STARTED
     # Another input, or the execution closed: ExecutionAlreadyExists
     assert starter.start_execution("key", '{"a":2}') is StartResult.ALREADY_EXISTS
     sfn.stop_execution(executionArn=f"{arn.replace(':stateMachine:', ':execution:')}:key")
-    assert starter.start_execution("key", '{"a":1}', not_before=started + timedelta(seconds=1)) is StartResult.ALREADY_EXISTS
+    assert (
+        starter.start_execution("key", '{"a":1}', not_before=started + timedelta(seconds=1))
+        is StartResult.ALREADY_EXISTS
+    )

@@ -3,6 +3,7 @@
 Helpers at the top (``execution_input``, ``genesys_settings``, ``LogCapture``...) are
 shared with the error-logger and redaction tests.
 """
+
 from __future__ import annotations
 
 import io
@@ -70,13 +71,23 @@ def execution_input(envelope: dict, dedup_key: str | None = None, *, keep_sensit
 def task_payload(event_input: dict, *, retry_count: int = 0, execution_name: str | None = None) -> dict:
     """The Process task's payload (docs/contracts.md)."""
     name = execution_name or event_input["dedupKey"]
-    return {"event": event_input, "executionName": name,
-            "executionArn": f"arn:aws:states:us-east-1:123456789012:execution:genesys-test:{name}", "retryCount": retry_count}
+    return {
+        "event": event_input,
+        "executionName": name,
+        "executionArn": f"arn:aws:states:us-east-1:123456789012:execution:genesys-test:{name}",
+        "retryCount": retry_count,
+    }
 
 
 def genesys_settings(sim: GenesysSimulator, **overrides) -> GenesysSettings:
-    values = dict(domain="mypurecloud.com", secret_name=SECRET_NAME, api_base_url=sim.base_url, login_base_url=sim.base_url,
-                  connect_timeout_seconds=1.0, read_timeout_seconds=2.0)
+    values = dict(
+        domain="mypurecloud.com",
+        secret_name=SECRET_NAME,
+        api_base_url=sim.base_url,
+        login_base_url=sim.base_url,
+        connect_timeout_seconds=1.0,
+        read_timeout_seconds=2.0,
+    )
     values.update(overrides)
     return GenesysSettings(**values)
 
@@ -139,11 +150,18 @@ def fresh_caches():
 def aws(fresh_caches):
     with mock_aws():
         boto3.client("secretsmanager").create_secret(
-            Name=SECRET_NAME, SecretString=json.dumps({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}))
+            Name=SECRET_NAME, SecretString=json.dumps({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET})
+        )
         ddb = boto3.client("dynamodb")
-        ddb.create_table(TableName=TABLE, KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-                         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
-        ddb.update_time_to_live(TableName=TABLE, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"})
+        ddb.create_table(
+            TableName=TABLE,
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        ddb.update_time_to_live(
+            TableName=TABLE, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"}
+        )
         yield
 
 
@@ -178,8 +196,12 @@ def make_processor(aws, sim, sleeps):
         attribute_map = overrides.pop("attribute_map", None)
         external_tag = overrides.pop("external_tag", None)
         genesys = genesys_settings(sim, **overrides)
-        settings = ProcessorSettings(genesys=genesys, idempotency_table=TABLE, external_tag=external_tag,
-                                     **({"attribute_map": attribute_map} if attribute_map is not None else {}))
+        settings = ProcessorSettings(
+            genesys=genesys,
+            idempotency_table=TABLE,
+            external_tag=external_tag,
+            **({"attribute_map": attribute_map} if attribute_map is not None else {}),
+        )
         return Processor(settings, GenesysClient(genesys, sleep=sleeps))
 
     return make
@@ -207,7 +229,11 @@ def test_applies_the_attribute_map_and_reports_applied(processor, sim, acd_end, 
 
     conv, part = conversation(acd_end)
     assert result["outcome"] == "applied"
-    assert result["dedupKey"] == acd_end["dedupKey"] and result["conversationId"] == conv and result["participantId"] == part
+    assert (
+        result["dedupKey"] == acd_end["dedupKey"]
+        and result["conversationId"] == conv
+        and result["participantId"] == part
+    )
     assert result["attributes"] == ["aws_pipeline_execution", "aws_processed", "aws_processed_at"]
     written = sim.attributes_of(conv, part)
     assert written["aws_processed"] == "true" and written["aws_pipeline_execution"] == acd_end["dedupKey"]
@@ -218,8 +244,9 @@ def test_applies_the_attribute_map_and_reports_applied(processor, sim, acd_end, 
 
 
 def test_templates_reference_event_fields_and_set_the_external_tag(make_processor, sim, acd_end):
-    processor = make_processor(attribute_map={"acd": "{acdOutcome} in {queueId}", "media": "{mediaType}"},
-                               external_tag="gc-{conversationId}")
+    processor = make_processor(
+        attribute_map={"acd": "{acdOutcome} in {queueId}", "media": "{mediaType}"}, external_tag="gc-{conversationId}"
+    )
     processor.process(task_payload(acd_end))
     conv, part = conversation(acd_end)
     assert sim.attributes_of(conv, part) == {"acd": f"ANSWERED in {acd_end['queueId']}", "media": "VOICE"}
@@ -230,10 +257,20 @@ def test_templates_reference_event_fields_and_set_the_external_tag(make_processo
 # ----------------------------------------------------------------------------- error taxonomy
 
 
-@pytest.mark.parametrize("status, error", [
-    (400, GenesysRejected), (403, GenesysForbidden), (409, GenesysRejected), (413, GenesysRejected), (415, GenesysRejected),
-    (500, GenesysUnavailable), (503, GenesysUnavailable), (504, GenesysUnavailable), (408, GenesysUnavailable),
-])
+@pytest.mark.parametrize(
+    "status, error",
+    [
+        (400, GenesysRejected),
+        (403, GenesysForbidden),
+        (409, GenesysRejected),
+        (413, GenesysRejected),
+        (415, GenesysRejected),
+        (500, GenesysUnavailable),
+        (503, GenesysUnavailable),
+        (504, GenesysUnavailable),
+        (408, GenesysUnavailable),
+    ],
+)
 def test_http_status_maps_to_the_named_error(processor, sim, acd_end, status, error, logs):
     sim.fail_next(1, status=status)
     with pytest.raises(error) as raised:
@@ -245,7 +282,11 @@ def test_http_status_maps_to_the_named_error(processor, sim, acd_end, status, er
     assert raised.value.status == status
     assert sim.writes == []
     failure = [r for r in logs.records if r.get("message") == "Genesys request failed"]
-    assert failure and failure[0]["genesys_correlation_id"] == raised.value.correlation_id and failure[0]["status"] == status
+    assert (
+        failure
+        and failure[0]["genesys_correlation_id"] == raised.value.correlation_id
+        and failure[0]["status"] == status
+    )
 
 
 def test_a_failed_write_leaves_no_idempotency_record_so_the_retry_writes(processor, sim, acd_end):
@@ -281,7 +322,8 @@ def test_401_twice_is_bad_credentials(processor, sim, acd_end):
 
 def test_token_endpoint_refusing_the_client_is_bad_credentials(aws, sim, acd_end):
     boto3.client("secretsmanager").put_secret_value(
-        SecretId=SECRET_NAME, SecretString=json.dumps({"client_id": CLIENT_ID, "client_secret": "rotated-elsewhere"}))
+        SecretId=SECRET_NAME, SecretString=json.dumps({"client_id": CLIENT_ID, "client_secret": "rotated-elsewhere"})
+    )
     genesys = genesys_settings(sim)
     processor = Processor(ProcessorSettings(genesys=genesys, idempotency_table=TABLE), GenesysClient(genesys))
     with pytest.raises(GenesysBadCredentials, match="unauthorized_client"):
@@ -336,7 +378,9 @@ def test_a_hung_request_times_out_as_unavailable(make_processor, sim, acd_end):
 def test_connection_refused_is_unavailable(aws, acd_end):
     with GenesysSimulator(client_id=CLIENT_ID, client_secret=CLIENT_SECRET) as gone:
         url = gone.base_url
-    genesys = GenesysSettings(domain="x", secret_name=SECRET_NAME, api_base_url=url, login_base_url=url, connect_timeout_seconds=0.5)
+    genesys = GenesysSettings(
+        domain="x", secret_name=SECRET_NAME, api_base_url=url, login_base_url=url, connect_timeout_seconds=0.5
+    )
     processor = Processor(ProcessorSettings(genesys=genesys, idempotency_table=TABLE), GenesysClient(genesys))
     with pytest.raises(GenesysUnavailable, match="unreachable|failed"):
         processor.process(task_payload(acd_end))
@@ -369,7 +413,9 @@ def test_token_is_refreshed_a_margin_before_it_expires(aws, sim, acd_end):
 
 
 def test_token_fetch_is_single_flight_under_concurrency(aws, sim, acd_end):
-    sim.set_latency(0, token_seconds=0.3)  # a slow token endpoint: every thread arrives while the first fetch is in flight
+    sim.set_latency(
+        0, token_seconds=0.3
+    )  # a slow token endpoint: every thread arrives while the first fetch is in flight
     # Production timeouts: 16 PATCHes land at once, and under a loaded CI one can wait past the tests' 2 s read timeout
     client = GenesysClient(genesys_settings(sim, connect_timeout_seconds=3.05, read_timeout_seconds=10.0))
     conv, part = conversation(acd_end)
@@ -411,8 +457,9 @@ def test_a_repeated_dedup_key_never_writes_twice(processor, sim, acd_end, logs):
 def test_a_cached_result_names_the_execution_that_concluded_it_and_the_one_that_wrote(processor, sim, acd_end, logs):
     # A local replay of a failed execution is a new execution with the same input (no RedriveExecution in moto)
     processor.process(task_payload(acd_end), FakeLambdaContext())
-    replay = processor.process(task_payload(acd_end, execution_name=acd_end["dedupKey"] + "-replay-1"),
-                               FakeLambdaContext())
+    replay = processor.process(
+        task_payload(acd_end, execution_name=acd_end["dedupKey"] + "-replay-1"), FakeLambdaContext()
+    )
     assert replay["outcome"] == "duplicate" and replay["writtenBy"]["executionName"] == acd_end["dedupKey"]
     [line] = [r for r in logs.records if r.get("outcome") == "duplicate"]
     # The ledger lets the replay's outcome supersede the failure of the execution it replayed
@@ -453,11 +500,14 @@ def test_missing_template_field_at_runtime_is_invalid_and_names_it(make_processo
     assert sim.writes == []
 
 
-@pytest.mark.parametrize("payload, reason", [
-    ("nope", "JSON object"),
-    ({}, "no event"),
-    ({"event": {"dedupKey": "x"}}, "missing execution input field"),
-])
+@pytest.mark.parametrize(
+    "payload, reason",
+    [
+        ("nope", "JSON object"),
+        ({}, "no event"),
+        ({"event": {"dedupKey": "x"}}, "missing execution input field"),
+    ],
+)
 def test_malformed_task_payload_is_invalid(processor, payload, reason):
     with pytest.raises(InvalidEvent, match=reason):
         processor.process(payload)
@@ -476,8 +526,12 @@ def processor_env(aws, sim, monkeypatch):
     from processor import handler
 
     for name, value in {
-        "GENESYS_DOMAIN": "mypurecloud.com", "GENESYS_SECRET_NAME": SECRET_NAME, "GENESYS_API_BASE_URL": sim.base_url,
-        "GENESYS_LOGIN_BASE_URL": sim.base_url, "IDEMPOTENCY_TABLE": TABLE, "GENESYS_READ_TIMEOUT_SECONDS": "2",
+        "GENESYS_DOMAIN": "mypurecloud.com",
+        "GENESYS_SECRET_NAME": SECRET_NAME,
+        "GENESYS_API_BASE_URL": sim.base_url,
+        "GENESYS_LOGIN_BASE_URL": sim.base_url,
+        "IDEMPOTENCY_TABLE": TABLE,
+        "GENESYS_READ_TIMEOUT_SECONDS": "2",
         "ATTRIBUTE_MAP": json.dumps({"aws_processed": "true", "aws_acd_outcome": "{acdOutcome}"}),
         "AWS_LAMBDA_FUNCTION_NAME": "genesys-test-processor",
     }.items():

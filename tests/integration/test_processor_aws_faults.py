@@ -6,6 +6,7 @@ Transient faults (throttling, 5xx, an unreachable endpoint) are ``AwsDependencyU
 state machine); permanent ones (access denied, a missing table) keep failing at once. A write repeated after
 an attempt died between the Genesys write and its idempotency record is identical to the first.
 """
+
 from __future__ import annotations
 
 import json
@@ -62,8 +63,9 @@ class CallFaults:
 
 
 def client_error(code: str, status: int, operation: str) -> Callable[[], ClientError]:
-    return lambda: ClientError({"Error": {"Code": code, "Message": "injected"},
-                                "ResponseMetadata": {"HTTPStatusCode": status}}, operation)
+    return lambda: ClientError(
+        {"Error": {"Code": code, "Message": "injected"}, "ResponseMetadata": {"HTTPStatusCode": status}}, operation
+    )
 
 
 class Clock:
@@ -105,14 +107,18 @@ def payload(event_input: dict, retry_count: int = 0) -> dict:
 # ----------------------------------------------------------------------------- the idempotency table
 
 
-@pytest.mark.parametrize("operation, code, status", [
-    ("PutItem", "ProvisionedThroughputExceededException", 400),
-    ("PutItem", "ThrottlingException", 400),
-    ("PutItem", "InternalServerError", 500),
-    ("PutItem", "ServiceUnavailable", 503),
-])
-def test_a_throttled_or_failing_table_is_retryable_and_the_retry_writes_once(make, table_client, sim, acd_end,
-                                                                              operation, code, status):
+@pytest.mark.parametrize(
+    "operation, code, status",
+    [
+        ("PutItem", "ProvisionedThroughputExceededException", 400),
+        ("PutItem", "ThrottlingException", 400),
+        ("PutItem", "InternalServerError", 500),
+        ("PutItem", "ServiceUnavailable", 503),
+    ],
+)
+def test_a_throttled_or_failing_table_is_retryable_and_the_retry_writes_once(
+    make, table_client, sim, acd_end, operation, code, status
+):
     processor = make(table_client)
     faults = CallFaults(table_client, operation, client_error(code, status, operation))
     # When the table refuses the in-progress record
@@ -130,8 +136,11 @@ def test_a_throttled_or_failing_table_is_retryable_and_the_retry_writes_once(mak
 
 def test_an_unreachable_table_endpoint_is_retryable(make, sim, acd_end, aws):
     # A closed loopback port: botocore's EndpointConnectionError (moto does not intercept this URL)
-    client = boto3.client("dynamodb", endpoint_url="http://127.0.0.1:9",
-                          config=Config(retries={"mode": "standard", "max_attempts": 1}, connect_timeout=1))
+    client = boto3.client(
+        "dynamodb",
+        endpoint_url="http://127.0.0.1:9",
+        config=Config(retries={"mode": "standard", "max_attempts": 1}, connect_timeout=1),
+    )
     with pytest.raises(AwsDependencyUnavailable, match="idempotency table: EndpointConnectionError"):
         make(client).process(payload(acd_end))
     assert sim.writes == []
@@ -164,8 +173,9 @@ def test_the_shipped_table_client_makes_few_sdk_attempts(make):
 # ----------------------------------------------------------------------------- a repeated write is identical
 
 
-def test_a_write_repeated_after_the_attempt_died_before_its_record_completed_is_identical(make, table_client, sim,
-                                                                                          acd_end):
+def test_a_write_repeated_after_the_attempt_died_before_its_record_completed_is_identical(
+    make, table_client, sim, acd_end
+):
     processor = make(table_client)
     # Given the Genesys write lands, then the table throttles the completion of the idempotency record
     CallFaults(table_client, "UpdateItem", client_error("ThrottlingException", 400, "UpdateItem"))
@@ -178,9 +188,12 @@ def test_a_write_repeated_after_the_attempt_died_before_its_record_completed_is_
     # When the deadline has passed (as after a Lambda timeout) and Step Functions retries
     [item] = boto3.client("dynamodb").scan(TableName=TABLE)["Items"]
     assert item["status"]["S"] == "INPROGRESS"
-    boto3.client("dynamodb").update_item(TableName=TABLE, Key={"id": item["id"]},
-                                         UpdateExpression="SET in_progress_expiration = :past",
-                                         ExpressionAttributeValues={":past": {"N": "1"}})
+    boto3.client("dynamodb").update_item(
+        TableName=TABLE,
+        Key={"id": item["id"]},
+        UpdateExpression="SET in_progress_expiration = :past",
+        ExpressionAttributeValues={":past": {"N": "1"}},
+    )
     result = processor.process(payload(acd_end, retry_count=2), FakeLambdaContext())
     # Then the write is repeated, with exactly the same body (processedAt is the execution's start time)
     assert result["outcome"] == "applied"
@@ -262,19 +275,30 @@ def test_the_error_logger_logs_the_failure_and_does_not_raise_when_aws_dependenc
 
     from .test_processor import LogCapture
 
-    settings = ErrorLoggerSettings(genesys=genesys_settings(sim), mark_failed_conversations=True,
-                                   failure_status_attribute="aws_processing_status")
+    settings = ErrorLoggerSettings(
+        genesys=genesys_settings(sim), mark_failed_conversations=True, failure_status_attribute="aws_processing_status"
+    )
     arn = f"arn:aws:states:us-east-1:123456789012:execution:genesys-test:{acd_end['dedupKey']}"
     sfn = boto3.client("stepfunctions", config=Config(retries={"mode": "standard", "max_attempts": 1}))
     # Given Step Functions throttles the error logger's history read and Secrets Manager the mark's token fetch
     CallFaults(sfn, "GetExecutionHistory", client_error("ThrottlingException", 400, "GetExecutionHistory"))
     CallFaults(secrets_client, "GetSecretValue", client_error("ThrottlingException", 400, "GetSecretValue"))
-    status_change = {"source": "aws.states", "detail": {
-        "executionArn": arn, "name": acd_end["dedupKey"], "status": "FAILED", "input": json.dumps(acd_end),
-        "error": "AwsDependencyUnavailable", "cause": None}}
+    status_change = {
+        "source": "aws.states",
+        "detail": {
+            "executionArn": arn,
+            "name": acd_end["dedupKey"],
+            "status": "FAILED",
+            "input": json.dumps(acd_end),
+            "error": "AwsDependencyUnavailable",
+            "cause": None,
+        },
+    }
     # When the failed execution's status change arrives
     with LogCapture() as logs:
-        result = handle_status_change(status_change, sfn=sfn, genesys=GenesysClient(settings.genesys), settings=settings)
+        result = handle_status_change(
+            status_change, sfn=sfn, genesys=GenesysClient(settings.genesys), settings=settings
+        )
     # Then the failure record is still logged, the mark's failure is a warning naming the dependency, nothing raised
     assert result == {"logged": True, "executionArn": arn, "marked": False}
     [failed] = logs.with_message("event failed")

@@ -1,4 +1,5 @@
 """The request budget on DynamoDB (moto) with the Genesys simulator: one environment, one budget, one pause."""
+
 from __future__ import annotations
 
 import itertools
@@ -45,8 +46,12 @@ RATE = BucketRate(requests_per_second=5.0, burst=5)
 @pytest.fixture
 def budget_table(aws):
     ddb = boto3.client("dynamodb")
-    ddb.create_table(TableName=BUDGET_TABLE, KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-                     AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+    ddb.create_table(
+        TableName=BUDGET_TABLE,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
     return ddb
 
 
@@ -86,8 +91,9 @@ def test_a_429_pauses_the_environment_and_other_clients_do_not_call_genesys_mean
     conv, part = conversation(ev)
     settings = genesys_settings(sim, max_inline_retry_after_seconds=3.0)
     first = GenesysClient(settings, gate=BudgetGate(budget(budget_table), max_inline_wait_seconds=3))
-    other = GenesysClient(settings, gate=BudgetGate(budget(budget_table, pause_cache_seconds=0.0),
-                                                    max_inline_wait_seconds=3))
+    other = GenesysClient(
+        settings, gate=BudgetGate(budget(budget_table, pause_cache_seconds=0.0), max_inline_wait_seconds=3)
+    )
     sim.fail_next(1, status=429, retry_after=20)
     with pytest.raises(GenesysRateLimited):
         first.patch_participant_attributes(conv, part, {"a": "1"})
@@ -103,8 +109,11 @@ def test_a_429_pauses_the_environment_and_other_clients_do_not_call_genesys_mean
 def test_a_retry_spends_from_the_budget_and_a_first_attempt_does_not(budget_table, sim, sample_events):
     b = budget(budget_table)
     genesys = genesys_settings(sim)
-    processor = Processor(ProcessorSettings(genesys=genesys, idempotency_table=TABLE, external_tag="t-{executionName}"),
-                          GenesysClient(genesys), budget=b)
+    processor = Processor(
+        ProcessorSettings(genesys=genesys, idempotency_table=TABLE, external_tag="t-{executionName}"),
+        GenesysClient(genesys),
+        budget=b,
+    )
     processor.process(task_payload(execution_input(sample_events["acd-end"])))  # pre-paid by admission
     assert item(budget_table) == {}
     processor.process(task_payload(execution_input(sample_events["acd-end"]), retry_count=2))
@@ -118,23 +127,37 @@ def test_a_failure_mark_spends_one_request(budget_table, sim, sample_events):
     ev = execution_input(sample_events["acd-end"])
     b = budget(budget_table)
     genesys = genesys_settings(sim)
-    record = FailureRecord(execution_arn="arn:aws:states:us-east-1:123456789012:execution:m:x", execution_name="x",
-                           state_machine_arn=None, status="FAILED", console_url="", dedup_key="x",
-                           conversation_id=ev["conversationId"], participant_id=ev["participantId"],
-                           error="GenesysUnavailable", cause=None, failed_state="Process", start_date=None,
-                           stop_date=None)
-    settings = ErrorLoggerSettings(genesys=genesys, mark_failed_conversations=True,
-                                   failure_status_attribute="aws_processing_status")
+    record = FailureRecord(
+        execution_arn="arn:aws:states:us-east-1:123456789012:execution:m:x",
+        execution_name="x",
+        state_machine_arn=None,
+        status="FAILED",
+        console_url="",
+        dedup_key="x",
+        conversation_id=ev["conversationId"],
+        participant_id=ev["participantId"],
+        error="GenesysUnavailable",
+        cause=None,
+        failed_state="Process",
+        start_date=None,
+        stop_date=None,
+    )
+    settings = ErrorLoggerSettings(
+        genesys=genesys, mark_failed_conversations=True, failure_status_attribute="aws_processing_status"
+    )
     assert mark_conversation_failed(GenesysClient(genesys), record, settings, b)
     assert int(item(budget_table)["version"]["N"]) == 1
 
 
 def test_budget_settings_come_from_the_environment_and_are_absent_without_a_table():
     env = {"REQUEST_BUDGET_TABLE": "t", "REQUEST_BUDGET_RATE": "4.5", "REQUEST_BUDGET_BURST": "5"}
-    assert BudgetSettings.from_env(env) == BudgetSettings(table_name="t", key="genesys", requests_per_second=4.5,
-                                                          burst=5)
+    assert BudgetSettings.from_env(env) == BudgetSettings(
+        table_name="t", key="genesys", requests_per_second=4.5, burst=5
+    )
     assert BudgetSettings.from_env({}) is None
-    spread = BudgetSettings.from_env({**env, "REQUEST_BUDGET_WINDOW_SECONDS": "60", "REQUEST_BUDGET_SEND_SPREAD_SECONDS": "4"})
+    spread = BudgetSettings.from_env(
+        {**env, "REQUEST_BUDGET_WINDOW_SECONDS": "60", "REQUEST_BUDGET_SEND_SPREAD_SECONDS": "4"}
+    )
     assert (spread.window_seconds, spread.send_spread_seconds) == (60.0, 4.0)
     with pytest.raises(SettingsError, match="REQUEST_BUDGET_BURST 300 fills the 60 s window"):
         BudgetSettings.from_env({**env, "REQUEST_BUDGET_BURST": "300"})
@@ -150,9 +173,15 @@ def test_the_handlers_wire_the_budget_from_their_environment(budget_table, sim, 
     from processor import handler
 
     for name, value in {
-        "GENESYS_DOMAIN": "mypurecloud.com", "GENESYS_SECRET_NAME": "genesys-test", "GENESYS_API_BASE_URL": sim.base_url,
-        "GENESYS_LOGIN_BASE_URL": sim.base_url, "IDEMPOTENCY_TABLE": TABLE, "ATTRIBUTE_MAP": json.dumps({"a": "b"}),
-        "REQUEST_BUDGET_TABLE": BUDGET_TABLE, "REQUEST_BUDGET_RATE": "5", "REQUEST_BUDGET_BURST": "5",
+        "GENESYS_DOMAIN": "mypurecloud.com",
+        "GENESYS_SECRET_NAME": "genesys-test",
+        "GENESYS_API_BASE_URL": sim.base_url,
+        "GENESYS_LOGIN_BASE_URL": sim.base_url,
+        "IDEMPOTENCY_TABLE": TABLE,
+        "ATTRIBUTE_MAP": json.dumps({"a": "b"}),
+        "REQUEST_BUDGET_TABLE": BUDGET_TABLE,
+        "REQUEST_BUDGET_RATE": "5",
+        "REQUEST_BUDGET_BURST": "5",
         "REQUEST_BUDGET_PAUSE_CACHE_SECONDS": "0.001",
     }.items():
         monkeypatch.setenv(name, value)

@@ -1,4 +1,5 @@
 """The Genesys simulator speaks the real shapes, and its faults do what they say (plain requests on loopback)."""
+
 from __future__ import annotations
 
 import subprocess
@@ -24,8 +25,9 @@ def sim():
 
 
 def token(sim, secret="csecret"):
-    return requests.post(f"{sim.base_url}/oauth/token", data={"grant_type": "client_credentials"},
-                         auth=("cid", secret), timeout=5)
+    return requests.post(
+        f"{sim.base_url}/oauth/token", data={"grant_type": "client_credentials"}, auth=("cid", secret), timeout=5
+    )
 
 
 def bearer(sim):
@@ -33,8 +35,12 @@ def bearer(sim):
 
 
 def patch(sim, headers, attributes, conv=CONV, part=PART, timeout=5):
-    return requests.patch(f"{sim.base_url}/api/v2/conversations/{conv}/participants/{part}/attributes",
-                          json={"attributes": attributes}, headers=headers, timeout=timeout)
+    return requests.patch(
+        f"{sim.base_url}/api/v2/conversations/{conv}/participants/{part}/attributes",
+        json={"attributes": attributes},
+        headers=headers,
+        timeout=timeout,
+    )
 
 
 def test_token_endpoint_issues_bearer_tokens_and_counts_them(sim):
@@ -53,7 +59,9 @@ def test_token_endpoint_refuses_a_bad_client(sim):
 
 
 def test_token_endpoint_needs_the_client_credentials_grant(sim):
-    response = requests.post(f"{sim.base_url}/oauth/token", data={"grant_type": "password"}, auth=("cid", "csecret"), timeout=5)
+    response = requests.post(
+        f"{sim.base_url}/oauth/token", data={"grant_type": "password"}, auth=("cid", "csecret"), timeout=5
+    )
     assert response.status_code == 400 and response.json()["error"] == "unsupported_grant_type"
 
 
@@ -70,17 +78,29 @@ def test_patch_merges_attributes_and_answers_empty_2xx(sim):
 
 
 def test_patch_with_a_bad_body_gets_400_error_body(sim):
-    response = requests.patch(f"{sim.base_url}/api/v2/conversations/{CONV}/participants/{PART}/attributes",
-                              json={"attributes": {"n": 1}}, headers=bearer(sim), timeout=5)
+    response = requests.patch(
+        f"{sim.base_url}/api/v2/conversations/{CONV}/participants/{PART}/attributes",
+        json={"attributes": {"n": 1}},
+        headers=bearer(sim),
+        timeout=5,
+    )
     body = response.json()
     assert response.status_code == 400
-    assert body["status"] == 400 and body["code"] == "bad.request" and set(body) >= {"message", "contextId", "details", "errors"}
+    assert (
+        body["status"] == 400
+        and body["code"] == "bad.request"
+        and set(body) >= {"message", "contextId", "details", "errors"}
+    )
     assert sim.writes == []
 
 
 def test_patch_without_json_content_type_gets_415(sim):
-    response = requests.patch(f"{sim.base_url}/api/v2/conversations/{CONV}/participants/{PART}/attributes",
-                              data="attributes=x", headers=bearer(sim), timeout=5)
+    response = requests.patch(
+        f"{sim.base_url}/api/v2/conversations/{CONV}/participants/{PART}/attributes",
+        data="attributes=x",
+        headers=bearer(sim),
+        timeout=5,
+    )
     assert response.status_code == 415
 
 
@@ -105,8 +125,12 @@ def test_revoked_tokens_get_401_and_a_new_token_works(sim):
 
 
 def test_external_tag(sim):
-    response = requests.put(f"{sim.base_url}/api/v2/conversations/{CONV}/tags", json={"externalTag": "crm-123"},
-                            headers=bearer(sim), timeout=5)
+    response = requests.put(
+        f"{sim.base_url}/api/v2/conversations/{CONV}/tags",
+        json={"externalTag": "crm-123"},
+        headers=bearer(sim),
+        timeout=5,
+    )
     assert response.status_code == 202
     assert sim.external_tag_of(CONV) == "crm-123"
     assert sim.writes_for(CONV)[0].method == "PUT"
@@ -122,8 +146,17 @@ def test_known_conversations_only_gives_404_for_unknown_participants():
 
 
 def test_integration_config_get_put_and_stale_version_conflict(sim):
-    sim.add_integration(INTEGRATION, {"name": "events", "version": 3, "properties": {"eventFilter": ["a"]},
-                                      "advanced": {}, "notes": "", "credentials": {}})
+    sim.add_integration(
+        INTEGRATION,
+        {
+            "name": "events",
+            "version": 3,
+            "properties": {"eventFilter": ["a"]},
+            "advanced": {},
+            "notes": "",
+            "credentials": {},
+        },
+    )
     url = f"{sim.base_url}/api/v2/integrations/{INTEGRATION}/config/current"
     headers = bearer(sim)
     config = requests.get(url, headers=headers, timeout=5).json()
@@ -134,7 +167,10 @@ def test_integration_config_get_put_and_stale_version_conflict(sim):
     stale = requests.put(url, json=config, headers=headers, timeout=5)
     assert stale.status_code == 409 and stale.json()["status"] == 409 and stale.json()["code"] == "conflict"
     assert sim.integration(INTEGRATION)["properties"]["eventFilter"] == ["a", "b"]
-    assert requests.get(f"{sim.base_url}/api/v2/integrations/nope/config/current", headers=headers, timeout=5).status_code == 404
+    assert (
+        requests.get(f"{sim.base_url}/api/v2/integrations/nope/config/current", headers=headers, timeout=5).status_code
+        == 404
+    )
 
 
 def test_rate_limit_answers_the_real_429(sim):
@@ -221,8 +257,12 @@ def test_a_reset_connection_gets_no_answer_and_writes_nothing(sim):
 def test_every_response_has_a_correlation_id(sim):
     headers = bearer(sim)
     sim.fail_next(1, status=500)
-    responses = [token(sim), patch(sim, headers, {"a": "1"}), patch(sim, {}, {"a": "1"}),
-                 requests.get(f"{sim.base_url}/nowhere", timeout=5)]
+    responses = [
+        token(sim),
+        patch(sim, headers, {"a": "1"}),
+        patch(sim, {}, {"a": "1"}),
+        requests.get(f"{sim.base_url}/nowhere", timeout=5),
+    ]
     ids = [r.headers["inin-correlation-id"] for r in responses]
     assert len(set(ids)) == len(ids)
 
@@ -261,8 +301,9 @@ def test_stop_leaves_no_thread_or_socket_behind():
     before = set(threading.enumerate())
     sim = GenesysSimulator(client_id="cid", client_secret="csecret").start()
     session = requests.Session()  # keep-alive connection held open by the client
-    token = session.post(f"{sim.base_url}/oauth/token", data={"grant_type": "client_credentials"},
-                         auth=("cid", "csecret"), timeout=5).json()["access_token"]
+    token = session.post(
+        f"{sim.base_url}/oauth/token", data={"grant_type": "client_credentials"}, auth=("cid", "csecret"), timeout=5
+    ).json()["access_token"]
     assert token
     port = sim.port
     sim.stop()
@@ -273,12 +314,21 @@ def test_stop_leaves_no_thread_or_socket_behind():
 
 
 def test_standalone_entry_point_prints_its_url():
-    proc = subprocess.Popen([sys.executable, "-m", "gcpipe.simulator", "--port", "0"], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gcpipe.simulator", "--port", "0"], stdout=subprocess.PIPE, text=True
+    )
     try:
         line = proc.stdout.readline()
         url = line.split(" on ")[1].split(" ")[0]
-        assert requests.post(f"{url}/oauth/token", data={"grant_type": "client_credentials"},
-                             auth=("sim-client", "sim-secret"), timeout=5).status_code == 200
+        assert (
+            requests.post(
+                f"{url}/oauth/token",
+                data={"grant_type": "client_credentials"},
+                auth=("sim-client", "sim-secret"),
+                timeout=5,
+            ).status_code
+            == 200
+        )
     finally:
         proc.terminate()
         proc.wait(timeout=5)
@@ -327,8 +377,9 @@ def test_per_token_limit_is_configurable_and_can_be_switched_off():
 
 def test_org_limit_binds_every_token_together_in_a_sliding_window():
     clock = FakeClock()
-    with GenesysSimulator(client_id="cid", client_secret="csecret", clock=clock,
-                          org_rate_limit_per_second=0.5, org_rate_window_seconds=4) as s:  # 2 per 4 s
+    with GenesysSimulator(
+        client_id="cid", client_secret="csecret", clock=clock, org_rate_limit_per_second=0.5, org_rate_window_seconds=4
+    ) as s:  # 2 per 4 s
         first, second = bearer(s), bearer(s)
         assert patch(s, first, {"a": "1"}).status_code == 202
         clock.now += 1.5
@@ -348,8 +399,14 @@ def test_org_limit_binds_every_token_together_in_a_sliding_window():
 
 def test_a_request_over_the_org_limit_spends_no_token_quota():
     clock = FakeClock()
-    with GenesysSimulator(client_id="cid", client_secret="csecret", clock=clock, token_rate_per_minute=2,
-                          org_rate_limit_per_second=1, org_rate_window_seconds=1) as s:
+    with GenesysSimulator(
+        client_id="cid",
+        client_secret="csecret",
+        clock=clock,
+        token_rate_per_minute=2,
+        org_rate_limit_per_second=1,
+        org_rate_window_seconds=1,
+    ) as s:
         headers = bearer(s)
         assert patch(s, headers, {"a": "1"}).status_code == 202
         assert patch(s, headers, {"a": "1"}).status_code == 429  # org: 1 per second
@@ -361,8 +418,9 @@ def test_a_request_over_the_org_limit_spends_no_token_quota():
 
 def test_requests_per_second_counts_api_requests_and_429s_by_wall_clock_second():
     clock = FakeClock(1_800_000_000.2)
-    with GenesysSimulator(client_id="cid", client_secret="csecret", clock=clock,
-                          org_rate_limit_per_second=2, org_rate_window_seconds=1) as s:
+    with GenesysSimulator(
+        client_id="cid", client_secret="csecret", clock=clock, org_rate_limit_per_second=2, org_rate_window_seconds=1
+    ) as s:
         headers = bearer(s)  # token requests are not counted
         for _ in range(3):
             patch(s, headers, {"a": "1"})
@@ -370,7 +428,9 @@ def test_requests_per_second_counts_api_requests_and_429s_by_wall_clock_second()
         patch(s, headers, {"a": "1"})
         per_second = s.requests_per_second()
         assert [(r.second, r.requests, r.http_429) for r in per_second] == [
-            (1_800_000_000, 3, 1), (1_800_000_002, 1, 0)]
+            (1_800_000_000, 3, 1),
+            (1_800_000_002, 1, 0),
+        ]
         s.reset()
         assert s.requests_per_second() == []
 
@@ -385,8 +445,14 @@ def test_the_429_storm_switch_keeps_its_fixed_retry_after_beside_the_genesys_lim
 
 def test_a_fixed_org_window_resets_on_its_boundary():
     clock = FakeClock(1_800_000_000.0)  # a multiple of 10
-    with GenesysSimulator(client_id="cid", client_secret="csecret", clock=clock, org_rate_limit_per_second=0.2,
-                          org_rate_window_seconds=10, org_rate_window_kind="fixed") as s:  # 2 per aligned 10 s
+    with GenesysSimulator(
+        client_id="cid",
+        client_secret="csecret",
+        clock=clock,
+        org_rate_limit_per_second=0.2,
+        org_rate_window_seconds=10,
+        org_rate_window_kind="fixed",
+    ) as s:  # 2 per aligned 10 s
         headers = bearer(s)
         clock.now += 8
         assert [patch(s, headers, {"a": "1"}).status_code for _ in range(3)] == [202, 202, 429]

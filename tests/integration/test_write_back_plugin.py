@@ -3,6 +3,7 @@
 Test plugins are written to a temporary folder added to the ``extensions`` package's search path, so they
 are imported exactly as the shipped ones are (``extensions.<module>``), and never ship in the asset.
 """
+
 from __future__ import annotations
 
 import sys
@@ -63,9 +64,12 @@ def genesys_down(event):
 def plugin_dir(tmp_path, monkeypatch):
     folder = tmp_path / "extensions"
     folder.mkdir()
-    (folder / "recording.py").write_text(textwrap.dedent(RECORDING_PLUGIN).replace(
-        "from genesys_pipeline.write_back import WriteBackRequest",
-        "from genesys_pipeline.errors import GenesysUnavailable\nfrom genesys_pipeline.write_back import WriteBackRequest"))
+    (folder / "recording.py").write_text(
+        textwrap.dedent(RECORDING_PLUGIN).replace(
+            "from genesys_pipeline.write_back import WriteBackRequest",
+            "from genesys_pipeline.errors import GenesysUnavailable\nfrom genesys_pipeline.write_back import WriteBackRequest",
+        )
+    )
     (folder / "broken_import.py").write_text("import a_module_nobody_installed\n")
     monkeypatch.setattr(extensions, "__path__", [*extensions.__path__, str(folder)])
     yield folder
@@ -91,7 +95,8 @@ def acd_end(sample_events):
 
 
 def test_the_plugin_decides_what_is_written_and_sees_every_kept_field_but_no_customer_data(
-        make_plugin_processor, sim, acd_end, logs):
+    make_plugin_processor, sim, acd_end, logs
+):
     result = make_plugin_processor("recording:write_back").process(task_payload(acd_end), FakeLambdaContext())
 
     conv, part = conversation(acd_end)
@@ -119,7 +124,9 @@ def test_none_skips_the_event_with_its_own_outcome_metric_and_log_line(make_plug
     assert "recording:write_back returned None" in skipped[0]["reason"]
 
 
-def test_a_retry_after_a_landed_write_neither_calls_the_plugin_nor_writes_again(make_plugin_processor, sim, acd_end, logs):
+def test_a_retry_after_a_landed_write_neither_calls_the_plugin_nor_writes_again(
+    make_plugin_processor, sim, acd_end, logs
+):
     processor = make_plugin_processor("recording:write_back")
     first = processor.process(task_payload(acd_end), FakeLambdaContext())
     # The Step Functions retry of an attempt whose write landed but whose Lambda timed out; then a redrive;
@@ -151,12 +158,20 @@ def test_a_plugin_bug_fails_at_process_and_is_redrivable(make_plugin_processor, 
     assert make_plugin_processor("recording:write_back").process(task_payload(acd_end))["outcome"] == "applied"
 
 
-@pytest.mark.parametrize("function, message", [
-    ("wrong_type", r"write-back plugin recording:wrong_type \(lambdas/extensions/recording.py\) returned dict; "
-                   r"expected WriteBackRequest \(genesys_pipeline.write_back\) or None to skip"),
-    ("not_strings", r"recording:not_strings .* returned attributes that are not a mapping of non-empty str to str"),
-])
-def test_a_wrong_return_type_fails_with_a_message_naming_the_module(make_plugin_processor, sim, acd_end, function, message):
+@pytest.mark.parametrize(
+    "function, message",
+    [
+        (
+            "wrong_type",
+            r"write-back plugin recording:wrong_type \(lambdas/extensions/recording.py\) returned dict; "
+            r"expected WriteBackRequest \(genesys_pipeline.write_back\) or None to skip",
+        ),
+        ("not_strings", r"recording:not_strings .* returned attributes that are not a mapping of non-empty str to str"),
+    ],
+)
+def test_a_wrong_return_type_fails_with_a_message_naming_the_module(
+    make_plugin_processor, sim, acd_end, function, message
+):
     with pytest.raises(WriteBackPluginError, match=message):
         make_plugin_processor(f"recording:{function}").process(task_payload(acd_end))
     assert sim.writes == []
@@ -167,13 +182,19 @@ def test_a_named_pipeline_error_from_the_plugin_keeps_its_name_and_retry_policy(
         make_plugin_processor("recording:genesys_down").process(task_payload(acd_end))
 
 
-@pytest.mark.parametrize("plugin, message", [
-    ("nowhere:write_back", r"^WRITE_BACK_PLUGIN nowhere:write_back: no module lambdas/extensions/nowhere.py"),
-    ("recording:absent", r"^WRITE_BACK_PLUGIN recording:absent: extensions.recording defines no function 'absent'"),
-    ("broken_import:f", r"^WRITE_BACK_PLUGIN broken_import:f: importing extensions.broken_import failed: "
-                        r"No module named 'a_module_nobody_installed'"),
-    ("recording", r"^WRITE_BACK_PLUGIN: 'recording' is not 'module:function'"),
-])
+@pytest.mark.parametrize(
+    "plugin, message",
+    [
+        ("nowhere:write_back", r"^WRITE_BACK_PLUGIN nowhere:write_back: no module lambdas/extensions/nowhere.py"),
+        ("recording:absent", r"^WRITE_BACK_PLUGIN recording:absent: extensions.recording defines no function 'absent'"),
+        (
+            "broken_import:f",
+            r"^WRITE_BACK_PLUGIN broken_import:f: importing extensions.broken_import failed: "
+            r"No module named 'a_module_nobody_installed'",
+        ),
+        ("recording", r"^WRITE_BACK_PLUGIN: 'recording' is not 'module:function'"),
+    ],
+)
 def test_a_plugin_that_does_not_load_fails_the_first_invocation_with_one_line(make_plugin_processor, plugin, message):
     with pytest.raises(SettingsError, match=message) as caught:
         make_plugin_processor(plugin)

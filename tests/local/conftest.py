@@ -3,6 +3,7 @@
 Each adapter test drives moto's real behaviour through the adapter, so a moto
 upgrade that moves a seam fails here first.
 """
+
 from __future__ import annotations
 
 import io
@@ -55,8 +56,14 @@ def make_function(aws) -> Callable[..., str]:
         '"Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}',
     )
 
-    def make(source: str, *, env: dict[str, str] | None = None, name: str | None = None, timeout: int = 30,
-             extra_files: dict[str, str] | None = None) -> str:
+    def make(
+        source: str,
+        *,
+        env: dict[str, str] | None = None,
+        name: str | None = None,
+        timeout: int = 30,
+        extra_files: dict[str, str] | None = None,
+    ) -> str:
         module = f"fn_{uuid.uuid4().hex[:10]}"
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w") as zf:

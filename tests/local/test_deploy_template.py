@@ -5,6 +5,7 @@ partner bus rule -> SQS (redrive) -> poller -> dispatcher -> Step Functions ->
 processor (fails by name) -> status-change event on the default bus -> rule ->
 error logger. The real stack's template is tested in test_real_stack.py.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,7 +21,7 @@ ASSET = "asset.0123abcd"
 KEY = "0123abcd.zip"
 BUCKET = {"Fn::Sub": "cdk-hnb659fds-assets-${AWS::AccountId}-${AWS::Region}"}
 
-DISPATCHER = '''
+DISPATCHER = """
 import json, os, boto3
 sfn = boto3.client("stepfunctions")
 def lambda_handler(event, context):
@@ -36,8 +37,8 @@ def lambda_handler(event, context):
         except sfn.exceptions.ExecutionAlreadyExists:
             pass
     return {"batchItemFailures": failures}
-'''
-PROCESSOR = '''
+"""
+PROCESSOR = """
 import os
 class GenesysRejected(Exception):
     pass
@@ -46,25 +47,41 @@ def lambda_handler(event, context):
     if event["event"].get("reject"):
         raise GenesysRejected("400 from Genesys")
     return {"applied": event["event"]["key"], "execution": event["executionName"]}
-'''
-LOGGER = '''
+"""
+LOGGER = """
 import json, os
 def lambda_handler(event, context):
     with open(os.environ["OUT"], "a") as f:
         f.write(json.dumps(event["detail"]) + "\\n")
-'''
+"""
 
 
 def _role(name):
-    return {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": {
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                "Principal": {"Service": "lambda.amazonaws.com"}}]}}}
+    return {
+        "Type": "AWS::IAM::Role",
+        "Properties": {
+            "AssumeRolePolicyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": "lambda.amazonaws.com"}}
+                ],
+            }
+        },
+    }
 
 
 def _function(handler, role, env):
-    return {"Type": "AWS::Lambda::Function", "Properties": {
-        "Code": {"S3Bucket": BUCKET, "S3Key": KEY}, "Handler": handler, "Runtime": "python3.12", "Timeout": 30,
-        "Role": {"Fn::GetAtt": [role, "Arn"]}, "Environment": {"Variables": env}}}
+    return {
+        "Type": "AWS::Lambda::Function",
+        "Properties": {
+            "Code": {"S3Bucket": BUCKET, "S3Key": KEY},
+            "Handler": handler,
+            "Runtime": "python3.12",
+            "Timeout": 30,
+            "Role": {"Fn::GetAtt": [role, "Arn"]},
+            "Environment": {"Variables": env},
+        },
+    }
 
 
 def write_assembly(root: Path, out_file: Path) -> Path:
@@ -74,62 +91,153 @@ def write_assembly(root: Path, out_file: Path) -> Path:
     (asset / "dispatcher.py").write_text(DISPATCHER)
     (asset / "processor.py").write_text(PROCESSOR)
     (asset / "error_logger.py").write_text(LOGGER)
-    definition = {"StartAt": "Process", "States": {"Process": {
-        "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "End": True, "OutputPath": "$.Payload",
-        "Parameters": {"FunctionName": "${ProcessorArn}", "Payload": {"event.$": "$", "executionName.$": "$$.Execution.Name"}},
-        "Retry": [{"ErrorEquals": ["GenesysUnavailable"], "IntervalSeconds": 30, "MaxAttempts": 3}]}}}
+    definition = {
+        "StartAt": "Process",
+        "States": {
+            "Process": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke",
+                "End": True,
+                "OutputPath": "$.Payload",
+                "Parameters": {
+                    "FunctionName": "${ProcessorArn}",
+                    "Payload": {"event.$": "$", "executionName.$": "$$.Execution.Name"},
+                },
+                "Retry": [{"ErrorEquals": ["GenesysUnavailable"], "IntervalSeconds": 30, "MaxAttempts": 3}],
+            }
+        },
+    }
     template = {
-        "Parameters": {"BootstrapVersion": {"Type": "AWS::SSM::Parameter::Value<String>", "Default": "/cdk-bootstrap/hnb659fds/version"}},
+        "Parameters": {
+            "BootstrapVersion": {
+                "Type": "AWS::SSM::Parameter::Value<String>",
+                "Default": "/cdk-bootstrap/hnb659fds/version",
+            }
+        },
         "Resources": {
             "Bus": {"Type": "AWS::Events::EventBus", "Properties": {"Name": SOURCE, "EventSourceName": SOURCE}},
-            "Archive": {"Type": "AWS::Events::Archive", "Properties": {"SourceArn": {"Fn::GetAtt": ["Bus", "Arn"]}, "RetentionDays": 7,
-                                                                         "EventPattern": {"account": [{"Ref": "AWS::AccountId"}]}}},
+            "Archive": {
+                "Type": "AWS::Events::Archive",
+                "Properties": {
+                    "SourceArn": {"Fn::GetAtt": ["Bus", "Arn"]},
+                    "RetentionDays": 7,
+                    "EventPattern": {"account": [{"Ref": "AWS::AccountId"}]},
+                },
+            },
             "Dlq": {"Type": "AWS::SQS::Queue", "Properties": {"MessageRetentionPeriod": 1209600}},
-            "Main": {"Type": "AWS::SQS::Queue", "Properties": {"VisibilityTimeout": 180, "RedrivePolicy": {
-                "deadLetterTargetArn": {"Fn::GetAtt": ["Dlq", "Arn"]}, "maxReceiveCount": 2}}},
-            "Rule": {"Type": "AWS::Events::Rule", "Properties": {
-                "EventBusName": {"Ref": "Bus"}, "State": "ENABLED",
-                "EventPattern": {"source": [{"prefix": "aws.partner/genesys.com"}], "detail-type": ["acd.end"]},
-                "Targets": [{"Id": "Target0", "Arn": {"Fn::GetAtt": ["Main", "Arn"]}}]}},
-            "ProcessorRole": _role("p"), "DispatcherRole": _role("d"), "LoggerRole": _role("l"),
+            "Main": {
+                "Type": "AWS::SQS::Queue",
+                "Properties": {
+                    "VisibilityTimeout": 180,
+                    "RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": ["Dlq", "Arn"]}, "maxReceiveCount": 2},
+                },
+            },
+            "Rule": {
+                "Type": "AWS::Events::Rule",
+                "Properties": {
+                    "EventBusName": {"Ref": "Bus"},
+                    "State": "ENABLED",
+                    "EventPattern": {"source": [{"prefix": "aws.partner/genesys.com"}], "detail-type": ["acd.end"]},
+                    "Targets": [{"Id": "Target0", "Arn": {"Fn::GetAtt": ["Main", "Arn"]}}],
+                },
+            },
+            "ProcessorRole": _role("p"),
+            "DispatcherRole": _role("d"),
+            "LoggerRole": _role("l"),
             "MachineRole": _role("m"),
             # What the stub dispatcher's calls need (the local runtime checks every call against the role)
-            "DispatcherPolicy": {"Type": "AWS::IAM::Policy", "Properties": {
-                "PolicyName": "DispatcherPolicy", "Roles": [{"Ref": "DispatcherRole"}],
-                "PolicyDocument": {"Version": "2012-10-17", "Statement": [
-                    {"Effect": "Allow", "Action": "states:StartExecution", "Resource": {"Ref": "Machine"}}]}}},
-            "Processor": _function("local_stub.processor.lambda_handler", "ProcessorRole",
-                                   {"GENESYS_DOMAIN": "mypurecloud.com", "GENESYS_SECRET_NAME": "genesys/test/client"}),
-            "Machine": {"Type": "AWS::StepFunctions::StateMachine", "Properties": {
-                "DefinitionString": json.dumps(definition), "StateMachineType": "STANDARD",
-                "DefinitionSubstitutions": {"ProcessorArn": {"Fn::GetAtt": ["Processor", "Arn"]}},
-                "RoleArn": {"Fn::GetAtt": ["MachineRole", "Arn"]}}},
-            "Dispatcher": _function("local_stub.dispatcher.lambda_handler", "DispatcherRole",
-                                    {"STATE_MACHINE_ARN": {"Ref": "Machine"}, "DEAD_LETTER_QUEUE_URL": {"Ref": "Dlq"}}),
-            "Mapping": {"Type": "AWS::Lambda::EventSourceMapping", "Properties": {
-                "EventSourceArn": {"Fn::GetAtt": ["Main", "Arn"]}, "FunctionName": {"Ref": "Dispatcher"}, "BatchSize": 10,
-                "FunctionResponseTypes": ["ReportBatchItemFailures"], "ScalingConfig": {"MaximumConcurrency": 2}}},
+            "DispatcherPolicy": {
+                "Type": "AWS::IAM::Policy",
+                "Properties": {
+                    "PolicyName": "DispatcherPolicy",
+                    "Roles": [{"Ref": "DispatcherRole"}],
+                    "PolicyDocument": {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {"Effect": "Allow", "Action": "states:StartExecution", "Resource": {"Ref": "Machine"}}
+                        ],
+                    },
+                },
+            },
+            "Processor": _function(
+                "local_stub.processor.lambda_handler",
+                "ProcessorRole",
+                {"GENESYS_DOMAIN": "mypurecloud.com", "GENESYS_SECRET_NAME": "genesys/test/client"},
+            ),
+            "Machine": {
+                "Type": "AWS::StepFunctions::StateMachine",
+                "Properties": {
+                    "DefinitionString": json.dumps(definition),
+                    "StateMachineType": "STANDARD",
+                    "DefinitionSubstitutions": {"ProcessorArn": {"Fn::GetAtt": ["Processor", "Arn"]}},
+                    "RoleArn": {"Fn::GetAtt": ["MachineRole", "Arn"]},
+                },
+            },
+            "Dispatcher": _function(
+                "local_stub.dispatcher.lambda_handler",
+                "DispatcherRole",
+                {"STATE_MACHINE_ARN": {"Ref": "Machine"}, "DEAD_LETTER_QUEUE_URL": {"Ref": "Dlq"}},
+            ),
+            "Mapping": {
+                "Type": "AWS::Lambda::EventSourceMapping",
+                "Properties": {
+                    "EventSourceArn": {"Fn::GetAtt": ["Main", "Arn"]},
+                    "FunctionName": {"Ref": "Dispatcher"},
+                    "BatchSize": 10,
+                    "FunctionResponseTypes": ["ReportBatchItemFailures"],
+                    "ScalingConfig": {"MaximumConcurrency": 2},
+                },
+            },
             "Logger": _function("local_stub.error_logger.lambda_handler", "LoggerRole", {"OUT": str(out_file)}),
-            "StatusRule": {"Type": "AWS::Events::Rule", "Properties": {"State": "ENABLED", "EventPattern": {
-                "source": ["aws.states"], "detail-type": ["Step Functions Execution Status Change"],
-                "detail": {"status": ["FAILED", "TIMED_OUT", "ABORTED"], "stateMachineArn": [{"Ref": "Machine"}]}},
-                "Targets": [{"Id": "Target0", "Arn": {"Fn::GetAtt": ["Logger", "Arn"]}}]}},
-            "LoggerPermission": {"Type": "AWS::Lambda::Permission", "Properties": {"Action": "lambda:InvokeFunction",
-                                                                                    "FunctionName": {"Fn::GetAtt": ["Logger", "Arn"]}}},
+            "StatusRule": {
+                "Type": "AWS::Events::Rule",
+                "Properties": {
+                    "State": "ENABLED",
+                    "EventPattern": {
+                        "source": ["aws.states"],
+                        "detail-type": ["Step Functions Execution Status Change"],
+                        "detail": {
+                            "status": ["FAILED", "TIMED_OUT", "ABORTED"],
+                            "stateMachineArn": [{"Ref": "Machine"}],
+                        },
+                    },
+                    "Targets": [{"Id": "Target0", "Arn": {"Fn::GetAtt": ["Logger", "Arn"]}}],
+                },
+            },
+            "LoggerPermission": {
+                "Type": "AWS::Lambda::Permission",
+                "Properties": {"Action": "lambda:InvokeFunction", "FunctionName": {"Fn::GetAtt": ["Logger", "Arn"]}},
+            },
         },
         "Outputs": {
-            "EventBusName": {"Value": {"Ref": "Bus"}}, "EventRuleName": {"Value": {"Ref": "Rule"}},
-            "MainQueueUrl": {"Value": {"Ref": "Main"}}, "MainQueueArn": {"Value": {"Fn::GetAtt": ["Main", "Arn"]}},
-            "DeadLetterQueueUrl": {"Value": {"Ref": "Dlq"}}, "StateMachineArn": {"Value": {"Ref": "Machine"}},
-            "DispatcherFunctionName": {"Value": {"Ref": "Dispatcher"}}, "ProcessorFunctionName": {"Value": {"Ref": "Processor"}},
-            "ErrorLoggerFunctionName": {"Value": {"Ref": "Logger"}}, "ArchiveName": {"Value": {"Ref": "Archive"}},
+            "EventBusName": {"Value": {"Ref": "Bus"}},
+            "EventRuleName": {"Value": {"Ref": "Rule"}},
+            "MainQueueUrl": {"Value": {"Ref": "Main"}},
+            "MainQueueArn": {"Value": {"Fn::GetAtt": ["Main", "Arn"]}},
+            "DeadLetterQueueUrl": {"Value": {"Ref": "Dlq"}},
+            "StateMachineArn": {"Value": {"Ref": "Machine"}},
+            "DispatcherFunctionName": {"Value": {"Ref": "Dispatcher"}},
+            "ProcessorFunctionName": {"Value": {"Ref": "Processor"}},
+            "ErrorLoggerFunctionName": {"Value": {"Ref": "Logger"}},
+            "ArchiveName": {"Value": {"Ref": "Archive"}},
             "GenesysSecretName": {"Value": "genesys/test/client"},
         },
     }
     (root / "GenesysEvents-test.template.json").write_text(json.dumps(template))
-    (root / "GenesysEvents-test.assets.json").write_text(json.dumps({"files": {"0123abcd": {
-        "source": {"path": ASSET, "packaging": "zip"},
-        "destinations": {"d": {"bucketName": "cdk-hnb659fds-assets-123456789012-us-east-1", "objectKey": KEY}}}}}))
+    (root / "GenesysEvents-test.assets.json").write_text(
+        json.dumps(
+            {
+                "files": {
+                    "0123abcd": {
+                        "source": {"path": ASSET, "packaging": "zip"},
+                        "destinations": {
+                            "d": {"bucketName": "cdk-hnb659fds-assets-123456789012-us-east-1", "objectKey": KEY}
+                        },
+                    }
+                }
+            }
+        )
+    )
     return root
 
 
@@ -152,18 +260,29 @@ def test_the_stack_is_created_from_the_template_with_only_the_genesys_overrides(
     out = pipeline.outputs
     rule = pipeline.client("events").describe_rule(Name=out["EventRuleName"], EventBusName=out["EventBusName"])
     assert json.loads(rule["EventPattern"]) == template["Rule"]["Properties"]["EventPattern"]
-    attrs = pipeline.client("sqs").get_queue_attributes(QueueUrl=out["MainQueueUrl"], AttributeNames=["All"])["Attributes"]
+    attrs = pipeline.client("sqs").get_queue_attributes(QueueUrl=out["MainQueueUrl"], AttributeNames=["All"])[
+        "Attributes"
+    ]
     assert attrs["VisibilityTimeout"] == "180"
     assert json.loads(attrs["RedrivePolicy"])["maxReceiveCount"] == 2
-    definition = json.loads(pipeline.client("stepfunctions").describe_state_machine(stateMachineArn=out["StateMachineArn"])["definition"])
-    assert definition["States"]["Process"]["Parameters"]["FunctionName"].endswith(":function:" + out["ProcessorFunctionName"])
+    definition = json.loads(
+        pipeline.client("stepfunctions").describe_state_machine(stateMachineArn=out["StateMachineArn"])["definition"]
+    )
+    assert definition["States"]["Process"]["Parameters"]["FunctionName"].endswith(
+        ":function:" + out["ProcessorFunctionName"]
+    )
     fns = pipeline.functions
     assert fns["DispatcherFunctionName"]["Handler"] == "local_stub.dispatcher.lambda_handler"
     assert fns["DispatcherFunctionName"]["Environment"]["Variables"] == {
-        "STATE_MACHINE_ARN": out["StateMachineArn"], "DEAD_LETTER_QUEUE_URL": out["DeadLetterQueueUrl"]}
+        "STATE_MACHINE_ARN": out["StateMachineArn"],
+        "DEAD_LETTER_QUEUE_URL": out["DeadLetterQueueUrl"],
+    }
     assert fns["ProcessorFunctionName"]["Environment"]["Variables"] == {
-        "GENESYS_DOMAIN": "mypurecloud.com", "GENESYS_SECRET_NAME": "genesys/test/client",
-        "GENESYS_API_BASE_URL": "http://simulator.local", "GENESYS_LOGIN_BASE_URL": "http://simulator.local"}
+        "GENESYS_DOMAIN": "mypurecloud.com",
+        "GENESYS_SECRET_NAME": "genesys/test/client",
+        "GENESYS_API_BASE_URL": "http://simulator.local",
+        "GENESYS_LOGIN_BASE_URL": "http://simulator.local",
+    }
     secret = pipeline.client("secretsmanager").get_secret_value(SecretId="genesys/test/client")["SecretString"]
     assert json.loads(secret) == {"client_id": "sim-client", "client_secret": "sim-secret"}
     assert pipeline.poller.config.report_batch_item_failures and pipeline.poller.config.maximum_concurrency == 2

@@ -4,6 +4,7 @@ Without it, two threads reserving request-budget slots on moto both pass the sam
 condition and are handed the same slots: the throughput bench's budget admitted twice its
 rate for a while, and the org-wide window answered 429.
 """
+
 from __future__ import annotations
 
 import threading
@@ -20,9 +21,12 @@ THREADS, ROUNDS, EVENTS = 4, 15, 3
 @pytest.fixture
 def table(aws):
     client = aws.client("dynamodb")
-    client.create_table(TableName=TABLE, KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-                        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-                        BillingMode="PAY_PER_REQUEST")
+    client.create_table(
+        TableName=TABLE,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
     return aws
 
 
@@ -50,8 +54,12 @@ def test_the_adapter_wraps_every_item_operation(aws):
 
 def test_budget_containers_reserving_at_once_on_the_real_store_never_share_a_slot(table):
     clock = lambda: 1_800_000_000.0  # noqa: E731 - one instant: every slot comes from the bucket, none from time
-    budgets = [TokenBucketBudget(DynamoDBBudgetStore(table.client("dynamodb"), TABLE, "genesys"),
-                                 BucketRate(1.0, 1), clock=clock) for _ in range(THREADS)]
+    budgets = [
+        TokenBucketBudget(
+            DynamoDBBudgetStore(table.client("dynamodb"), TABLE, "genesys"), BucketRate(1.0, 1), clock=clock
+        )
+        for _ in range(THREADS)
+    ]
     slots: list[float] = []
     lock = threading.Lock()
 
@@ -79,8 +87,11 @@ def test_of_two_conditional_puts_of_one_key_exactly_one_succeeds(table):
     def put(i: int) -> None:
         for n in range(20):
             try:
-                client.put_item(TableName=TABLE, Item={"id": {"S": f"k{n}"}, "by": {"N": str(i)}},
-                                ConditionExpression="attribute_not_exists(id)")
+                client.put_item(
+                    TableName=TABLE,
+                    Item={"id": {"S": f"k{n}"}, "by": {"N": str(i)}},
+                    ConditionExpression="attribute_not_exists(id)",
+                )
                 won.append(n)
             except client.exceptions.ConditionalCheckFailedException:
                 lost.append(n)

@@ -1,4 +1,5 @@
 """Adapter 2 (+ Lambda targets, TestEventPattern): EventBridge as the pipeline uses it."""
+
 from __future__ import annotations
 
 import json
@@ -33,7 +34,9 @@ def _bodies(sqs, queue_url):
     return [json.loads(m["Body"]) for m in msgs]
 
 
-def test_a_partner_bus_takes_rules_and_routes_partner_events_with_full_envelopes(aws, partner_bus_to_queue, sample_events):
+def test_a_partner_bus_takes_rules_and_routes_partner_events_with_full_envelopes(
+    aws, partner_bus_to_queue, sample_events
+):
     # Given the partner bus with a rule to the queue
     bus_arn, queue_url = partner_bus_to_queue
     assert bus_arn.endswith(f":event-bus/{PARTNER_SOURCE}")
@@ -41,7 +44,9 @@ def test_a_partner_bus_takes_rules_and_routes_partner_events_with_full_envelopes
 
     # When Genesys puts an event (PutPartnerEvents) and the rule matches
     resp = aws.client("events").put_partner_events(
-        Entries=[{"Source": PARTNER_SOURCE, "DetailType": sample["detail-type"], "Detail": json.dumps(sample["detail"])}]
+        Entries=[
+            {"Source": PARTNER_SOURCE, "DetailType": sample["detail-type"], "Detail": json.dumps(sample["detail"])}
+        ]
     )
 
     # Then the queue receives AWS's envelope, account included, in AWS's key order
@@ -55,21 +60,35 @@ def test_a_partner_bus_takes_rules_and_routes_partner_events_with_full_envelopes
     assert body["time"].endswith("Z")
 
 
-def test_put_events_on_the_partner_bus_by_name_and_non_matching_events_are_not_routed(aws, partner_bus_to_queue, sample_events):
+def test_put_events_on_the_partner_bus_by_name_and_non_matching_events_are_not_routed(
+    aws, partner_bus_to_queue, sample_events
+):
     _, queue_url = partner_bus_to_queue
     events = aws.client("events")
     sample = sample_events["attributes"]
 
     events.put_events(
-        Entries=[{"EventBusName": PARTNER_SOURCE, "Source": PARTNER_SOURCE, "DetailType": sample["detail-type"],
-                  "Detail": json.dumps(sample["detail"])}]
+        Entries=[
+            {
+                "EventBusName": PARTNER_SOURCE,
+                "Source": PARTNER_SOURCE,
+                "DetailType": sample["detail-type"],
+                "Detail": json.dumps(sample["detail"]),
+            }
+        ]
     )
     assert _bodies(aws.client("sqs"), queue_url) == []
 
     acd = sample_events["acd-end"]
     events.put_events(
-        Entries=[{"EventBusName": PARTNER_SOURCE, "Source": PARTNER_SOURCE, "DetailType": acd["detail-type"],
-                  "Detail": json.dumps(acd["detail"])}]
+        Entries=[
+            {
+                "EventBusName": PARTNER_SOURCE,
+                "Source": PARTNER_SOURCE,
+                "DetailType": acd["detail-type"],
+                "Detail": json.dumps(acd["detail"]),
+            }
+        ]
     )
     assert [b["detail-type"] for b in _bodies(aws.client("sqs"), queue_url)] == [acd["detail-type"]]
 
@@ -86,20 +105,31 @@ def test_a_lambda_target_is_invoked_asynchronously_with_the_event(aws, make_func
         env={"OUT": str(out)},
     )
     events = aws.client("events")
-    events.put_rule(Name="status", EventPattern=json.dumps({"source": ["aws.states"], "detail": {"status": ["FAILED"]}}))
+    events.put_rule(
+        Name="status", EventPattern=json.dumps({"source": ["aws.states"], "detail": {"status": ["FAILED"]}})
+    )
     events.put_targets(Rule="status", Targets=[{"Id": "logger", "Arn": fn_arn}])
 
     # When a matching and a non-matching event are put
     for status in ("SUCCEEDED", "FAILED"):
-        events.put_events(Entries=[{"Source": "aws.states", "DetailType": "Step Functions Execution Status Change",
-                                    "Detail": json.dumps({"status": status})}])
+        events.put_events(
+            Entries=[
+                {
+                    "Source": "aws.states",
+                    "DetailType": "Step Functions Execution Status Change",
+                    "Detail": json.dumps({"status": status}),
+                }
+            ]
+        )
     assert RUNTIME.wait_for_async(5)
 
     # Then the function ran once, with the matching envelope
     event = json.loads(out.read_text())
     assert event["detail"] == {"status": "FAILED"}
     assert event["account"] == ACCOUNT
-    assert [i["function"] for i in RUNTIME.invocations if i["function"] == fn_arn.split(":")[-1]] == [fn_arn.split(":")[-1]]
+    assert [i["function"] for i in RUNTIME.invocations if i["function"] == fn_arn.split(":")[-1]] == [
+        fn_arn.split(":")[-1]
+    ]
 
 
 def test_event_pattern_matching_uses_moto_matcher_and_the_api_answers(aws, sample_events):

@@ -1,4 +1,5 @@
 """Adapter 1: Lambda invoke runs the real handler in the function's own worker process, errors as Lambda reports them."""
+
 from __future__ import annotations
 
 import json

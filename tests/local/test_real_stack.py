@@ -5,6 +5,7 @@ asset is the lambdas/ source dir). Skipped, saying why, while the CDK app does
 not exist yet. What moto holds is compared with the template's own
 properties: nothing here restates the configuration.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,12 +17,23 @@ from gcpipe.local.pipeline import LocalPipeline
 
 ENV = "dev"
 CONTRACT_OUTPUTS = {
-    "EventBusName", "EventRuleName", "MainQueueUrl", "MainQueueArn", "DeadLetterQueueUrl", "DeadLetterQueueArn",
-    "RuleTargetDeadLetterQueueUrl", "StateMachineArn", "StateMachineConsoleUrl", "DispatcherFunctionName",
-    "ProcessorFunctionName", "ErrorLoggerFunctionName", "IdempotencyTableName", "GenesysSecretName", "ArchiveName",
+    "EventBusName",
+    "EventRuleName",
+    "MainQueueUrl",
+    "MainQueueArn",
+    "DeadLetterQueueUrl",
+    "DeadLetterQueueArn",
+    "RuleTargetDeadLetterQueueUrl",
+    "StateMachineArn",
+    "StateMachineConsoleUrl",
+    "DispatcherFunctionName",
+    "ProcessorFunctionName",
+    "ErrorLoggerFunctionName",
+    "IdempotencyTableName",
+    "GenesysSecretName",
+    "ArchiveName",
     "DashboardName",
 }
-
 
 
 @pytest.fixture(scope="module")
@@ -64,5 +76,6 @@ def test_rules_queues_machine_and_functions_are_the_templates(pipeline):
         actual = cfg["Environment"]["Variables"]
         local_overrides = {"GENESYS_API_BASE_URL", "GENESYS_LOGIN_BASE_URL"}
         assert {k: v for k, v in actual.items() if k not in local_overrides} == {
-            k: v for k, v in declared.items() if k not in local_overrides}
+            k: v for k, v in declared.items() if k not in local_overrides
+        }
     assert pipeline.poller.config.queue_arn == pipeline.outputs["MainQueueArn"]

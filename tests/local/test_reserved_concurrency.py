@@ -1,6 +1,7 @@
 """Reserved concurrency, enforced as Lambda does: an invoke beyond it is the Invoke API's 429, which Step
 Functions sees as Lambda.TooManyRequestsException, the SQS mapping leaves to the visibility timeout, and an
 asynchronous invocation waits out."""
+
 from __future__ import annotations
 
 import json
@@ -61,7 +62,9 @@ def hold_one_slot(aws, name: str) -> threading.Thread:
     return t
 
 
-def test_an_invoke_beyond_reserved_concurrency_gets_429_too_many_requests_and_does_not_run(aws, gate, make_function, tmp_path):
+def test_an_invoke_beyond_reserved_concurrency_gets_429_too_many_requests_and_does_not_run(
+    aws, gate, make_function, tmp_path
+):
     out = tmp_path / "out"
     make_function(HOLDS, name="capped", env={"OUT": str(out), "GATE": str(gate.path)})
     aws.client("lambda").put_function_concurrency(FunctionName="capped", ReservedConcurrentExecutions=1)
@@ -78,14 +81,19 @@ def test_an_invoke_beyond_reserved_concurrency_gets_429_too_many_requests_and_do
     holder.join(10)
     assert [e["n"] for e in ran(out)] == ["holder"]  # the refused invoke never ran
     # the slot is free again
-    assert json.loads(no_retry_lambda(aws).invoke(FunctionName="capped", Payload=b'{"n": "third"}')["Payload"].read()) == {"ran": True}
+    assert json.loads(
+        no_retry_lambda(aws).invoke(FunctionName="capped", Payload=b'{"n": "third"}')["Payload"].read()
+    ) == {"ran": True}
     snap = RUNTIME.concurrency.snapshot()
     assert snap.throttled == {"capped": 1} and snap.peak["capped"] == 1 and snap.running == {}
 
 
 def test_a_function_without_reserved_concurrency_is_not_capped(aws, gate, make_function, tmp_path):
     make_function(HOLDS, name="open", env={"OUT": str(tmp_path / "out"), "GATE": str(gate.path)})
-    threads = [threading.Thread(target=lambda: aws.client("lambda").invoke(FunctionName="open", Payload=b"{}")) for _ in range(3)]
+    threads = [
+        threading.Thread(target=lambda: aws.client("lambda").invoke(FunctionName="open", Payload=b"{}"))
+        for _ in range(3)
+    ]
     for t in threads:
         t.start()
     assert helpers.wait_until(lambda: RUNTIME.concurrency.snapshot().running.get("open") == 3)
@@ -102,12 +110,22 @@ def test_step_functions_sees_a_throttle_as_lambda_too_many_requests_and_retries_
     aws.client("lambda").put_function_concurrency(FunctionName="throttled", ReservedConcurrentExecutions=0)
     definition = {
         "StartAt": "Process",
-        "States": {"Process": {
-            "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
-            "Parameters": {"FunctionName": arn, "Payload": {}},
-            "Retry": [{"ErrorEquals": ["Lambda.TooManyRequestsException"], "IntervalSeconds": 1, "MaxAttempts": 2,
-                       "BackoffRate": 2.0}],
-            "End": True}},
+        "States": {
+            "Process": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke",
+                "Parameters": {"FunctionName": arn, "Payload": {}},
+                "Retry": [
+                    {
+                        "ErrorEquals": ["Lambda.TooManyRequestsException"],
+                        "IntervalSeconds": 1,
+                        "MaxAttempts": 2,
+                        "BackoffRate": 2.0,
+                    }
+                ],
+                "End": True,
+            }
+        },
     }
     sfn = aws.client("stepfunctions")
     machine = sfn.create_state_machine(name="m", definition=json.dumps(definition), roleArn=ROLE_ARN)["stateMachineArn"]
@@ -127,7 +145,9 @@ def test_step_functions_sees_a_throttle_as_lambda_too_many_requests_and_retries_
     assert ran(tmp_path / "out") == []
 
 
-def test_a_throttled_sqs_batch_returns_to_the_queue_after_the_visibility_timeout_and_counts_a_receive(aws, make_function, tmp_path):
+def test_a_throttled_sqs_batch_returns_to_the_queue_after_the_visibility_timeout_and_counts_a_receive(
+    aws, make_function, tmp_path
+):
     out = tmp_path / "out"
     fn = make_function(RECORDS, name="dispatcher", env={"OUT": str(out)})
     lam = aws.client("lambda")
@@ -136,7 +156,9 @@ def test_a_throttled_sqs_batch_returns_to_the_queue_after_the_visibility_timeout
     url = sqs.create_queue(QueueName="q", Attributes={"VisibilityTimeout": "30"})["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     uuid = lam.create_event_source_mapping(EventSourceArn=queue_arn, FunctionName=fn, BatchSize=10)["UUID"]
-    poller = SqsEventSourcePoller(SqsMappingConfig.from_mapping(lam.get_event_source_mapping(UUID=uuid), url), sqs, lam, "us-east-1")
+    poller = SqsEventSourcePoller(
+        SqsMappingConfig.from_mapping(lam.get_event_source_mapping(UUID=uuid), url), sqs, lam, "us-east-1"
+    )
     sqs.send_message(QueueUrl=url, MessageBody='{"n": 1}')
 
     # When the dispatcher is throttled
@@ -172,7 +194,9 @@ def test_an_asynchronous_invocation_waits_for_a_free_slot_instead_of_failing(aws
     assert RUNTIME.concurrency.snapshot().throttled == {}
 
 
-def test_with_retry_waits_compressed_a_throttled_invoke_waits_for_a_slot_rather_than_fail(aws, gate, make_function, tmp_path, monkeypatch):
+def test_with_retry_waits_compressed_a_throttled_invoke_waits_for_a_slot_rather_than_fail(
+    aws, gate, make_function, tmp_path, monkeypatch
+):
     # Given Retry waits skipped (scale 0), where a real retrier would have tried again seconds later
     out = tmp_path / "out"
     make_function(HOLDS, name="graced", env={"OUT": str(out), "GATE": str(gate.path)})
@@ -180,7 +204,9 @@ def test_with_retry_waits_compressed_a_throttled_invoke_waits_for_a_slot_rather_
     monkeypatch.setattr(RUNTIME, "compressed_slot_wait_seconds", 20.0)
     holder = hold_one_slot(aws, "graced")
     second: dict = {}
-    t = threading.Thread(target=lambda: second.update(no_retry_lambda(aws).invoke(FunctionName="graced", Payload=b'{"n": "second"}')))
+    t = threading.Thread(
+        target=lambda: second.update(no_retry_lambda(aws).invoke(FunctionName="graced", Payload=b'{"n": "second"}'))
+    )
     t.start()
     assert helpers.wait_until(lambda: RUNTIME.concurrency.snapshot().waiting.get("graced") == 1)
 

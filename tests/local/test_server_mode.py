@@ -1,4 +1,5 @@
 """LocalPipeline in server mode: moto on a loopback port, reachable from other processes."""
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,16 @@ def test_the_pipeline_runs_behind_a_loopback_moto_server(tmp_path):
         assert p.wait_until_idle(15)
 
         # an independent client, as another process would make it
-        sfn = boto3.client("stepfunctions", endpoint_url=p.endpoint_url, region_name=p.region,
-                           aws_access_key_id="x", aws_secret_access_key="x")
-        statuses = {e["name"]: e["status"] for e in sfn.list_executions(stateMachineArn=p.outputs["StateMachineArn"])["executions"]}
+        sfn = boto3.client(
+            "stepfunctions",
+            endpoint_url=p.endpoint_url,
+            region_name=p.region,
+            aws_access_key_id="x",
+            aws_secret_access_key="x",
+        )
+        statuses = {
+            e["name"]: e["status"]
+            for e in sfn.list_executions(stateMachineArn=p.outputs["StateMachineArn"])["executions"]
+        }
         assert statuses == {"k-ok": "SUCCEEDED", "k-bad": "FAILED"}
         assert "k-bad" in (tmp_path / "logged.jsonl").read_text()

@@ -4,6 +4,7 @@ An event is on the main queue in one of three states: visible, deferred by the r
 (DelaySeconds) or in flight (received and not deleted: a batch whose dispatch failed, or anyone
 holding it). A receive-based peek sees only the first, so the list reads the emulator itself.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,9 @@ def pipeline(synthesized):
 def test_the_dropped_list_has_the_visible_the_deferred_and_the_in_flight_events(pipeline, tmp_path):
     config = read_stack_config(pipeline)
     source = f"aws.partner/genesys.com/cloud/{config.org_id}/contact-center-events"
-    events = list(traffic.generate(3, topics=("acd.end",), queue_ids=config.queue_ids, source=source,
-                                   rng=random.Random(5)))
+    events = list(
+        traffic.generate(3, topics=("acd.end",), queue_ids=config.queue_ids, source=source, rng=random.Random(5))
+    )
     sqs, url = pipeline.client("sqs"), pipeline.outputs["MainQueueUrl"]
     # Given one event deferred by the budget, and one received by a batch that never deleted it
     sqs.send_message(QueueUrl=url, MessageBody=json.dumps(events[0]), DelaySeconds=60)

@@ -1,4 +1,5 @@
 """Adapter 3: the SQS event source mapping, as the Lambda service runs it, over moto's SQS."""
+
 from __future__ import annotations
 
 import json
@@ -48,7 +49,9 @@ def queues(aws):
 
 def _poller(aws, queues, function_arn, **mapping_args) -> SqsEventSourcePoller:
     lam = aws.client("lambda")
-    uuid = lam.create_event_source_mapping(EventSourceArn=queues["main_arn"], FunctionName=function_arn, **mapping_args)["UUID"]
+    uuid = lam.create_event_source_mapping(
+        EventSourceArn=queues["main_arn"], FunctionName=function_arn, **mapping_args
+    )["UUID"]
     config = SqsMappingConfig.from_mapping(lam.get_event_source_mapping(UUID=uuid), queues["main_url"])
     return SqsEventSourcePoller(config, aws.client("sqs"), lam, "us-east-1")
 
@@ -57,7 +60,8 @@ def _send(aws, queues, bodies):
     sqs = aws.client("sqs")
     for b in bodies:
         sqs.send_message(
-            QueueUrl=queues["main_url"], MessageBody=json.dumps(b),
+            QueueUrl=queues["main_url"],
+            MessageBody=json.dumps(b),
             MessageAttributes={"kind": {"DataType": "String", "StringValue": "test"}},
         )
 
@@ -81,14 +85,25 @@ def test_records_come_in_batches_of_batch_size_with_lambdas_sqs_event_shape(aws,
     assert [len(r.message_ids) for r in results] == [10, 10, 5]
     assert _counts(aws, queues["main_url"]) == (0, 0)
     record = json.loads(out.read_text().splitlines()[0])["Records"][0]
-    assert set(record) >= {"messageId", "receiptHandle", "body", "attributes", "messageAttributes", "md5OfBody",
-                           "eventSource", "eventSourceARN", "awsRegion"}
+    assert set(record) >= {
+        "messageId",
+        "receiptHandle",
+        "body",
+        "attributes",
+        "messageAttributes",
+        "md5OfBody",
+        "eventSource",
+        "eventSourceARN",
+        "awsRegion",
+    }
     assert record["attributes"]["ApproximateReceiveCount"] == "1"
     assert record["messageAttributes"]["kind"]["stringValue"] == "test"
     assert record["eventSourceARN"] == queues["main_arn"] and record["eventSource"] == "aws:sqs"
 
 
-def test_partial_batch_failures_delete_successes_and_leave_failures_until_visibility_expires(aws, make_function, queues):
+def test_partial_batch_failures_delete_successes_and_leave_failures_until_visibility_expires(
+    aws, make_function, queues
+):
     fn = make_function(PARTIAL)
     poller = _poller(aws, queues, fn, BatchSize=10, FunctionResponseTypes=["ReportBatchItemFailures"])
     _send(aws, queues, [{"n": 0}, {"n": 1, "fail": True}, {"n": 2}])
@@ -101,7 +116,9 @@ def test_partial_batch_failures_delete_successes_and_leave_failures_until_visibi
     assert poller.poll_once() is None
     # once it expires it comes back, received a second time
     poller.expire_in_flight()
-    msgs = aws.client("sqs").receive_message(QueueUrl=queues["main_url"], MessageSystemAttributeNames=["All"])["Messages"]
+    msgs = aws.client("sqs").receive_message(QueueUrl=queues["main_url"], MessageSystemAttributeNames=["All"])[
+        "Messages"
+    ]
     assert json.loads(msgs[0]["Body"]) == {"n": 1, "fail": True}
     assert msgs[0]["Attributes"]["ApproximateReceiveCount"] == "2"
 
@@ -195,8 +212,9 @@ def test_move_messages_is_the_local_start_message_move_task(aws, queues):
     assert _counts(aws, queues["main_url"]) == (12, 0)
 
 
-def test_a_stop_that_times_out_leaves_the_batch_in_progress_for_a_later_stop_to_wait_for(aws, make_function, queues,
-                                                                                        tmp_path):
+def test_a_stop_that_times_out_leaves_the_batch_in_progress_for_a_later_stop_to_wait_for(
+    aws, make_function, queues, tmp_path
+):
     # A shutdown that must see every batch finished (the second Ctrl-C's dropped list) may stop twice:
     # a quick try, then a wait. The second stop must still wait for the batch the first left running.
     release = tmp_path / "release"

@@ -1,4 +1,5 @@
 """Adapter 4 and friends: Retry sleeps, status-change events, local replay."""
+
 from __future__ import annotations
 
 import json
@@ -43,7 +44,9 @@ def handler(event, context):
 
 def test_retry_sleeps_are_scaled_by_the_retry_clock(aws, make_function):
     fn = make_function(FAILS_WHEN_ASKED)
-    sm = _machine(aws, fn, [{"ErrorEquals": ["GenesysRejected"], "IntervalSeconds": 1, "BackoffRate": 1, "MaxAttempts": 2}])
+    sm = _machine(
+        aws, fn, [{"ErrorEquals": ["GenesysRejected"], "IntervalSeconds": 1, "BackoffRate": 1, "MaxAttempts": 2}]
+    )
     sfn = aws.client("stepfunctions")
 
     RETRY_CLOCK.scale = 0.2  # a demo may keep (scaled) real waits
@@ -73,11 +76,13 @@ def test_status_change_events_reach_the_default_bus_and_a_lambda_rule(aws, make_
     events = aws.client("events")
     events.put_rule(
         Name="failures",
-        EventPattern=json.dumps({
-            "source": ["aws.states"],
-            "detail-type": [STATUS_CHANGE_DETAIL_TYPE],
-            "detail": {"status": ["FAILED", "TIMED_OUT", "ABORTED"]},
-        }),
+        EventPattern=json.dumps(
+            {
+                "source": ["aws.states"],
+                "detail-type": [STATUS_CHANGE_DETAIL_TYPE],
+                "detail": {"status": ["FAILED", "TIMED_OUT", "ABORTED"]},
+            }
+        ),
     )
     events.put_targets(Rule="failures", Targets=[{"Id": "logger", "Arn": logger}])
     sm = _machine(aws, make_function(FAILS_WHEN_ASKED))

@@ -1,5 +1,6 @@
 """Each function instance is its own process, and AWS's limits hold there: timeout, memory, crashes, reserved
 concurrency (counting processes), IAM. A worker that ended is replaced by a new one (a cold start)."""
+
 from __future__ import annotations
 
 import json
@@ -54,7 +55,9 @@ def gone(pid: int) -> bool:
         return True
 
 
-def test_a_warm_worker_is_reused_with_its_module_state_and_only_the_function_environment(aws, make_function, monkeypatch):
+def test_a_warm_worker_is_reused_with_its_module_state_and_only_the_function_environment(
+    aws, make_function, monkeypatch
+):
     monkeypatch.setenv("GCPIPE_TEST_PARENT_ONLY", "leaked")
     make_function(STATE, name="stateful")
 
@@ -85,9 +88,17 @@ def test_a_timeout_kills_the_worker_and_answers_lambdas_timeout_error(aws, make_
 
 def test_step_functions_fails_the_task_with_lambdas_timeout_error(aws, make_function):
     arn = make_function(STATE, name="slow-task", timeout=1)
-    definition = {"StartAt": "Process", "States": {"Process": {
-        "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
-        "Parameters": {"FunctionName": arn, "Payload": {"sleep": 30}}, "End": True}}}
+    definition = {
+        "StartAt": "Process",
+        "States": {
+            "Process": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke",
+                "Parameters": {"FunctionName": arn, "Payload": {"sleep": 30}},
+                "End": True,
+            }
+        },
+    }
     sfn = aws.client("stepfunctions")
     machine = sfn.create_state_machine(name="timeouts", definition=json.dumps(definition), roleArn=ROLE_ARN)
 
@@ -98,12 +109,18 @@ def test_step_functions_fails_the_task_with_lambdas_timeout_error(aws, make_func
     assert described["error"] == "Sandbox.Timedout"
 
 
-@pytest.mark.parametrize(("event", "error_type", "message"), [
-    ({"exit": 3}, "Runtime.ExitError", "Runtime exited with error: exit status 3"),
-    ({"segfault": True}, "Runtime.ExitError", "Runtime exited with error: signal: segmentation fault"),
-    ({"allocate_mb": 400}, "Runtime.OutOfMemory", "Runtime exited with error: signal: killed"),
-], ids=["os._exit", "segfault", "out-of-memory"])
-def test_a_crashing_worker_is_reported_as_lambdas_runtime_error_and_replaced(aws, make_function, event, error_type, message):
+@pytest.mark.parametrize(
+    ("event", "error_type", "message"),
+    [
+        ({"exit": 3}, "Runtime.ExitError", "Runtime exited with error: exit status 3"),
+        ({"segfault": True}, "Runtime.ExitError", "Runtime exited with error: signal: segmentation fault"),
+        ({"allocate_mb": 400}, "Runtime.OutOfMemory", "Runtime exited with error: signal: killed"),
+    ],
+    ids=["os._exit", "segfault", "out-of-memory"],
+)
+def test_a_crashing_worker_is_reported_as_lambdas_runtime_error_and_replaced(
+    aws, make_function, event, error_type, message
+):
     make_function(STATE, name="crashes")  # MemorySize 256
     warm, _ = invoke(aws, "crashes", {})
 
@@ -169,10 +186,18 @@ def test_every_aws_call_is_checked_against_the_role_policy_resource_included(aws
     allowed = sqs.create_queue(QueueName="allowed")["QueueUrl"]
     other = sqs.create_queue(QueueName="other")["QueueUrl"]
     make_function(SENDS, name="sender")
-    policy = RolePolicy("local", ROLE_ARN, (
-        Statement(0, "Allow", ("sqs:SendMessage",), (), (f"arn:aws:sqs:{REGION}:{ACCOUNT}:allowed",), (), False, "P"),
-        Statement(1, "Allow", ("dynamodb:GetItem",), (), ("*",), (), False, "P"),
-    ), ACCOUNT, REGION)
+    policy = RolePolicy(
+        "local",
+        ROLE_ARN,
+        (
+            Statement(
+                0, "Allow", ("sqs:SendMessage",), (), (f"arn:aws:sqs:{REGION}:{ACCOUNT}:allowed",), (), False, "P"
+            ),
+            Statement(1, "Allow", ("dynamodb:GetItem",), (), ("*",), (), False, "P"),
+        ),
+        ACCOUNT,
+        REGION,
+    )
     RUNTIME.set_role_policy("sender", policy)
 
     # When it sends to both
@@ -182,15 +207,24 @@ def test_every_aws_call_is_checked_against_the_role_policy_resource_included(aws
     # Then the allowed call went through and the other failed as AWS fails it, without reaching SQS
     assert ok == {"sent": True}
     assert denied["error"] == "AccessDenied"
-    assert denied["message"] == (f"User: arn:aws:sts::{ACCOUNT}:assumed-role/local/sender is not authorized to perform: "
-                                 f"sqs:SendMessage on resource: arn:aws:sqs:{REGION}:{ACCOUNT}:other because no "
-                                 "identity-based policy allows the sqs:SendMessage action")
-    assert int(sqs.get_queue_attributes(QueueUrl=other, AttributeNames=["ApproximateNumberOfMessages"])
-               ["Attributes"]["ApproximateNumberOfMessages"]) == 0
+    assert denied["message"] == (
+        f"User: arn:aws:sts::{ACCOUNT}:assumed-role/local/sender is not authorized to perform: "
+        f"sqs:SendMessage on resource: arn:aws:sqs:{REGION}:{ACCOUNT}:other because no "
+        "identity-based policy allows the sqs:SendMessage action"
+    )
+    assert (
+        int(
+            sqs.get_queue_attributes(QueueUrl=other, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"][
+                "ApproximateNumberOfMessages"
+            ]
+        )
+        == 0
+    )
     # And the grant no call used is listed
     assert [(u.action, u.resource) for u in RUNTIME.permissions.unused()] == [("dynamodb:GetItem", "*")]
-    assert [(role, d.action, d.resource) for role, d in RUNTIME.permissions.denied] == \
-        [("local", "sqs:SendMessage", f"arn:aws:sqs:{REGION}:{ACCOUNT}:other")]
+    assert [(role, d.action, d.resource) for role, d in RUNTIME.permissions.denied] == [
+        ("local", "sqs:SendMessage", f"arn:aws:sqs:{REGION}:{ACCOUNT}:other")
+    ]
 
 
 def test_a_hook_module_is_installed_in_each_worker_before_the_handler(aws, make_function):

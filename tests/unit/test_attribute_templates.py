@@ -1,4 +1,5 @@
 """Attribute templates: checked at cold start, rendered per event (pure logic, no I/O)."""
+
 from __future__ import annotations
 
 import pytest
@@ -10,7 +11,9 @@ from genesys_pipeline.model import GenesysEvent
 from genesys_pipeline.processing import AttributeTemplate, WriteBackTemplates
 from genesys_pipeline.settings import DEFAULT_ATTRIBUTE_MAP, GenesysSettings, ProcessorSettings, SettingsError
 
-GENESYS = GenesysSettings(domain="mypurecloud.com", secret_name="s", api_base_url="https://api.x", login_base_url="https://login.x")
+GENESYS = GenesysSettings(
+    domain="mypurecloud.com", secret_name="s", api_base_url="https://api.x", login_base_url="https://login.x"
+)
 
 
 def settings(attribute_map=None, external_tag=None) -> ProcessorSettings:
@@ -19,10 +22,21 @@ def settings(attribute_map=None, external_tag=None) -> ProcessorSettings:
 
 
 def event(**overrides) -> GenesysEvent:
-    values = dict(dedup_key="dk-1", event_id="e", source="aws.partner/genesys.com/cloud/org/x", org_id="org",
-                  topic="v2.detail.events.conversation.{id}.acd.end", topic_name="t", schema_version="2",
-                  event_time="2026-11-23T12:13:20.123Z", correlation_id="corr", conversation_id="conv-1",
-                  participant_id="part-1", queue_id="queue-1", fields={"acdOutcome": "ANSWERED", "routingPriority": 0})
+    values = dict(
+        dedup_key="dk-1",
+        event_id="e",
+        source="aws.partner/genesys.com/cloud/org/x",
+        org_id="org",
+        topic="v2.detail.events.conversation.{id}.acd.end",
+        topic_name="t",
+        schema_version="2",
+        event_time="2026-11-23T12:13:20.123Z",
+        correlation_id="corr",
+        conversation_id="conv-1",
+        participant_id="part-1",
+        queue_id="queue-1",
+        fields={"acdOutcome": "ANSWERED", "routingPriority": 0},
+    )
     values.update(overrides)
     return GenesysEvent(**values)
 
@@ -33,15 +47,24 @@ def render(attribute_map, ev=None, external_tag=None):
 
 
 def test_default_map_renders_processed_marker_time_and_execution():
-    assert render(None).attributes == {"aws_processed": "true", "aws_processed_at": "2026-11-23T12:14:00.000Z",
-                                       "aws_pipeline_execution": "exec-1"}
+    assert render(None).attributes == {
+        "aws_processed": "true",
+        "aws_processed_at": "2026-11-23T12:14:00.000Z",
+        "aws_pipeline_execution": "exec-1",
+    }
     assert set(DEFAULT_ATTRIBUTE_MAP) == {"aws_processed", "aws_processed_at", "aws_pipeline_execution"}
 
 
 def test_every_event_placeholder_renders():
-    write = render({"all": "{conversationId}|{participantId}|{queueId}|{topic}|{eventTime}|{dedupKey}|{executionName}|{processedAt}"})
-    assert write.attributes["all"] == ("conv-1|part-1|queue-1|v2.detail.events.conversation.{id}.acd.end|"
-                                       "2026-11-23T12:13:20.123Z|dk-1|exec-1|2026-11-23T12:14:00.000Z")
+    write = render(
+        {
+            "all": "{conversationId}|{participantId}|{queueId}|{topic}|{eventTime}|{dedupKey}|{executionName}|{processedAt}"
+        }
+    )
+    assert write.attributes["all"] == (
+        "conv-1|part-1|queue-1|v2.detail.events.conversation.{id}.acd.end|"
+        "2026-11-23T12:13:20.123Z|dk-1|exec-1|2026-11-23T12:14:00.000Z"
+    )
 
 
 def test_event_fields_render_as_text_including_zero():
@@ -56,18 +79,21 @@ def test_external_tag_template():
     assert render({"a": "x"}, external_tag="gc-{queueId}").external_tag == "gc-queue-1"
 
 
-@pytest.mark.parametrize("template, complaint", [
-    ("{acdOutcom}", "unknown placeholder {acdOutcom}"),
-    ("{ani}", "customer data"),
-    ("{externalContactId}", "customer data"),
-    ("{}", "positional"),
-    ("{0}", "positional"),
-    ("{acdOutcome:>10}", "format spec"),
-    ("{acdOutcome!r}", "format spec or conversion"),
-    ("{acdOutcome", "malformed"),
-    ("}", "malformed"),
-    ("{event.fields}", "unknown placeholder"),
-])
+@pytest.mark.parametrize(
+    "template, complaint",
+    [
+        ("{acdOutcom}", "unknown placeholder {acdOutcom}"),
+        ("{ani}", "customer data"),
+        ("{externalContactId}", "customer data"),
+        ("{}", "positional"),
+        ("{0}", "positional"),
+        ("{acdOutcome:>10}", "format spec"),
+        ("{acdOutcome!r}", "format spec or conversion"),
+        ("{acdOutcome", "malformed"),
+        ("}", "malformed"),
+        ("{event.fields}", "unknown placeholder"),
+    ],
+)
 def test_bad_templates_fail_at_settings_time_naming_the_attribute(template, complaint):
     with pytest.raises(SettingsError, match="ATTRIBUTE_MAP attribute 'bad'") as raised:
         WriteBackTemplates.from_settings(settings({"ok": "true", "bad": template}))

@@ -1,4 +1,5 @@
 """Which AWS SDK errors are transient: decided by botocore error code and status, along the wrapping chain."""
+
 from __future__ import annotations
 
 import pytest
@@ -19,8 +20,10 @@ from genesys_pipeline.errors import AwsDependencyUnavailable
 
 
 def client_error(code: str, status: int, operation: str = "PutItem") -> ClientError:
-    return ClientError({"Error": {"Code": code, "Message": f"message of {code}"},
-                        "ResponseMetadata": {"HTTPStatusCode": status}}, operation)
+    return ClientError(
+        {"Error": {"Code": code, "Message": f"message of {code}"}, "ResponseMetadata": {"HTTPStatusCode": status}},
+        operation,
+    )
 
 
 def wrapped_by_idempotency(exc: Exception) -> IdempotencyPersistenceLayerError:
@@ -70,7 +73,9 @@ PERMANENT = [
 
 
 @pytest.mark.parametrize("exc", TRANSIENT, ids=_id)
-@pytest.mark.parametrize("wrap", [lambda e: e, wrapped_by_idempotency, wrapped_by_parameters], ids=["bare", "idempotency", "parameters"])
+@pytest.mark.parametrize(
+    "wrap", [lambda e: e, wrapped_by_idempotency, wrapped_by_parameters], ids=["bare", "idempotency", "parameters"]
+)
 def test_throttling_5xx_and_connection_errors_are_transient_however_wrapped(exc, wrap):
     error = dependency_unavailable(wrap(exc), "idempotency table")
     assert isinstance(error, AwsDependencyUnavailable)
@@ -79,7 +84,9 @@ def test_throttling_5xx_and_connection_errors_are_transient_however_wrapped(exc,
 
 
 @pytest.mark.parametrize("exc", PERMANENT, ids=_id)
-@pytest.mark.parametrize("wrap", [lambda e: e, wrapped_by_idempotency, wrapped_by_parameters], ids=["bare", "idempotency", "parameters"])
+@pytest.mark.parametrize(
+    "wrap", [lambda e: e, wrapped_by_idempotency, wrapped_by_parameters], ids=["bare", "idempotency", "parameters"]
+)
 def test_access_denied_missing_resources_and_validation_errors_are_not(exc, wrap):
     assert dependency_unavailable(wrap(exc), "idempotency table") is None
 
@@ -92,8 +99,13 @@ def test_the_message_names_operation_code_and_status_but_not_the_services_messag
 
 def test_the_code_decides_not_the_message_text():
     # A permanent error whose message happens to mention throttling stays permanent
-    exc = ClientError({"Error": {"Code": "AccessDeniedException", "Message": "ThrottlingException 503 mentioned"},
-                       "ResponseMetadata": {"HTTPStatusCode": 400}}, "GetItem")
+    exc = ClientError(
+        {
+            "Error": {"Code": "AccessDeniedException", "Message": "ThrottlingException 503 mentioned"},
+            "ResponseMetadata": {"HTTPStatusCode": 400},
+        },
+        "GetItem",
+    )
     assert aws_fault(exc).transient is False
 
 

@@ -1,4 +1,5 @@
 """The request budget's arithmetic and its optimistic writes, on the in-memory store (no AWS)."""
+
 from __future__ import annotations
 
 import threading
@@ -36,7 +37,9 @@ class Clock:
 @pytest.fixture
 def metric_names(monkeypatch):
     names: list[str] = []
-    monkeypatch.setattr(observability.metrics, "add_metric", lambda name, unit, value: names.extend([name] * int(value)))
+    monkeypatch.setattr(
+        observability.metrics, "add_metric", lambda name, unit, value: names.extend([name] * int(value))
+    )
     return names
 
 
@@ -115,15 +118,22 @@ def test_requests_late_by_up_to_the_send_spread_still_fit_the_genesys_window(lim
     # many. Admission runs at admission_rate instead: a backlog of 10 minutes, sent up to the
     # spread late, never puts more than limit x window requests in a window.
     rate = BucketRate(admission_rate(limit, burst, window_seconds=WINDOW, send_spread_seconds=SPREAD), burst)
-    _, slots = schedule(BudgetState(), rate, events=int(limit * 600), tokens_per_event=1, now=T0,
-                        horizon=MAX_DEFERRAL_SECONDS)
+    _, slots = schedule(
+        BudgetState(), rate, events=int(limit * 600), tokens_per_event=1, now=T0, horizon=MAX_DEFERRAL_SECONDS
+    )
     assert _most_in_a_window(_sends(slots, pattern), WINDOW) <= limit * WINDOW
 
 
 @pytest.mark.parametrize("limit, burst", [(1.0, 1), (4.5, 5)])
 def test_admission_at_exactly_the_limit_overfills_the_window_once_requests_are_late_unevenly(limit, burst):
-    _, slots = schedule(BudgetState(), BucketRate(limit, burst), events=int(limit * 600), tokens_per_event=1,
-                        now=T0, horizon=MAX_DEFERRAL_SECONDS)
+    _, slots = schedule(
+        BudgetState(),
+        BucketRate(limit, burst),
+        events=int(limit * 600),
+        tokens_per_event=1,
+        now=T0,
+        horizon=MAX_DEFERRAL_SECONDS,
+    )
     assert _most_in_a_window(slots, WINDOW) <= limit * WINDOW + burst  # on time, it (nearly) fits...
     assert _most_in_a_window(_sends(slots, "60"), WINDOW) > limit * WINDOW  # ...a few seconds late, it does not
 
@@ -136,8 +146,9 @@ def test_the_admission_rate_keeps_the_burst_and_the_spread_out_of_the_window():
 
 
 def test_the_deployed_budget_schedules_at_the_admission_rate_not_the_configured_one():
-    settings = BudgetSettings(table_name="t", key="genesys", requests_per_second=4.5, burst=5,
-                              window_seconds=60.0, send_spread_seconds=4.0)
+    settings = BudgetSettings(
+        table_name="t", key="genesys", requests_per_second=4.5, burst=5, window_seconds=60.0, send_spread_seconds=4.0
+    )
     budget = budget_from_settings(settings, client=object())
     assert budget.rate == BucketRate(265 / 64, 5)
 
@@ -252,8 +263,11 @@ def test_a_short_pause_is_slept_out_inline_like_a_short_retry_after(metric_names
 
 
 def test_an_unpaused_request_goes_and_is_counted(metric_names):
-    gate = BudgetGate(TokenBucketBudget(InMemoryBudgetStore(), RATE, clock=Clock()), max_inline_wait_seconds=3,
-                      sleep=lambda s: pytest.fail("must not sleep"))
+    gate = BudgetGate(
+        TokenBucketBudget(InMemoryBudgetStore(), RATE, clock=Clock()),
+        max_inline_wait_seconds=3,
+        sleep=lambda s: pytest.fail("must not sleep"),
+    )
     gate.before_request("PUT", "/tags")
     assert metric_names == [METRIC_GENESYS_REQUESTS]
 

@@ -1,4 +1,5 @@
 """A chaos run's wait for quiet ends on lack of progress, also when the emulator never answers again."""
+
 from __future__ import annotations
 
 import threading

@@ -1,4 +1,5 @@
 """The dedup key: the same event always gets the same execution name, different events different ones."""
+
 from __future__ import annotations
 
 import copy
@@ -36,7 +37,9 @@ def test_a_sample_key_is_a_readable_execution_name(sample_events, name):
     assert len(key.rsplit("-", 1)[1]) == 40  # sha256 hex
 
 
-@given(seed=st.integers(0, 2**32), envelope_id=st.uuids(), name=st.sampled_from(["acd-end", "customer-end", "attributes"]))
+@given(
+    seed=st.integers(0, 2**32), envelope_id=st.uuids(), name=st.sampled_from(["acd-end", "customer-end", "attributes"])
+)
 def test_a_redelivery_gets_the_same_key_whatever_its_envelope_id_or_key_order(seed, envelope_id, name):
     from tests.conftest import SAMPLE_EVENTS
 
@@ -73,7 +76,9 @@ def test_another_conversation_or_topic_gets_a_different_key(sample_events):
     other_conversation = copy.deepcopy(original)
     other_id = "3e8ac11b-0000-4000-8000-000000000000"
     other_conversation["detail"]["eventBody"]["conversationId"] = other_id
-    other_conversation["detail"]["topicName"] = original["detail"]["topicName"].replace("2f7bf00a-5a9e-4d1b-9f3c-7e2a1b0c9d8e", other_id)
+    other_conversation["detail"]["topicName"] = original["detail"]["topicName"].replace(
+        "2f7bf00a-5a9e-4d1b-9f3c-7e2a1b0c9d8e", other_id
+    )
     other_topic = copy.deepcopy(original)
     other_topic["detail-type"] = original["detail-type"].replace("acd.end", "acd.start")
     other_topic["detail"]["topicName"] = original["detail"]["topicName"].replace("acd.end", "acd.start")
@@ -100,8 +105,13 @@ def test_any_identity_yields_a_valid_execution_name(identity):
 
 def _fields(identity: EventIdentity) -> tuple:
     # No participant and an empty participant id are the same identity.
-    return (identity.topic, identity.correlation_id, identity.event_time_ms, identity.conversation_id,
-            identity.participant_id or "")
+    return (
+        identity.topic,
+        identity.correlation_id,
+        identity.event_time_ms,
+        identity.conversation_id,
+        identity.participant_id or "",
+    )
 
 
 @given(identities, identities)

@@ -1,4 +1,5 @@
 """The dispatcher's logic with in-memory ports: outcomes per record, partial batch failures, concurrency."""
+
 from __future__ import annotations
 
 import copy
@@ -119,7 +120,9 @@ def failed_ids(response: dict) -> set[str]:
 @pytest.fixture
 def metric_names(monkeypatch):
     names: list[str] = []
-    monkeypatch.setattr(observability.metrics, "add_metric", lambda name, unit, value: names.extend([name] * int(value)))
+    monkeypatch.setattr(
+        observability.metrics, "add_metric", lambda name, unit, value: names.extend([name] * int(value))
+    )
     return names
 
 
@@ -160,11 +163,16 @@ def test_a_mixed_batch_gets_one_outcome_per_record(sample_events, starter, dead_
     assert response == {"batchItemFailures": []}
     assert starter.calls == 1 and len(starter.names) == 1
     assert [body for body, _ in dead_letters.messages] == [json.dumps(acd_end)[:100]]
-    assert sorted(metric_names) == sorted([
-        METRIC_EVENTS_RECEIVED] * 6 + [
-        Outcome.DUPLICATE.metric_name, Outcome.FILTERED.metric_name, Outcome.FILTERED.metric_name,
-        Outcome.STALE.metric_name, Outcome.DEAD_LETTERED.metric_name,
-    ])
+    assert sorted(metric_names) == sorted(
+        [METRIC_EVENTS_RECEIVED] * 6
+        + [
+            Outcome.DUPLICATE.metric_name,
+            Outcome.FILTERED.metric_name,
+            Outcome.FILTERED.metric_name,
+            Outcome.STALE.metric_name,
+            Outcome.DEAD_LETTERED.metric_name,
+        ]
+    )
 
 
 @pytest.fixture
@@ -173,8 +181,11 @@ def outcomes(monkeypatch):
     from genesys_pipeline import dispatch
 
     calls: list[tuple] = []
-    monkeypatch.setattr(dispatch, "record_outcome",
-                        lambda outcome, *, dedup_key, reason=None, **fields: calls.append((outcome, dedup_key, reason, fields)))
+    monkeypatch.setattr(
+        dispatch,
+        "record_outcome",
+        lambda outcome, *, dedup_key, reason=None, **fields: calls.append((outcome, dedup_key, reason, fields)),
+    )
     return calls
 
 
@@ -204,7 +215,9 @@ def test_each_record_gets_exactly_one_outcome_naming_its_event(sample_events, st
     assert by_message["malformed"][3]["event_id"] == "broken-envelope" and by_message["malformed"][1] is None
 
 
-def test_the_execution_is_named_by_the_dedup_key_with_the_normalized_event_as_input(sample_events, starter, dead_letters):
+def test_the_execution_is_named_by_the_dedup_key_with_the_normalized_event_as_input(
+    sample_events, starter, dead_letters
+):
     envelope = fresh(sample_events["acd-end"])
     dispatcher(starter, dead_letters).dispatch(batch(record(envelope, "m1")))
     [(name, execution_input)] = starter.names.items()
@@ -298,7 +311,9 @@ def test_when_the_dead_letter_send_fails_the_record_goes_back_to_sqs(starter, de
 def test_a_throttled_start_fails_only_its_record(sample_events, starter, dead_letters, metric_names):
     d = dispatcher(starter, dead_letters)
     throttled = fresh(sample_events["acd-end"])
-    starter.failures[d.plan(record(throttled, "x"), NOW).event.dedup_key] = StartExecutionThrottled("ThrottlingException")
+    starter.failures[d.plan(record(throttled, "x"), NOW).event.dedup_key] = StartExecutionThrottled(
+        "ThrottlingException"
+    )
     response = d.dispatch(batch(record(throttled, "throttled"), record(fresh(sample_events["customer-end"]), "ok")))
     assert failed_ids(response) == {"throttled"}
     assert len(starter.names) == 1
@@ -373,8 +388,9 @@ class _RaisingClient:
 def _client_error(code: str, status: int) -> Exception:
     from botocore.exceptions import ClientError
 
-    return ClientError({"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": status}},
-                       "StartExecution")
+    return ClientError(
+        {"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": status}}, "StartExecution"
+    )
 
 
 @pytest.mark.parametrize(
@@ -402,7 +418,8 @@ def test_the_step_functions_adapter_maps_connection_errors_and_already_exists():
 
     with pytest.raises(StartExecutionUnavailable):
         StepFunctionsExecutionStarter(
-            _RaisingClient(EndpointConnectionError(endpoint_url="https://states")), "arn").start_execution("n", "{}")
+            _RaisingClient(EndpointConnectionError(endpoint_url="https://states")), "arn"
+        ).start_execution("n", "{}")
     already = StepFunctionsExecutionStarter(_RaisingClient(_client_error("ExecutionAlreadyExists", 400)), "arn")
     assert already.start_execution("n", "{}") is StartResult.ALREADY_EXISTS
 
@@ -451,8 +468,13 @@ class IdempotentStepFunctions:
         name = executionArn.rsplit(":", 1)[1]
         self.described = getattr(self, "described", []) + [executionArn]
         known = self.executions[name]
-        return {"executionArn": executionArn, "name": name, "status": known["status"], "input": known["input"],
-                "startDate": known["response"]["startDate"]}
+        return {
+            "executionArn": executionArn,
+            "name": name,
+            "status": known["status"],
+            "input": known["input"],
+            "startDate": known["response"]["startDate"],
+        }
 
 
 def idempotent_starter(clock=lambda: NOW):
@@ -469,8 +491,9 @@ def received(body: dict, message_id: str, first_received: datetime, receive_coun
     return out
 
 
-def test_a_copy_arriving_while_the_execution_runs_is_a_duplicate_not_a_second_start(sample_events, dead_letters,
-                                                                                     outcomes):
+def test_a_copy_arriving_while_the_execution_runs_is_a_duplicate_not_a_second_start(
+    sample_events, dead_letters, outcomes
+):
     # Given an execution started at 12:30:00 by one copy of an event, still running
     clock = iter([NOW, NOW + timedelta(seconds=5)])
     sfn, starter = idempotent_starter(lambda: next(clock))
@@ -487,7 +510,8 @@ def test_a_copy_arriving_while_the_execution_runs_is_a_duplicate_not_a_second_st
 
 
 def test_an_identical_copy_received_before_the_start_and_redelivered_after_it_is_a_duplicate(
-        sample_events, dead_letters, outcomes):
+    sample_events, dead_letters, outcomes
+):
     # Given two SQS messages with the same body (EventBridge delivered the event twice); the copy was first
     # received at 12:29:58, its batch failed, and meanwhile the first message started the execution at 12:30:00
     sfn, starter = idempotent_starter()
@@ -505,8 +529,9 @@ def test_an_identical_copy_received_before_the_start_and_redelivered_after_it_is
 
 
 @pytest.mark.parametrize("closed", [False, True], ids=["running", "closed"])
-def test_a_redelivery_of_the_message_that_started_the_execution_is_not_counted_twice(sample_events, dead_letters,
-                                                                                     outcomes, closed):
+def test_a_redelivery_of_the_message_that_started_the_execution_is_not_counted_twice(
+    sample_events, dead_letters, outcomes, closed
+):
     # Given a message first received at 12:29:59 that started the execution at 12:30:00, whose dispatcher then
     # died before SQS deleted it (the chaos soak's dispatcher crash after part of its batch); the execution still
     # running, or already succeeded
@@ -529,7 +554,8 @@ def test_a_redelivery_of_the_message_that_started_the_execution_is_not_counted_t
 
 
 def test_a_redelivered_record_that_started_the_execution_is_not_a_duplicate_of_another_copy_in_its_batch(
-        sample_events, dead_letters, outcomes):
+    sample_events, dead_letters, outcomes
+):
     # Given a copy of an event ("b", its own envelope id) that started the execution, whose dispatcher then died
     sfn, starter = idempotent_starter()
     first_received = NOW - timedelta(seconds=1)
@@ -539,8 +565,9 @@ def test_a_redelivered_record_that_started_the_execution_is_not_a_duplicate_of_a
     sfn.executions[name]["status"] = "SUCCEEDED"
     # When SQS redelivers it in one batch after another copy ("a") of the same event, also redelivered
     a = fresh(sample_events["acd-end"], envelope_id="a-envelope")
-    dispatcher(starter, dead_letters).dispatch(batch(received(a, "a", first_received, 2),
-                                                     received(b, "b", first_received, 2)))
+    dispatcher(starter, dead_letters).dispatch(
+        batch(received(a, "a", first_received, 2), received(b, "b", first_received, 2))
+    )
     # Then "b" is the start it made (the processor records applied), and only "a" is a duplicate (the chaos
     # soak found both counted duplicates beside the applied: four outcomes for three events)
     assert [(o, fields["message_id"]) for o, _, _, fields in outcomes] == [(Outcome.DUPLICATE, "a")]
@@ -554,7 +581,9 @@ def test_a_copy_redelivered_after_the_execution_closed_is_still_a_duplicate(samp
     [name] = sfn.executions
     sfn.executions[name]["status"] = "SUCCEEDED"
     # When another message with the same body, first received after that start, is redelivered (receive count 2)
-    response = dispatcher(starter, dead_letters).dispatch(batch(received(envelope, "copy", NOW + timedelta(seconds=2), 2)))
+    response = dispatcher(starter, dead_letters).dispatch(
+        batch(received(envelope, "copy", NOW + timedelta(seconds=2), 2))
+    )
     # Then it is a duplicate: the execution started before this message was first received
     assert response == {"batchItemFailures": []}
     assert [(o, fields["message_id"]) for o, _, _, fields in outcomes] == [(Outcome.DUPLICATE, "copy")]

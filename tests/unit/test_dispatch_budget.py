@@ -1,4 +1,5 @@
 """Admission at the dispatcher: events beyond the request budget wait in SQS, pre-paid, never toward the DLQ."""
+
 from __future__ import annotations
 
 import copy
@@ -102,7 +103,9 @@ def metric_names(monkeypatch):
     from genesys_pipeline import observability
 
     names: list[str] = []
-    monkeypatch.setattr(observability.metrics, "add_metric", lambda name, unit, value: names.extend([name] * int(value)))
+    monkeypatch.setattr(
+        observability.metrics, "add_metric", lambda name, unit, value: names.extend([name] * int(value))
+    )
     return names
 
 
@@ -110,12 +113,14 @@ def budgeted(starter, store, queue, clock, **overrides) -> Dispatcher:
     budget = TokenBucketBudget(store, RATE, clock=clock)
     values = dict(budget=BUDGET_SETTINGS, main_queue_url="https://sqs/main", requests_per_event=1)
     values.update(overrides)
-    return Dispatcher(settings(**values), starter, InMemoryDeadLetters(), budget=budget, deferrals=queue,
-                      now=lambda: NOW)
+    return Dispatcher(
+        settings(**values), starter, InMemoryDeadLetters(), budget=budget, deferrals=queue, now=lambda: NOW
+    )
 
 
 def test_a_burst_starts_the_budgets_burst_and_defers_the_rest_without_any_batch_item_failure(
-        sample_events, store, queue, clock, metric_names):
+    sample_events, store, queue, clock, metric_names
+):
     starter = InMemoryStarter()
     d = budgeted(starter, store, queue, clock)
     events = distinct_events(sample_events, 10)
@@ -180,7 +185,8 @@ def test_when_the_deferral_send_fails_that_record_goes_back_to_sqs(sample_events
 
 
 def test_a_redelivered_message_is_started_not_deferred_so_a_poison_message_still_reaches_the_dlq(
-        sample_events, store, queue, clock):
+    sample_events, store, queue, clock
+):
     starter = InMemoryStarter()
     d = budgeted(starter, store, queue, clock)
     events = distinct_events(sample_events, 6)
@@ -192,10 +198,12 @@ def test_a_redelivered_message_is_started_not_deferred_so_a_poison_message_still
 
 
 def test_a_copy_of_a_deferred_event_in_the_same_batch_is_a_duplicate_and_nothing_is_lost(
-        sample_events, store, queue, clock, monkeypatch):
+    sample_events, store, queue, clock, monkeypatch
+):
     outcomes: list[str] = []
-    monkeypatch.setattr("genesys_pipeline.dispatch.record_outcome",
-                        lambda outcome, **kw: outcomes.append(outcome.value))
+    monkeypatch.setattr(
+        "genesys_pipeline.dispatch.record_outcome", lambda outcome, **kw: outcomes.append(outcome.value)
+    )
     starter = InMemoryStarter()
     d = budgeted(starter, store, queue, clock)
     events = distinct_events(sample_events, 5)
@@ -208,8 +216,14 @@ def test_a_copy_of_a_deferred_event_in_the_same_batch_is_a_duplicate_and_nothing
 
 def test_a_budget_that_does_not_answer_fails_open(sample_events, queue, metric_names):
     starter = InMemoryStarter()
-    d = Dispatcher(settings(budget=BUDGET_SETTINGS, main_queue_url="https://sqs/main"), starter,
-                   InMemoryDeadLetters(), budget=BrokenBudget(), deferrals=queue, now=lambda: NOW)
+    d = Dispatcher(
+        settings(budget=BUDGET_SETTINGS, main_queue_url="https://sqs/main"),
+        starter,
+        InMemoryDeadLetters(),
+        budget=BrokenBudget(),
+        deferrals=queue,
+        now=lambda: NOW,
+    )
     response = d.dispatch(batch(*[record(e, f"m{i}") for i, e in enumerate(distinct_events(sample_events, 6))]))
     assert response["batchItemFailures"] == []
     assert len(starter.names) == 6 and queue.messages == []

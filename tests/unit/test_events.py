@@ -1,4 +1,5 @@
 """Parsing an EventBridge envelope of a Genesys event into a GenesysEvent, or a precise InvalidEvent."""
+
 from __future__ import annotations
 
 import copy
@@ -91,8 +92,21 @@ def test_the_body_allowlist_holds_no_sensitive_key_and_covers_the_processor_plac
 
 
 def test_every_documented_conversation_topic_is_supported(sample_events):
-    shorts = ["acd.start", "acd.end", "acw", "attributes", "customer.start", "customer.end", "flow.start",
-              "flow.end", "outbound", "user.start", "user.end", "voicemail.start", "voicemail.end"]
+    shorts = [
+        "acd.start",
+        "acd.end",
+        "acw",
+        "attributes",
+        "customer.start",
+        "customer.end",
+        "flow.start",
+        "flow.end",
+        "outbound",
+        "user.start",
+        "user.end",
+        "voicemail.start",
+        "voicemail.end",
+    ]
     assert set(SUPPORTED_TOPICS) == {PREFIX + s for s in shorts}
     for short in shorts:
         assert parse_event(_as_topic(sample_events["acd-end"], short)).topic == PREFIX + short
@@ -104,7 +118,9 @@ def test_every_documented_conversation_topic_is_supported(sample_events):
 def test_wrong_org_is_rejected_naming_the_org(sample_events):
     reason = _reason(sample_events["acd-end"], org_id="11111111-2222-3333-4444-555555555555")
     assert reason.startswith("source 'aws.partner/genesys.com/cloud/6f3b2f0e")
-    assert reason.endswith("belongs to org 6f3b2f0e-1c2d-4e5f-8a9b-0c1d2e3f4a5b, not the configured org 11111111-2222-3333-4444-555555555555")
+    assert reason.endswith(
+        "belongs to org 6f3b2f0e-1c2d-4e5f-8a9b-0c1d2e3f4a5b, not the configured org 11111111-2222-3333-4444-555555555555"
+    )
 
 
 @pytest.mark.parametrize(
@@ -134,15 +150,28 @@ def test_a_64_char_suffix_is_accepted(sample_events):
     [
         (lambda e: e["detail"]["eventBody"].pop("conversationId"), "missing detail.eventBody.conversationId"),
         (lambda e: e["detail"]["eventBody"].pop("eventTime"), "missing detail.eventBody.eventTime"),
-        (lambda e: e["detail"]["eventBody"].update(eventTime="2026-11-23T12:13:20Z"),
-         "detail.eventBody.eventTime must be epoch milliseconds (int)"),
-        (lambda e: e["detail"]["eventBody"].update(eventTime=True), "detail.eventBody.eventTime must be epoch milliseconds (int)"),
-        (lambda e: e["detail"]["eventBody"].update(eventTime=1.5e12), "detail.eventBody.eventTime must be epoch milliseconds (int)"),
-        (lambda e: e["detail"]["eventBody"].update(eventTime=10**20), "detail.eventBody.eventTime must be epoch milliseconds (int)"),
+        (
+            lambda e: e["detail"]["eventBody"].update(eventTime="2026-11-23T12:13:20Z"),
+            "detail.eventBody.eventTime must be epoch milliseconds (int)",
+        ),
+        (
+            lambda e: e["detail"]["eventBody"].update(eventTime=True),
+            "detail.eventBody.eventTime must be epoch milliseconds (int)",
+        ),
+        (
+            lambda e: e["detail"]["eventBody"].update(eventTime=1.5e12),
+            "detail.eventBody.eventTime must be epoch milliseconds (int)",
+        ),
+        (
+            lambda e: e["detail"]["eventBody"].update(eventTime=10**20),
+            "detail.eventBody.eventTime must be epoch milliseconds (int)",
+        ),
         (lambda e: e["detail"]["eventBody"].pop("queueId"), "missing detail.eventBody.queueId"),
         (lambda e: e["detail"]["eventBody"].pop("participantId"), "missing detail.eventBody.participantId"),
-        (lambda e: e["detail"]["eventBody"].update(participantId=7),
-         "detail.eventBody.participantId must be a Genesys id (letters, digits and '-')"),
+        (
+            lambda e: e["detail"]["eventBody"].update(participantId=7),
+            "detail.eventBody.participantId must be a Genesys id (letters, digits and '-')",
+        ),
         (lambda e: e["detail"]["metadata"].pop("CorrelationId"), "missing detail.metadata.CorrelationId"),
         (lambda e: e["detail"].pop("metadata"), "missing detail.metadata"),
         (lambda e: e["detail"].pop("eventBody"), "missing detail.eventBody"),
@@ -155,7 +184,10 @@ def test_a_64_char_suffix_is_accepted(sample_events):
         (lambda e: e.pop("detail"), "missing detail"),
         (lambda e: e.pop("id"), "missing id"),
         (lambda e: e.pop("source"), "missing source"),
-        (lambda e: e.update({"detail-type": "v2.users.{id}.routingStatus"}), "unsupported topic 'v2.users.{id}.routingStatus'"),
+        (
+            lambda e: e.update({"detail-type": "v2.users.{id}.routingStatus"}),
+            "unsupported topic 'v2.users.{id}.routingStatus'",
+        ),
     ],
 )
 def test_each_defect_is_rejected_with_a_precise_reason(sample_events, mutate, reason):
@@ -185,7 +217,9 @@ def test_every_topic_needs_a_participant(sample_events, short):
     assert _reason(envelope) == "missing detail.eventBody.participantId"
 
 
-@pytest.mark.parametrize(("short", "needs_queue"), [("acd.start", True), ("acd.end", True), ("customer.end", False), ("acw", False)])
+@pytest.mark.parametrize(
+    ("short", "needs_queue"), [("acd.start", True), ("acd.end", True), ("customer.end", False), ("acw", False)]
+)
 def test_only_the_acd_topics_need_a_queue(sample_events, short, needs_queue):
     envelope = _as_topic(sample_events["acd-end"], short)
     del envelope["detail"]["eventBody"]["queueId"]
@@ -250,7 +284,6 @@ def _paths(node, prefix=()):
     if isinstance(node, dict):
         for key, child in node.items():
             yield from _paths(child, (*prefix, key))
-
 
 
 @st.composite

@@ -1,4 +1,5 @@
 """GenesysClient, TokenProvider and the client-credentials secret (simulator on loopback, moto Secrets Manager)."""
+
 from __future__ import annotations
 
 import json
@@ -37,8 +38,16 @@ def sim():
 
 
 def settings_for(sim, **overrides) -> GenesysSettings:
-    return GenesysSettings(**{"domain": "mypurecloud.com", "secret_name": "unused", "api_base_url": sim.base_url,
-                              "login_base_url": sim.base_url, "read_timeout_seconds": 2.0, **overrides})
+    return GenesysSettings(
+        **{
+            "domain": "mypurecloud.com",
+            "secret_name": "unused",
+            "api_base_url": sim.base_url,
+            "login_base_url": sim.base_url,
+            "read_timeout_seconds": 2.0,
+            **overrides,
+        }
+    )
 
 
 def test_refresh_margin_fits_short_and_long_token_lifetimes():
@@ -80,7 +89,9 @@ def test_different_clients_of_the_same_oauth_client_share_the_token(sim):
 def test_a_rotated_secret_gets_its_own_token(sim):
     GenesysClient(settings_for(sim), CREDS).patch_participant_attributes(CONV, PART, {"a": "1"})
     with pytest.raises(GenesysBadCredentials, match="unauthorized_client"):
-        GenesysClient(settings_for(sim), ClientCredentials(CREDS.client_id, "other")).patch_participant_attributes(CONV, PART, {"a": "1"})
+        GenesysClient(settings_for(sim), ClientCredentials(CREDS.client_id, "other")).patch_participant_attributes(
+            CONV, PART, {"a": "1"}
+        )
 
 
 def test_path_ids_are_quoted(sim):
@@ -132,19 +143,23 @@ def secretsmanager():
 
 
 def test_credentials_come_from_the_secret(secretsmanager, sim):
-    secretsmanager.create_secret(Name="genesys", SecretString=json.dumps({"client_id": CREDS.client_id,
-                                                                          "client_secret": CREDS.client_secret}))
+    secretsmanager.create_secret(
+        Name="genesys", SecretString=json.dumps({"client_id": CREDS.client_id, "client_secret": CREDS.client_secret})
+    )
     assert load_client_credentials("genesys", max_age=60) == CREDS
     client = GenesysClient(settings_for(sim, secret_name="genesys"))  # default: read the secret
     client.patch_participant_attributes(CONV, PART, {"a": "1"})
     assert sim.token_fetches == 1
 
 
-@pytest.mark.parametrize("secret, missing", [
-    ({"client_id": "x"}, "client_secret"),
-    ({"client_secret": "x"}, "client_id"),
-    ({"client_id": "", "client_secret": "x"}, "client_id"),
-])
+@pytest.mark.parametrize(
+    "secret, missing",
+    [
+        ({"client_id": "x"}, "client_secret"),
+        ({"client_secret": "x"}, "client_id"),
+        ({"client_id": "", "client_secret": "x"}, "client_id"),
+    ],
+)
 def test_a_missing_key_is_named(secretsmanager, secret, missing):
     secretsmanager.create_secret(Name="genesys", SecretString=json.dumps(secret))
     with pytest.raises(GenesysBadCredentials, match=f"secret genesys has no {missing}"):

@@ -1,4 +1,5 @@
 """Schema version migrations: each known legacy shape becomes the current one; unknown versions are refused."""
+
 from __future__ import annotations
 
 import copy

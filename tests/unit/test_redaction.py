@@ -5,6 +5,7 @@ and the error logger (simulator + moto) with every fault path that logs, and
 searches everything written: the Powertools logger's output, stdout/stderr
 (metrics EMF) and any stdlib logging record.
 """
+
 from __future__ import annotations
 
 import json
@@ -36,14 +37,27 @@ SENSITIVE_KEYS = ("ani", "dnis", "externalContactId")
 
 
 def test_redact_masks_sensitive_keys_at_any_depth_and_case():
-    data = {"ANI": "tel:+13175550123", "nested": [{"externalContactId": "1245"}], "client_secret": "s", "ok": "v", "dnis": ""}
-    assert redact(data) == {"ANI": REDACTED, "nested": [{"externalContactId": REDACTED}], "client_secret": REDACTED,
-                            "ok": "v", "dnis": ""}
+    data = {
+        "ANI": "tel:+13175550123",
+        "nested": [{"externalContactId": "1245"}],
+        "client_secret": "s",
+        "ok": "v",
+        "dnis": "",
+    }
+    assert redact(data) == {
+        "ANI": REDACTED,
+        "nested": [{"externalContactId": REDACTED}],
+        "client_secret": REDACTED,
+        "ok": "v",
+        "dnis": "",
+    }
 
 
 def test_redact_masks_addresses_and_credentials_inside_strings():
-    text = redact("called from tel:+13175550123 via sip:alice@example.com with Authorization: Bearer abc.DEF-123 "
-                  "and Basic dXNlcjpwYXNzd29yZA==")
+    text = redact(
+        "called from tel:+13175550123 via sip:alice@example.com with Authorization: Bearer abc.DEF-123 "
+        "and Basic dXNlcjpwYXNzd29yZA=="
+    )
     assert "+13175550123" not in text and "alice@example.com" not in text and "abc.DEF-123" not in text
     assert "dXNlcjpwYXNzd29yZA==" not in text and text.count(REDACTED) == 4
 
@@ -75,14 +89,21 @@ def sensitive_values(sample_events) -> set[str]:
     return values
 
 
-def test_processing_and_error_logging_the_samples_leaks_nothing(fresh_caches_and_aws, sim, sample_events, capsys, caplog):
+def test_processing_and_error_logging_the_samples_leaks_nothing(
+    fresh_caches_and_aws, sim, sample_events, capsys, caplog
+):
     caplog.set_level(logging.INFO)  # botocore DEBUG prints raw AWS responses; no Lambda runs it
-    boto3.client("dynamodb").create_table(TableName=TABLE, KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-                                          AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-                                          BillingMode="PAY_PER_REQUEST")
+    boto3.client("dynamodb").create_table(
+        TableName=TABLE,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
     genesys = genesys_settings(sim)
-    processor = Processor(ProcessorSettings(genesys=genesys, idempotency_table=TABLE,
-                                            attribute_map={"acd": "{conversationId}"}), GenesysClient(genesys))
+    processor = Processor(
+        ProcessorSettings(genesys=genesys, idempotency_table=TABLE, attribute_map={"acd": "{conversationId}"}),
+        GenesysClient(genesys),
+    )
     error_settings = ErrorLoggerSettings(genesys=genesys, mark_failed_conversations=True, failure_status_attribute="s")
     sfn = boto3.client("stepfunctions")
 
@@ -105,15 +126,18 @@ def test_processing_and_error_logging_the_samples_leaks_nothing(fresh_caches_and
                 processor.process(task_payload(broken))
 
             ani = str(envelope["detail"]["eventBody"].get("ani", "tel:+13175550123"))
-            failed = failed_execution(sfn, {**event_input, "dedupKey": f"{name}-failed"},
-                                      cause_message=f"customer {ani} said no")
+            failed = failed_execution(
+                sfn, {**event_input, "dedupKey": f"{name}-failed"}, cause_message=f"customer {ani} said no"
+            )
             handle_status_change(failed, sfn=sfn, genesys=GenesysClient(genesys), settings=error_settings)
             sim.fail_next(1, status=503)
             handle_status_change(failed, sfn=sfn, genesys=GenesysClient(genesys), settings=error_settings)
         logger.info("whole input, by mistake", extra={"input": json.dumps(event_input), "event": event_input})
 
     captured = capsys.readouterr()
-    ours = [r for r in caplog.records if not r.name.startswith("moto")]  # moto's own ASL interpreter logs the test's cause
+    ours = [
+        r for r in caplog.records if not r.name.startswith("moto")
+    ]  # moto's own ASL interpreter logs the test's cause
     everything = "\n".join([logs.text, captured.out, captured.err, "\n".join(r.getMessage() for r in ours)])
     assert len(logs.records) > 20 and "event applied" in logs.text and "event failed" in logs.text
     secrets = sensitive_values(sample_events) | set(sim.issued_tokens) | {CLIENT_SECRET}
@@ -122,10 +146,21 @@ def test_processing_and_error_logging_the_samples_leaks_nothing(fresh_caches_and
     assert leaked == []
 
 
-@pytest.mark.parametrize("value", [
-    "+13175550123", "+1 317 555 0123", "+49 (0)30 1234567", "+44-20-7946-0958", "+33.1.23.45.67.89",
-    "317-555-0123", "(317) 555-0123", "317.555.0123", "alice@example.com", "first.last+tag@mail.example.co.uk",
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "+13175550123",
+        "+1 317 555 0123",
+        "+49 (0)30 1234567",
+        "+44-20-7946-0958",
+        "+33.1.23.45.67.89",
+        "317-555-0123",
+        "(317) 555-0123",
+        "317.555.0123",
+        "alice@example.com",
+        "first.last+tag@mail.example.co.uk",
+    ],
+)
 def test_redact_masks_phone_numbers_and_emails_under_any_key(value):
     """The issue's leak: a phone number under `message`, an e-mail under `note`, went through."""
     data = {"message": f"customer asked to call back on {value} today", "note": value, "deep": [{"x": value}]}
@@ -134,13 +169,20 @@ def test_redact_masks_phone_numbers_and_emails_under_any_key(value):
     assert masked["note"] == REDACTED and REDACTED in masked["message"]
 
 
-@pytest.mark.parametrize("value", [
-    "1649237504949",  # eventTime, epoch ms
-    "2026-12-01T21:06:24.123Z", "2026-12-01 21:06:24,702+0000",
-    "6f3b2f0e-1c2d-4e5f-8a9b-0c1d2e3f4a5b",  # ids stay readable
-    "a1b2c3d4-e5f6-4789-9123-4567890abcde",
-    "60000", "GenesysEvents-prod-process-event", "v2.detail.events.conversation.{id}.acd.end",
-    "retry 3 of 10 after 2.5 s", "arn:aws:states:eu-central-1:111122223333:execution:x:y",
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "1649237504949",  # eventTime, epoch ms
+        "2026-12-01T21:06:24.123Z",
+        "2026-12-01 21:06:24,702+0000",
+        "6f3b2f0e-1c2d-4e5f-8a9b-0c1d2e3f4a5b",  # ids stay readable
+        "a1b2c3d4-e5f6-4789-9123-4567890abcde",
+        "60000",
+        "GenesysEvents-prod-process-event",
+        "v2.detail.events.conversation.{id}.acd.end",
+        "retry 3 of 10 after 2.5 s",
+        "arn:aws:states:eu-central-1:111122223333:execution:x:y",
+    ],
+)
 def test_redact_leaves_ids_times_and_counts_alone(value):
     assert redact({"message": value}) == {"message": value}

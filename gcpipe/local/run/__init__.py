@@ -27,6 +27,7 @@ One job per module: ``synth`` (the cloud assembly), ``events_file`` (``--events`
 event by its route), ``lambda_output`` (the Lambdas' output to the log file), ``loop`` (the run),
 ``summary`` (what it found) and ``report`` (what it prints).
 """
+
 from __future__ import annotations
 
 from .errors import RunnerError

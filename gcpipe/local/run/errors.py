@@ -1,4 +1,5 @@
 """The local run's one user-facing error."""
+
 from __future__ import annotations
 
 

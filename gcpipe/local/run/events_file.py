@@ -1,4 +1,5 @@
 """``gcpipe local run --events FILE.jsonl``: the user's events, one EventBridge event per line."""
+
 from __future__ import annotations
 
 import json
@@ -38,7 +39,9 @@ def read_events_file(path: Path) -> tuple[list[TrackedEvent], list[InputProblem]
         try:
             obj = json.loads(text)
         except ValueError as exc:
-            problems.append(InputProblem(n, f"not valid JSON ({getattr(exc, 'msg', exc)}); EventBridge only carries JSON events"))
+            problems.append(
+                InputProblem(n, f"not valid JSON ({getattr(exc, 'msg', exc)}); EventBridge only carries JSON events")
+            )
             continue
         problem = entry_problem(obj)
         if problem:

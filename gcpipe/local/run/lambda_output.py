@@ -1,4 +1,5 @@
 """Where the local Lambdas' own output goes during a run: ``.local-run/lambdas.log``, not the terminal."""
+
 from __future__ import annotations
 
 import logging

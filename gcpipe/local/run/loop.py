@@ -1,5 +1,6 @@
 """One ``gcpipe local run``: start the simulator and the stack, send each phase, follow every event to its
 outcome, then summarize; with ``--keep-running``, serve until Ctrl-C (``shutdown.py``)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -101,7 +102,9 @@ class LocalRun:
                 last_scan = now
             acc = self._resolve()
             watch.observe(acc.sent - len(acc.unaccounted))
-            progress.update(task, total=acc.sent, completed=acc.sent - len(acc.unaccounted), description=progress_text(acc))
+            progress.update(
+                task, total=acc.sent, completed=acc.sent - len(acc.unaccounted), description=progress_text(acc)
+            )
             if idle and not acc.unaccounted:
                 self._scan_dead_letters(pipeline)
                 acc = self._resolve()
@@ -114,8 +117,10 @@ class LocalRun:
                 if now - stalled_since > FAST_FORWARD_AFTER_SECONDS:
                     moved = pipeline.expire_in_flight()
                     if moved:
-                        self.notes.append(f"fast-forwarded the visibility timeout of {moved} record(s) left in flight "
-                                          "after a failed dispatch (local time compression)")
+                        self.notes.append(
+                            f"fast-forwarded the visibility timeout of {moved} record(s) left in flight "
+                            "after a failed dispatch (local time compression)"
+                        )
                     stalled_since = None
             else:
                 stalled_since = None
@@ -152,17 +157,26 @@ class LocalRun:
             stack.enter_context(sim)
             self.sim = sim
             self.say(f"Genesys simulator on {sim.base_url}")
-            pipeline = LocalPipeline(opts.env, genesys=GenesysEndpoint(sim.base_url, client_id, client_secret),
-                                     cdk_out=cdk_out, mode=opts.mode, retry_time_scale=opts.retry_time_scale)
+            pipeline = LocalPipeline(
+                opts.env,
+                genesys=GenesysEndpoint(sim.base_url, client_id, client_secret),
+                cdk_out=cdk_out,
+                mode=opts.mode,
+                retry_time_scale=opts.retry_time_scale,
+            )
             stack.enter_context(pipeline)
             self.pipeline = pipeline
-            self.say(f"stack {pipeline.stack_name} deployed from {template_path(cdk_out, opts.env)} "
-                     f"({'moto server on ' + pipeline.endpoint_url if pipeline.endpoint_url else 'moto in-process'})")
+            self.say(
+                f"stack {pipeline.stack_name} deployed from {template_path(cdk_out, opts.env)} "
+                f"({'moto server on ' + pipeline.endpoint_url if pipeline.endpoint_url else 'moto in-process'})"
+            )
             # What CloudWatch records for Lambda, Step Functions and SQS: `gcpipe local dashboard` reads it.
             stack.enter_context(ServiceMetricsLog(opts.run_dir / AWS_METRICS_LOG, sqs=pipeline.client("sqs")))
             self.integration = seed_integration(sim, pipeline)
-            self.say(f"Genesys EventBridge integration {self.integration.integration_id}: its eventFilter drifts from "
-                     "cdk.json (see `gcpipe --local genesys sync-filter`)")
+            self.say(
+                f"Genesys EventBridge integration {self.integration.integration_id}: its eventFilter drifts from "
+                "cdk.json (see `gcpipe --local genesys sync-filter`)"
+            )
             stack.enter_context(self.capture)
             stack.callback(pipeline.stop_pollers)
             pipeline.start_pollers()
@@ -174,16 +188,28 @@ class LocalRun:
             else:
                 phases = build_mix(config, opts.count, rng, faults=opts.faults)
             timed_out = self._send_phases(pipeline, sim, sender, phases)
-            record = RunRecord(opts.env, opts.mode, list(self.ledger.events), self._resolve(), self.capture.lines,
-                               problems, self.phase_log, time.monotonic() - started, log_file, self.notes, timed_out,
-                               self.attribute_keys)
+            record = RunRecord(
+                opts.env,
+                opts.mode,
+                list(self.ledger.events),
+                self._resolve(),
+                self.capture.lines,
+                problems,
+                self.phase_log,
+                time.monotonic() - started,
+                log_file,
+                self.notes,
+                timed_out,
+                self.attribute_keys,
+            )
             summary = summarize(record, sim, pipeline)
             if opts.keep_running and on_ready is not None:
                 on_ready(self, summary)
             return summary
 
-    def _send_phases(self, pipeline: LocalPipeline, sim: GenesysSimulator, sender: RunSender,
-                     phases: list[Phase]) -> bool:
+    def _send_phases(
+        self, pipeline: LocalPipeline, sim: GenesysSimulator, sender: RunSender, phases: list[Phase]
+    ) -> bool:
         """Each phase: its fault on, its events sent, its outcomes awaited, its fault off. True when it stopped
         waiting (no new outcome for ``--timeout`` seconds)."""
         watch = ProgressWatch(self.options.timeout)
@@ -199,8 +225,14 @@ class LocalRun:
                 watch.restart()
                 acc = self.wait_for_outcomes(pipeline, progress, task, watch)
                 phase.after(sim)
-                self.phase_log.append({"phase": phase.name, "description": phase.title, "events": len(phase.events),
-                                       "seconds": round(time.monotonic() - t0, 2)})
+                self.phase_log.append(
+                    {
+                        "phase": phase.name,
+                        "description": phase.title,
+                        "events": len(phase.events),
+                        "seconds": round(time.monotonic() - t0, 2),
+                    }
+                )
                 if acc.unaccounted and watch.stalled:
                     left = count_in_flight(pipeline)
                     self.notes.append(watch.explain(len(acc.unaccounted), left.queued, left.running))
@@ -218,7 +250,8 @@ class LocalRun:
         assert self.pipeline is not None, "run() first"
         shutdown = Shutdown(self.pipeline, self.options.run_dir, self.say, stop_requested=self._stop)
         self.pipeline.write_state_file(
-            state_file, genesys_integration_id=self.integration.integration_id if self.integration else None)
+            state_file, genesys_integration_id=self.integration.integration_id if self.integration else None
+        )
         try:
             with shutdown.signals():
                 return shutdown.serve()

@@ -1,5 +1,6 @@
 """What a run prints: the progress bar while it follows the events, then the summary tables, the dead
 letters, the failed executions with how to replay them, and the IAM decisions (rich, on the terminal)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,8 +14,15 @@ from .summary import RunSummary
 
 
 def progress_text(acc: Accounting) -> str:
-    short = {"applied": "applied", "duplicate": "dup", "filtered": "filtered", "stale": "stale",
-             "dead_lettered": "DLQ", "failed": "failed", "skipped": "skipped"}
+    short = {
+        "applied": "applied",
+        "duplicate": "dup",
+        "filtered": "filtered",
+        "stale": "stale",
+        "dead_lettered": "DLQ",
+        "failed": "failed",
+        "skipped": "skipped",
+    }
     return "outcomes " + " ".join(f"{short[o]} {acc.counts[o]}" for o in OUTCOMES)
 
 
@@ -39,8 +47,15 @@ def progress_bar(console: Any) -> Any:
         return NoProgress()
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=console, transient=False)
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
 
 
 def render_permissions(summary: RunSummary, console: Any, *, unused: bool) -> None:
@@ -57,8 +72,10 @@ def render_permissions(summary: RunSummary, console: Any, *, unused: bool) -> No
         console.print(t)
     if unused:
         grants = summary.iam.get("unused") or []
-        t = Table(title="granted but never used in this run (Lambda's own logs/X-Ray/event source mapping actions aside)",
-                  title_justify="left")
+        t = Table(
+            title="granted but never used in this run (Lambda's own logs/X-Ray/event source mapping actions aside)",
+            title_justify="left",
+        )
         for c in ("role", "action", "resource", "policy"):
             t.add_column(c, overflow="fold")
         for g in grants:
@@ -75,8 +92,10 @@ def render_summary(summary: RunSummary, console: Any) -> None:
     if acc.holds:
         console.print(f"[bold green]{stack_name(summary.env)}: every event accounted for[/]")
     elif summary.timed_out and not acc.over_accounted:
-        console.print(f"[bold yellow]{stack_name(summary.env)}: stopped waiting with {len(acc.unaccounted)} event(s) "
-                      "still in progress (see the note below)[/]")
+        console.print(
+            f"[bold yellow]{stack_name(summary.env)}: stopped waiting with {len(acc.unaccounted)} event(s) "
+            "still in progress (see the note below)[/]"
+        )
     else:
         console.print(f"[bold red]{stack_name(summary.env)}: events NOT all accounted for[/]")
     t = Table()
@@ -92,7 +111,10 @@ def render_summary(summary: RunSummary, console: Any) -> None:
         t.add_row("failures resolved by a replay", str(acc.superseded))
     t.add_row("Genesys writes", write_kinds.explain(summary.writes, summary.attribute_keys, acc.counts["applied"]))
     t.add_row("Genesys token fetches", str(summary.token_fetches))
-    t.add_row("Genesys 429 / 5xx answered", f"{summary.genesys_requests['rate_limited_429']} / {summary.genesys_requests['unavailable_5xx']}")
+    t.add_row(
+        "Genesys 429 / 5xx answered",
+        f"{summary.genesys_requests['rate_limited_429']} / {summary.genesys_requests['unavailable_5xx']}",
+    )
     t.add_row("wall time", f"{summary.wall_seconds:.1f} s")
     console.print(t)
 
@@ -123,9 +145,11 @@ def render_summary(summary: RunSummary, console: Any) -> None:
         for fx in summary.failed_executions:
             f.add_row(fx.name, fx.failed_state or "", fx.error or "", redact(fx.cause or ""))
         console.print(f)
-        console.print("replay them: [bold]gcpipe --local redrive <arn>[/] (locally a new execution with the same "
-                      "input: moto has no RedriveExecution); on AWS, the console's [bold]Redrive[/] button or "
-                      "[bold]gcpipe --env <env> redrive <arn>[/] (RedriveExecution, resumes at the Process state).")
+        console.print(
+            "replay them: [bold]gcpipe --local redrive <arn>[/] (locally a new execution with the same "
+            "input: moto has no RedriveExecution); on AWS, the console's [bold]Redrive[/] button or "
+            "[bold]gcpipe --env <env> redrive <arn>[/] (RedriveExecution, resumes at the Process state)."
+        )
         for fx in summary.failed_executions:
             console.print(f"  {fx.arn}", soft_wrap=True)
 
@@ -136,14 +160,18 @@ def render_summary(summary: RunSummary, console: Any) -> None:
     if acc.unaccounted:
         console.print(f"[red]{len(acc.unaccounted)} event(s) have no outcome:[/]")
         for e in acc.unaccounted[:20]:
-            console.print(f"  {('line ' + str(e.line)) if e.line else e.kind} event {e.event_id} dedup key {e.dedup_key}"
-                          f"{' (parser: ' + e.invalid_reason + ')' if e.invalid_reason else ''}")
+            console.print(
+                f"  {('line ' + str(e.line)) if e.line else e.kind} event {e.event_id} dedup key {e.dedup_key}"
+                f"{' (parser: ' + e.invalid_reason + ')' if e.invalid_reason else ''}"
+            )
     for o in acc.over_accounted:
         console.print(f"[red]more than one outcome: {o}[/]")
     for note in summary.notes:
         console.print(f"[dim]note: {note}[/]")
-    console.print(f"[dim]{acc.as_json()['equation']}; Lambda logs and metrics: {summary.log_file} "
-                  f"(the previous run's: {previous_of(Path(summary.log_file)).name})[/]")
+    console.print(
+        f"[dim]{acc.as_json()['equation']}; Lambda logs and metrics: {summary.log_file} "
+        f"(the previous run's: {previous_of(Path(summary.log_file)).name})[/]"
+    )
 
 
 __all__ = ["NoProgress", "progress_bar", "progress_text", "render_permissions", "render_summary"]

@@ -1,5 +1,6 @@
 """The demo's traffic, in phases: a 5xx burst within the retry budget, one event whose 5xx burst is beyond
 it, the bulk mix, and a 429 storm. Each phase switches its fault on in the simulator, and off again."""
+
 from __future__ import annotations
 
 import random
@@ -46,8 +47,15 @@ def build_mix(config: StackConfig, count: int, rng: random.Random, *, faults: bo
     def fresh(topic: str | None = None, **kw: Any) -> dict[str, Any]:
         topic = topic or shorts[rng.randrange(len(shorts))]
         at = now - timedelta(seconds=rng.uniform(1, 300))
-        return gen.make_event(topic, at=at, delivered_at=now, queue_id=kw.pop("queue_id", rng.choice(queues)),
-                              source=source, rng=rng, **kw)
+        return gen.make_event(
+            topic,
+            at=at,
+            delivered_at=now,
+            queue_id=kw.pop("queue_id", rng.choice(queues)),
+            source=source,
+            rng=rng,
+            **kw,
+        )
 
     main: list[TrackedEvent] = []
     valid = [fresh(shorts[i % len(shorts)]) for i in range(max(1, count))]
@@ -70,7 +78,9 @@ def build_mix(config: StackConfig, count: int, rng: random.Random, *, faults: bo
     # Malformed (bad JSON cannot cross EventBridge): missing fields, wrong types, unsupported version, wrong org.
     acd = "acd.end" if "acd.end" in shorts else shorts[0]
     main.append(_tracked("missing-field", gen.missing_field(fresh(acd)), "main"))
-    main.append(_tracked("missing-field", gen.missing_field(fresh(acd), ("detail", "metadata", "CorrelationId")), "main"))
+    main.append(
+        _tracked("missing-field", gen.missing_field(fresh(acd), ("detail", "metadata", "CorrelationId")), "main")
+    )
     main.append(_tracked("wrong-type", gen.wrong_type(fresh(acd)), "main"))
     main.append(_tracked("unsupported-version", gen.unsupported_version(fresh(acd)), "main"))
     main.append(_tracked("wrong-org", gen.wrong_org(fresh(acd), rng=rng), "main", route="queue"))
@@ -84,11 +94,23 @@ def build_mix(config: StackConfig, count: int, rng: random.Random, *, faults: bo
     # that debt. (The mix just before the storm is as in the original order: mix, then storm.)
     burst = [_tracked("event", fresh(), "burst") for _ in range(max(3, count // 4))]
     within_budget = max(0, min(3, config.unavailable_attempts - 1))
-    phases = [Phase("burst", f"a 5xx burst within the retry budget ({within_budget} x 503)", burst,
-                    lambda sim: sim.fail_next(within_budget, status=503))]
+    phases = [
+        Phase(
+            "burst",
+            f"a 5xx burst within the retry budget ({within_budget} x 503)",
+            burst,
+            lambda sim: sim.fail_next(within_budget, status=503),
+        )
+    ]
     beyond = [_tracked("event", fresh(), "outage")]
-    phases.append(Phase("outage", f"a 5xx burst beyond the retry budget ({config.unavailable_attempts} x 503 for one event)",
-                        beyond, lambda sim: sim.fail_next(config.unavailable_attempts, status=503)))
+    phases.append(
+        Phase(
+            "outage",
+            f"a 5xx burst beyond the retry budget ({config.unavailable_attempts} x 503 for one event)",
+            beyond,
+            lambda sim: sim.fail_next(config.unavailable_attempts, status=503),
+        )
+    )
     phases.append(Phase("main", "the mix", main))
 
     storm = [_tracked("event", fresh(), "storm") for _ in range(max(4, count // 3))]
@@ -101,7 +123,9 @@ def build_mix(config: StackConfig, count: int, rng: random.Random, *, faults: bo
         time.sleep(1.5)
         sim.set_rate_limit(None)
 
-    phases.append(Phase("storm", "a Genesys 429 storm (rate limit 2/s, Retry-After 5 s, for 1.5 s)", storm, storm_on, storm_hold))
+    phases.append(
+        Phase("storm", "a Genesys 429 storm (rate limit 2/s, Retry-After 5 s, for 1.5 s)", storm, storm_on, storm_hold)
+    )
     return phases
 
 

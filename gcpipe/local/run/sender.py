@@ -1,5 +1,6 @@
 """Sends a run's tracked events, each by its route, and notes what the pipeline should make of it: its
 EventBridge id, its dedup key (the dispatcher's own parser), and whether the deployed rule lets it through."""
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,9 @@ class RunSender:
         rule = pipeline.client("events").describe_rule(Name=self.rule_name, EventBusName=self.bus)
         self.matcher = RuleMatcher.local(json.loads(rule.get("EventPattern") or "{}"))
         self.parse, _ = load_parser()
-        self.routes = EventSender(events=pipeline.client("events"), sqs=pipeline.client("sqs"),
-                                  queue_url=outputs["MainQueueUrl"])
+        self.routes = EventSender(
+            events=pipeline.client("events"), sqs=pipeline.client("sqs"), queue_url=outputs["MainQueueUrl"]
+        )
 
     def dedup_key(self, envelope: Envelope) -> tuple[str | None, str | None]:
         """(the dispatcher's dedup key, None) of a valid event; (None, why not) of an invalid one."""
@@ -60,8 +62,12 @@ class RunSender:
             if e.route != "queue":
                 continue
             self.ledger.add(e)
-            envelope = delivered(e.envelope, e.envelope.get("id") or traffic.new_id(),
-                                 e.envelope.get("account") or self.account, e.envelope.get("region") or self.region)
+            envelope = delivered(
+                e.envelope,
+                e.envelope.get("id") or traffic.new_id(),
+                e.envelope.get("account") or self.account,
+                e.envelope.get("region") or self.region,
+            )
             e.event_id = envelope["id"]
             put = self.routes.send_to_queue(envelope)
             if put.error:

@@ -1,5 +1,6 @@
 """What the deployed stack says about itself, read from the emulator (never restated here): the bus,
 the dispatcher's filters, the max age, the retry budget of the state machine, the attributes written."""
+
 from __future__ import annotations
 
 import json
@@ -33,8 +34,11 @@ def read_stack_config(pipeline: LocalPipeline) -> StackConfig:
     org = dispatcher.get("GENESYS_ORG_ID") or None
     if org is None and bus.startswith(PARTNER_BUS_PREFIX):
         org = bus.split("/")[3]
-    definition = json.loads(pipeline.client("stepfunctions").describe_state_machine(
-        stateMachineArn=pipeline.outputs["StateMachineArn"])["definition"])
+    definition = json.loads(
+        pipeline.client("stepfunctions").describe_state_machine(stateMachineArn=pipeline.outputs["StateMachineArn"])[
+            "definition"
+        ]
+    )
     return StackConfig(
         bus_name=bus,
         org_id=org,
@@ -42,7 +46,9 @@ def read_stack_config(pipeline: LocalPipeline) -> StackConfig:
         queue_ids=tuple(q for q in dispatcher.get("ALLOWED_QUEUE_IDS", "").split(",") if q),
         max_age_seconds=int(dispatcher.get("MAX_EVENT_AGE_SECONDS") or DEFAULT_MAX_EVENT_AGE_SECONDS),
         unavailable_attempts=retry_attempts(definition, "GenesysUnavailable"),
-        attribute_map=json.loads(processor["ATTRIBUTE_MAP"]) if processor.get("ATTRIBUTE_MAP") else dict(DEFAULT_ATTRIBUTE_MAP),
+        attribute_map=json.loads(processor["ATTRIBUTE_MAP"])
+        if processor.get("ATTRIBUTE_MAP")
+        else dict(DEFAULT_ATTRIBUTE_MAP),
     )
 
 

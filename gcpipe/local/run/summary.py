@@ -1,5 +1,6 @@
 """What a run found: the accounting, Genesys's side (writes, token fetches, 429s and 5xx), the failed
 executions and how to replay them, the IAM decisions, the notes. ``RunSummary.as_json`` is ``--json``."""
+
 from __future__ import annotations
 
 import json
@@ -15,8 +16,10 @@ if TYPE_CHECKING:
 
     from ..pipeline import LocalPipeline
 
-REPLAY_HINT = ("local: gcpipe --local redrive {arn} (a new execution with the same input; moto has no "
-               "RedriveExecution). On AWS: the console's Redrive button, or gcpipe --env ENV redrive {arn}")
+REPLAY_HINT = (
+    "local: gcpipe --local redrive {arn} (a new execution with the same input; moto has no "
+    "RedriveExecution). On AWS: the console's Redrive button, or gcpipe --env ENV redrive {arn}"
+)
 
 
 @dataclass
@@ -29,8 +32,14 @@ class FailedExecution:
     replay: str
 
     def as_json(self) -> dict[str, Any]:
-        return {"execution_arn": self.arn, "name": self.name, "error": self.error, "cause": self.cause,
-                "failed_state": self.failed_state, "replay": self.replay}
+        return {
+            "execution_arn": self.arn,
+            "name": self.name,
+            "error": self.error,
+            "cause": self.cause,
+            "failed_state": self.failed_state,
+            "replay": self.replay,
+        }
 
 
 @dataclass
@@ -68,8 +77,12 @@ class RunSummary:
             "invariant": self.accounting.as_json(),
             "events": [e.as_json() for e in self.events],
             "input_errors": [{"line": p.line, "error": p.message} for p in self.input_problems],
-            "genesys": {"writes": self.writes, "write_count": len(self.writes), "token_fetches": self.token_fetches,
-                        "requests": self.genesys_requests},
+            "genesys": {
+                "writes": self.writes,
+                "write_count": len(self.writes),
+                "token_fetches": self.token_fetches,
+                "requests": self.genesys_requests,
+            },
             "failed_executions": [f.as_json() for f in self.failed_executions],
             "phases": self.phases,
             "wall_seconds": round(self.wall_seconds, 2),
@@ -98,8 +111,16 @@ class RunRecord:
 
 
 def summarize(run: RunRecord, sim: GenesysSimulator, pipeline: LocalPipeline) -> RunSummary:
-    writes: list[Mapping[str, Any]] = [{"method": w.method, "path": w.path, "conversation_id": w.conversation_id,
-               "participant_id": w.participant_id, "body": w.body} for w in sim.writes]
+    writes: list[Mapping[str, Any]] = [
+        {
+            "method": w.method,
+            "path": w.path,
+            "conversation_id": w.conversation_id,
+            "participant_id": w.participant_id,
+            "body": w.body,
+        }
+        for w in sim.writes
+    ]
     requests = {
         "total": sim.request_count(),
         "api": sim.request_count("/api/"),
@@ -108,26 +129,55 @@ def summarize(run: RunRecord, sim: GenesysSimulator, pipeline: LocalPipeline) ->
     }
     failed: list[FailedExecution] = []
     for ex in pipeline.executions("FAILED") + pipeline.executions("TIMED_OUT") + pipeline.executions("ABORTED"):
-        record = next((ln.record for ln in run.outcomes if ln.outcome == "failed"
-                       and ln.record.execution_arn == ex["executionArn"]), None)
-        failed.append(FailedExecution(
-            arn=ex["executionArn"], name=ex["name"], error=ex.get("error"),
-            cause=(record.cause if record else None) or _short_cause(ex.get("cause")),
-            failed_state=record.failed_state if record else None,
-            replay=REPLAY_HINT.format(arn=ex["executionArn"]),
-        ))
+        record = next(
+            (
+                ln.record
+                for ln in run.outcomes
+                if ln.outcome == "failed" and ln.record.execution_arn == ex["executionArn"]
+            ),
+            None,
+        )
+        failed.append(
+            FailedExecution(
+                arn=ex["executionArn"],
+                name=ex["name"],
+                error=ex.get("error"),
+                cause=(record.cause if record else None) or _short_cause(ex.get("cause")),
+                failed_state=record.failed_state if record else None,
+                replay=REPLAY_HINT.format(arn=ex["executionArn"]),
+            )
+        )
     notes = list(run.notes)
     if run.accounting.foreign:
         notes.append(f"{run.accounting.foreign} outcome line(s) for events this run did not send")
     permissions = pipeline.permissions
-    iam = {"denied": [{"role": role, "action": d.action, "resource": d.resource} for role, d in permissions.denied],
-           "unused": [{"role": u.role_name, "action": u.action, "resource": u.resource, "policy": u.source}
-                      for u in permissions.unused()]}
+    iam = {
+        "denied": [{"role": role, "action": d.action, "resource": d.resource} for role, d in permissions.denied],
+        "unused": [
+            {"role": u.role_name, "action": u.action, "resource": u.resource, "policy": u.source}
+            for u in permissions.unused()
+        ],
+    }
     if iam["denied"]:
         notes.append(f"{len(iam['denied'])} AWS call(s) denied by the functions' IAM policies (see 'iam' / above)")
-    return RunSummary(run.env, run.mode, run.events, run.accounting, run.input_problems, writes,
-                      sim.token_fetches, requests, failed, run.phases, run.wall_seconds, run.log_file, notes,
-                      run.timed_out, run.attribute_keys, iam)
+    return RunSummary(
+        run.env,
+        run.mode,
+        run.events,
+        run.accounting,
+        run.input_problems,
+        writes,
+        sim.token_fetches,
+        requests,
+        failed,
+        run.phases,
+        run.wall_seconds,
+        run.log_file,
+        notes,
+        run.timed_out,
+        run.attribute_keys,
+        iam,
+    )
 
 
 def _short_cause(cause: Any) -> str | None:

@@ -1,5 +1,6 @@
 """The cloud assembly a local run deploys: ``GenesysEvents-<env>`` synthesized with asset bundling skipped,
 into ``.local-run/cdk.out``, again only when a source of the stack is newer than the template."""
+
 from __future__ import annotations
 
 import json
@@ -40,7 +41,9 @@ def synth_is_fresh(cdk_out: Path, env: str, root: Path = PROJECT_ROOT) -> bool:
     return template.is_file() and template.stat().st_mtime >= _newest_source_mtime(root)
 
 
-def synthesize(env: str, out: Path, root: Path = PROJECT_ROOT, *, environment_overrides: dict[str, Any] | None = None) -> None:
+def synthesize(
+    env: str, out: Path, root: Path = PROJECT_ROOT, *, environment_overrides: dict[str, Any] | None = None
+) -> None:
     """Synthesize ``GenesysEvents-<env>`` into ``out`` with asset bundling skipped.
 
     The CDK app is run the way the CDK CLI runs it (cdk.json's ``context`` and the
@@ -59,22 +62,37 @@ def synthesize(env: str, out: Path, root: Path = PROJECT_ROOT, *, environment_ov
         context.setdefault("environments", {}).setdefault(env, {}).update(environment_overrides)
     context.update({"env": env, "aws:cdk:bundling-stacks": []})
     python = root / ".venv" / "bin" / "python"
-    env_vars = dict(os.environ, CDK_OUTDIR=str(out), CDK_CONTEXT_JSON=json.dumps(context), CDK_VALIDATION="false",
-                    JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION="20", CDK_DISABLE_CLI_TELEMETRY="true")
+    env_vars = dict(
+        os.environ,
+        CDK_OUTDIR=str(out),
+        CDK_CONTEXT_JSON=json.dumps(context),
+        CDK_VALIDATION="false",
+        JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION="20",
+        CDK_DISABLE_CLI_TELEMETRY="true",
+    )
     Path(out).mkdir(parents=True, exist_ok=True)
-    done = subprocess.run([str(python if python.exists() else sys.executable), "app.py"], cwd=root, env=env_vars,
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [str(python if python.exists() else sys.executable), "app.py"],
+        cwd=root,
+        env=env_vars,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if done.returncode != 0 or not template_path(out, env).is_file():
         tail = (done.stderr or done.stdout or "").strip().splitlines()[-15:]
         raise RunnerError(f"synth of {stack_name(env)} failed:\n" + "\n".join(tail))
 
 
-def ensure_synthesized(env: str, cdk_out: Path | None = None, *, say: Callable[[str], None] = lambda _: None,
-                       root: Path = PROJECT_ROOT) -> Path:
+def ensure_synthesized(
+    env: str, cdk_out: Path | None = None, *, say: Callable[[str], None] = lambda _: None, root: Path = PROJECT_ROOT
+) -> Path:
     """The cloud assembly to deploy: ``cdk_out`` as given, or ``.local-run/cdk.out`` synthesized when stale."""
     if cdk_out is not None:
         if not template_path(cdk_out, env).is_file():
-            raise RunnerError(f"{template_path(cdk_out, env)} not found: synthesize {stack_name(env)} into {cdk_out} first")
+            raise RunnerError(
+                f"{template_path(cdk_out, env)} not found: synthesize {stack_name(env)} into {cdk_out} first"
+            )
         return Path(cdk_out)
     out = root / RUN_DIR_NAME / "cdk.out"
     if synth_is_fresh(out, env, root):

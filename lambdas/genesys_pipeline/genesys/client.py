@@ -13,6 +13,7 @@ GenesysUnavailable; 400/404/409/413/415 (and other 4xx) -> GenesysRejected;
 403 -> GenesysForbidden; 401 after a refresh -> GenesysBadCredentials.
 Every failure is logged with Genesys's ``inin-correlation-id`` (support asks for it).
 """
+
 from __future__ import annotations
 
 import json as jsonlib
@@ -97,10 +98,16 @@ class GenesysClient:
 
     # ------------------------------------------------------------------ API
 
-    def patch_participant_attributes(self, conversation_id: str, participant_id: str, attributes: Mapping[str, str]) -> None:
+    def patch_participant_attributes(
+        self, conversation_id: str, participant_id: str, attributes: Mapping[str, str]
+    ) -> None:
         """Merge ``attributes`` into the participant's data (Genesys answers an empty 2xx)."""
-        self._request("PATCH", PARTICIPANT_ATTRIBUTES, {"conversationId": conversation_id, "participantId": participant_id},
-                      json={"attributes": dict(attributes)})
+        self._request(
+            "PATCH",
+            PARTICIPANT_ATTRIBUTES,
+            {"conversationId": conversation_id, "participantId": participant_id},
+            json={"attributes": dict(attributes)},
+        )
 
     def put_external_tag(self, conversation_id: str, external_tag: str) -> None:
         """Set the conversation's external tag (permission conversation:externalTag:edit)."""
@@ -112,8 +119,9 @@ class GenesysClient:
 
     def put_integration_config(self, integration_id: str, config: Mapping[str, Any]) -> dict[str, Any]:
         """PUT carries the version that was read; a concurrent edit makes it GenesysRejected (409)."""
-        saved: dict[str, Any] = self._request("PUT", INTEGRATION_CONFIG, {"integrationId": integration_id},
-                                              json=dict(config)).json()
+        saved: dict[str, Any] = self._request(
+            "PUT", INTEGRATION_CONFIG, {"integrationId": integration_id}, json=dict(config)
+        ).json()
         return saved
 
     def close(self) -> None:
@@ -121,7 +129,9 @@ class GenesysClient:
 
     # ------------------------------------------------------------------ plumbing
 
-    def _request(self, method: str, template: str, params: Mapping[str, str], *, json: Any = None) -> urllib3.BaseHTTPResponse:
+    def _request(
+        self, method: str, template: str, params: Mapping[str, str], *, json: Any = None
+    ) -> urllib3.BaseHTTPResponse:
         path = template.format(**{k: quote(str(v), safe="") for k, v in params.items()})
         url = self.settings.api_base_url + path
         refreshed = False
@@ -146,14 +156,21 @@ class GenesysClient:
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
                 if self._gate is not None:
                     self._gate.rate_limited(retry_after)
-                if retry_after <= self.settings.max_inline_retry_after_seconds and inline_waits < MAX_INLINE_RATE_LIMIT_RETRIES:
+                if (
+                    retry_after <= self.settings.max_inline_retry_after_seconds
+                    and inline_waits < MAX_INLINE_RATE_LIMIT_RETRIES
+                ):
                     self._log_failure(method, path, response, f"waiting {retry_after:g}s inline")
                     inline_waits += 1
                     self._sleep(retry_after)
                     continue
                 self._log_failure(method, path, response, "left to Step Functions backoff")
-                raise GenesysRateLimited(self._message(method, path, status, correlation_id, f"retry after {retry_after:g}s"),
-                                         retry_after=retry_after, status=status, correlation_id=correlation_id)
+                raise GenesysRateLimited(
+                    self._message(method, path, status, correlation_id, f"retry after {retry_after:g}s"),
+                    retry_after=retry_after,
+                    status=status,
+                    correlation_id=correlation_id,
+                )
             self._log_failure(method, path, response, None)
             raise self._error_for(method, path, response)
 
@@ -166,15 +183,21 @@ class GenesysClient:
             return self._http.request(method, url, body=body, headers=headers, timeout=request_timeout(self._timeout))
         except HTTPError as exc:
             if is_timeout(exc):
-                logger.warning("Genesys request timed out", extra={"method": method, "path": path, "error": failure_name(exc),
-                                                                   "timeout": list(self._timeout)})
+                logger.warning(
+                    "Genesys request timed out",
+                    extra={"method": method, "path": path, "error": failure_name(exc), "timeout": list(self._timeout)},
+                )
                 raise GenesysUnavailable(
-                    f"Genesys {method} {path} timed out ({failure_name(exc)}, timeouts {self._timeout})") from None
+                    f"Genesys {method} {path} timed out ({failure_name(exc)}, timeouts {self._timeout})"
+                ) from None
             logger.warning("Genesys request failed", extra={"method": method, "path": path, "error": failure_name(exc)})
             raise GenesysUnavailable(f"Genesys {method} {path} failed: {failure_name(exc)}") from None
         finally:
-            metrics.add_metric(name=METRIC_GENESYS_LATENCY, unit=MetricUnit.Milliseconds,
-                               value=round((self._clock() - started) * 1000, 1))
+            metrics.add_metric(
+                name=METRIC_GENESYS_LATENCY,
+                unit=MetricUnit.Milliseconds,
+                value=round((self._clock() - started) * 1000, 1),
+            )
 
     @staticmethod
     def _message(method: str, path: str, status: int, correlation_id: str | None, detail: str | None = None) -> str:
@@ -187,11 +210,13 @@ class GenesysClient:
         code = _error_code(response)
         message = self._message(method, path, status, correlation_id, code)
         if status == 401:
-            return GenesysBadCredentials(message + "; still 401 after a token refresh", status=status,
-                                         correlation_id=correlation_id)
+            return GenesysBadCredentials(
+                message + "; still 401 after a token refresh", status=status, correlation_id=correlation_id
+            )
         if status == 403:
-            return GenesysForbidden(message + "; the OAuth client lacks a permission", status=status,
-                                    correlation_id=correlation_id)
+            return GenesysForbidden(
+                message + "; the OAuth client lacks a permission", status=status, correlation_id=correlation_id
+            )
         if status == 408 or status >= 500:
             return GenesysUnavailable(message, status=status, correlation_id=correlation_id)
         return GenesysRejected(message, status=status, correlation_id=correlation_id)

@@ -9,6 +9,7 @@ configurable per client from 5 min to 48 h. A bad client gets
 and ``client.credentials.token.rate.per.minute`` are 300: fetching a token per
 invocation would hit them at modest traffic, hence the module-scope cache.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -138,8 +139,13 @@ class TokenProvider:
             "Accept": "application/json",
         }
         try:
-            response = self._http.request("POST", self._url, body=urlencode({"grant_type": "client_credentials"}),
-                                          headers=headers, timeout=request_timeout(self._timeout))
+            response = self._http.request(
+                "POST",
+                self._url,
+                body=urlencode({"grant_type": "client_credentials"}),
+                headers=headers,
+                timeout=request_timeout(self._timeout),
+            )
         except HTTPError as exc:
             raise GenesysUnavailable(f"Genesys token endpoint unreachable: {failure_name(exc)}") from None
         correlation_id = response.headers.get("inin-correlation-id")
@@ -150,24 +156,41 @@ class TokenProvider:
                 body = response.json()
                 access_token, lifetime = str(body["access_token"]), float(body["expires_in"])
             except (ValueError, KeyError, TypeError):
-                raise GenesysUnavailable(f"Genesys token endpoint answered without access_token/expires_in: {where}",
-                                         status=status, correlation_id=correlation_id) from None
-            logger.info("Genesys token fetched", extra={"expires_in": lifetime, "genesys_correlation_id": correlation_id})
+                raise GenesysUnavailable(
+                    f"Genesys token endpoint answered without access_token/expires_in: {where}",
+                    status=status,
+                    correlation_id=correlation_id,
+                ) from None
+            logger.info(
+                "Genesys token fetched", extra={"expires_in": lifetime, "genesys_correlation_id": correlation_id}
+            )
             return _CachedToken(access_token, started + lifetime - refresh_margin(lifetime, self._margin))
         error = _oauth_error(response)
-        logger.warning("Genesys token request failed", extra={"status": status, "oauth_error": error,
-                                                              "genesys_correlation_id": correlation_id})
+        logger.warning(
+            "Genesys token request failed",
+            extra={"status": status, "oauth_error": error, "genesys_correlation_id": correlation_id},
+        )
         if status in (400, 401, 403):
             raise GenesysBadCredentials(
                 f"Genesys refused the OAuth client {credentials.client_id} ({error or 'no error code'}): {where}",
-                status=status, correlation_id=correlation_id)
+                status=status,
+                correlation_id=correlation_id,
+            )
         if status == 429:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            raise GenesysRateLimited(f"Genesys token endpoint rate limited: {where}", retry_after=retry_after,
-                                     status=status, correlation_id=correlation_id)
+            raise GenesysRateLimited(
+                f"Genesys token endpoint rate limited: {where}",
+                retry_after=retry_after,
+                status=status,
+                correlation_id=correlation_id,
+            )
         if status == 408 or status >= 500:
-            raise GenesysUnavailable(f"Genesys token endpoint unavailable: {where}", status=status, correlation_id=correlation_id)
-        raise GenesysRejected(f"Genesys token endpoint rejected the request: {where}", status=status, correlation_id=correlation_id)
+            raise GenesysUnavailable(
+                f"Genesys token endpoint unavailable: {where}", status=status, correlation_id=correlation_id
+            )
+        raise GenesysRejected(
+            f"Genesys token endpoint rejected the request: {where}", status=status, correlation_id=correlation_id
+        )
 
 
 def _oauth_error(response: urllib3.BaseHTTPResponse) -> str | None:

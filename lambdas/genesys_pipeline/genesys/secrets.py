@@ -3,6 +3,7 @@
 The secret is JSON ``{"client_id": ..., "client_secret": ...}``. Powertools caches
 it for ``max_age`` seconds, so a rotated secret is picked up without a cold start.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -39,7 +40,9 @@ def load_client_credentials(secret_name: str, *, max_age: int, force_fetch: bool
         raise  # access denied, a KMS decryption failure ...: fails at once
     except parameters.exceptions.TransformParameterError:
         # The transform error quotes nothing of the value, but say plainly what is wrong.
-        raise GenesysBadCredentials(f"secret {secret_name} is not JSON; expected {{\"client_id\": ..., \"client_secret\": ...}}") from None
+        raise GenesysBadCredentials(
+            f'secret {secret_name} is not JSON; expected {{"client_id": ..., "client_secret": ...}}'
+        ) from None
     if not isinstance(data, dict):
         raise GenesysBadCredentials(f"secret {secret_name} must be a JSON object with keys client_id and client_secret")
     for key in REQUIRED_KEYS:
