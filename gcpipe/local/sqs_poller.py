@@ -252,10 +252,8 @@ class SqsEventSourcePoller:
                 self.config.function_arn,
                 len(ids),
             )
-            result.throttled, result.left = True, ids
-            self._left.update(handles)
-            self.results.append(result)
-            return result
+            result.throttled = True
+            return self._left_unprocessed(result, handles)
         except (ClientError, BotoCoreError) as exc:
             # As the Lambda service's poller: the batch is not deleted and comes back after the visibility timeout
             result.invoke_error = exc.response["Error"]["Code"] if isinstance(exc, ClientError) else type(exc).__name__
@@ -265,10 +263,7 @@ class SqsEventSourcePoller:
                 result.invoke_error,
                 len(ids),
             )
-            result.left = ids
-            self._left.update(handles)
-            self.results.append(result)
-            return result
+            return self._left_unprocessed(result, handles)
         raw = resp["Payload"].read()
         try:
             result.response = json.loads(raw) if raw else None
@@ -290,6 +285,13 @@ class SqsEventSourcePoller:
             self._left[i] = handles[i]
         for i in result.deleted:
             self._left.pop(i, None)
+        self.results.append(result)
+        return result
+
+    def _left_unprocessed(self, result: BatchResult, handles: dict[str, str]) -> BatchResult:
+        """The function did not run: the whole batch stays in flight, tracked for ``expire_in_flight``."""
+        result.left = list(result.message_ids)
+        self._left.update(handles)
         self.results.append(result)
         return result
 
