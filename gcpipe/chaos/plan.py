@@ -158,7 +158,7 @@ def make_plan(seed: int, waves: int, *, aws_rate: float = 0.02) -> ChaosPlan:
         aws=aws_rules(aws_rate),
         throttle_probability=aws_rate,
         redelivery_share=0.03,
-        processor_timeout_seconds=4,
+        processor_timeout_seconds=10,
     )
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Callable
 
 from gcpipe.local.ledger import Accounting, DeadLetter, Ledger, OutcomeCapture, dead_letter_from_message, peek_queue
 from gcpipe.local.progress_watch import ProgressWatch
+from gcpipe.local.run import RunnerError
 from gcpipe.local.run.lambda_output import LambdaOutput
 from gcpipe.local.run.sender import RunSender
 from gcpipe.local.run.stack_config import read_stack_config
@@ -45,7 +46,10 @@ class ChaosOptions:
     seed: int
     env: str = "dev"
     mode: str = "server"
-    retry_time_scale: float = 0.06  # the in-progress retries then wait 5.4 s in all: over the 4 s processor timeout
+    # The in-progress retries then wait 90 s x 0.15 = 13.5 s in all: over the 10 s processor timeout of a run
+    # (``ChaosPlan.processor_timeout_seconds``), which fits a worker's cold start, token fetch and one retried write
+    # on 2 busy cores (4 s did not: a 5,000-event run timed out 580 executions that had done nothing wrong).
+    retry_time_scale: float = 0.15
     quiet_timeout: float = 120.0  # give up waiting after this long without a new outcome
     cdk_out: Path | None = None
     run_dir: Path = RUN_DIR
@@ -193,6 +197,9 @@ class ChaosRun:
             config = read_stack_config(pipeline)
             waves = generate(config, opts.events, rng, redelivery_share=0.03)
             self.plan = plan = make_plan(opts.seed, len(waves.waves), aws_rate=opts.aws_fault_rate)
+            check_time_compression(
+                config.in_progress_wait_seconds, opts.retry_time_scale, plan.processor_timeout_seconds
+            )
             log, throttles = self._install_aws_faults(pipeline, plan)
             stack.enter_context(self.capture)
             stack.callback(pipeline.stop_pollers)
@@ -256,6 +263,16 @@ class ChaosRun:
             )
 
 
+def check_time_compression(in_progress_wait: float, scale: float, timeout: int) -> None:
+    """The rule synth enforces (infra/config.py), at the run's compressed scale: a retry of a concurrent attempt
+    must outlast that attempt's timeout, or its in-progress record fails the event that is still being written."""
+    if in_progress_wait * scale <= timeout:
+        raise RunnerError(
+            f"retry_time_scale {scale}: the in-progress retries would wait {in_progress_wait * scale:.1f} s, not over "
+            f"the run's {timeout} s processor timeout; expected a scale above {timeout / max(in_progress_wait, 1):.3f}"
+        )
+
+
 def _errors(executions: list[dict]) -> dict[str, int]:
     """Failed executions per error name (Step Functions' ``error``: the processor's error type)."""
     return dict(Counter(str(e.get("error") or e.get("status")) for e in executions))
@@ -266,4 +283,4 @@ def _spread(total: int, parts: int) -> list[int]:
     return [base + (1 if i < extra else 0) for i in range(parts)]
 
 
-__all__ = ["ChaosOptions", "ChaosRun"]
+__all__ = ["ChaosOptions", "ChaosRun", "check_time_compression"]

@@ -21,10 +21,13 @@ class StackConfig:
     queue_ids: tuple[str, ...]
     max_age_seconds: int
     unavailable_attempts: int  # how many processor attempts the ASL makes on GenesysUnavailable
+    in_progress_wait_seconds: float  # the ASL's total wait on IdempotencyAlreadyInProgressError (unscaled)
     attribute_map: dict[str, str]
 
 
 def read_stack_config(pipeline: LocalPipeline) -> StackConfig:
+    from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
+
     from genesys_pipeline.settings import DEFAULT_ATTRIBUTE_MAP, DEFAULT_MAX_EVENT_AGE_SECONDS
 
     functions = pipeline.functions
@@ -46,6 +49,7 @@ def read_stack_config(pipeline: LocalPipeline) -> StackConfig:
         queue_ids=tuple(q for q in dispatcher.get("ALLOWED_QUEUE_IDS", "").split(",") if q),
         max_age_seconds=int(dispatcher.get("MAX_EVENT_AGE_SECONDS") or DEFAULT_MAX_EVENT_AGE_SECONDS),
         unavailable_attempts=retry_attempts(definition, "GenesysUnavailable"),
+        in_progress_wait_seconds=retry_wait_seconds(definition, IdempotencyAlreadyInProgressError.__name__),
         attribute_map=json.loads(processor["ATTRIBUTE_MAP"])
         if processor.get("ATTRIBUTE_MAP")
         else dict(DEFAULT_ATTRIBUTE_MAP),
@@ -66,6 +70,22 @@ def retry_attempts(definition: dict[str, Any], error: str) -> int:
     return best
 
 
+def retry_wait_seconds(definition: dict[str, Any], error: str) -> float:
+    """The longest total wait of the first retrier that names ``error`` (its delays without jitter), over the
+    Task states; 0 when none retries it."""
+    longest = 0.0
+    for state in _states(definition):
+        for retrier in state.get("Retry", []) if state.get("Type") == "Task" else []:
+            if error in retrier.get("ErrorEquals", []) or "States.ALL" in retrier.get("ErrorEquals", []):
+                interval = float(retrier.get("IntervalSeconds", 1))
+                rate = float(retrier.get("BackoffRate", 2.0))
+                cap = float(retrier.get("MaxDelaySeconds", float("inf")))
+                attempts = int(retrier.get("MaxAttempts", 3))
+                longest = max(longest, sum(min(cap, interval * rate**k) for k in range(attempts)))
+                break
+    return longest
+
+
 def _states(definition: dict[str, Any]) -> Iterator[dict[str, Any]]:
     for state in (definition.get("States") or {}).values():
         yield state
@@ -77,4 +97,4 @@ def _states(definition: dict[str, Any]) -> Iterator[dict[str, Any]]:
             yield from _states(state["ItemProcessor"])
 
 
-__all__ = ["StackConfig", "read_stack_config", "retry_attempts"]
+__all__ = ["StackConfig", "read_stack_config", "retry_attempts", "retry_wait_seconds"]
