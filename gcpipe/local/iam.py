@@ -8,11 +8,16 @@ synthesized template's policies itself, with the template's ARNs resolved by the
   ``MANAGED_POLICIES``;
 - ``RolePolicy.decide(action, resources)``: IAM's evaluation for one identity-based policy set (an explicit
   Deny wins, then any Allow, else the implicit deny), with IAM's wildcards (``*``, ``?``; actions
-  case-insensitive). A statement with a ``Condition`` is not evaluated locally: it is treated as not
-  matching, so a call that depends on one is denied locally (visible at once, never a silent allow);
+  case-insensitive). A ``Condition`` is not evaluated locally; the guess is the strict one, so that
+  nothing passes here that AWS could refuse: a conditional Allow allows nothing, a conditional Deny denies
+  as if unconditional (a call that depends on one is denied locally, visible at once);
 - ``call_resources(service, operation, params, ...)``: the resource ARN(s) an API call acts on, as IAM
   sees them (a secret by name is its full ARN, with the random suffix); ``["*"]`` for actions IAM does not
   scope to a resource (``cloudwatch:PutMetricData``) or that are not mapped here.
+
+- ``event_source_denial(policy, queue_arn)``: what the Lambda service checks on the role when an SQS event
+  source mapping is created (its pollers then receive and delete with the role): CreateEventSourceMapping
+  fails without it, so a local pipeline whose role lacks it does not start.
 
 The check runs in each worker (``iam_guard``); the worker reports every decision, and ``PermissionUse``
 lists per role what was granted but never used (``gcpipe local run --unused-permissions``).
@@ -65,6 +70,9 @@ SERVICE_ACTIONS = (
     "sqs:ChangeMessageVisibility",
     "sqs:GetQueueAttributes",
 )
+# What CreateEventSourceMapping checks on the function's role for an SQS source ("The provided execution role
+# does not have permissions to call ReceiveMessage on SQS"), in the order it names them.
+EVENT_SOURCE_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
 # botocore's signing name -> IAM's service prefix, where they differ
 IAM_PREFIX = {"monitoring": "cloudwatch"}
 # API operations that IAM authorizes under another action's name (the Service Authorization Reference lists
@@ -95,7 +103,7 @@ class Statement:
     source: str  # the policy it comes from (logical id or managed policy name)
 
     def applies(self, action: str, resource: str) -> bool:
-        if self.conditional:
+        if self.conditional and self.effect == "Allow":  # the strict guess (module docstring)
             return False
         if self.actions and not any(_match(p, action, case=False) for p in self.actions):
             return False
@@ -253,6 +261,17 @@ class RolePolicy:
         return path
 
 
+def event_source_denial(policy: RolePolicy, queue_arn: str) -> str | None:
+    """Lambda's refusal of an SQS event source mapping for a role without the pollers' permissions, or None."""
+    for action in EVENT_SOURCE_ACTIONS:
+        if not policy.decide(action, [queue_arn]).allowed:
+            return (
+                f"InvalidParameterValueException: The provided execution role does not have permissions to call "
+                f"{action.split(':', 1)[1]} on SQS (role {policy.role_name}, queue {queue_arn})"
+            )
+    return None
+
+
 def _tuple(value: Any) -> tuple[str, ...]:
     if value is None:
         return ()
@@ -395,5 +414,6 @@ __all__ = [
     "UnusedGrant",
     "call_resources",
     "denial_code",
+    "event_source_denial",
     "iam_action",
 ]

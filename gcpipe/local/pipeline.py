@@ -50,8 +50,8 @@ from .. import PROJECT_ROOT
 from ..names import stack_name
 from ..sending import EventSender
 from . import MOTO_CONFIG, install_adapters, remove_adapters
-from .deploy import DeployedStack, GenesysEndpoint, TemplateDeployer, ensure_secret
-from .iam import PermissionUse, RolePolicy
+from .deploy import DeployedStack, GenesysEndpoint, TemplateDeployer, TemplateError, ensure_secret
+from .iam import PermissionUse, RolePolicy, event_source_denial
 from .lambda_runtime import RUNTIME
 from .sqs_poller import SqsEventSourcePoller, SqsMappingConfig, move_messages
 from .stepfunctions import RETRY_CLOCK, STATUS_EVENTS, LocalReplay, replay_execution
@@ -163,6 +163,7 @@ class LocalPipeline:
         self._patches: list[Any] = []
         self._session: boto3.Session | None = None
         self._clients: dict[str, Any] = {}
+        self._role_policies: dict[str, RolePolicy] = {}  # function name -> its role's resolved policy
         self._started = False
 
     def _template_environment(self) -> tuple[str | None, str | None]:
@@ -256,12 +257,11 @@ class LocalPipeline:
             for s in page.get("SecretList", [])
         }
         for fn in self.stack.of_type("AWS::Lambda::Function"):
-            RUNTIME.set_role_policy(
-                fn.ref,
-                RolePolicy.for_function(
-                    self.stack, fn.ref, account_id=self.account_id, region=self.region, secret_arns=secrets
-                ),
+            policy = RolePolicy.for_function(
+                self.stack, fn.ref, account_id=self.account_id, region=self.region, secret_arns=secrets
             )
+            self._role_policies[fn.ref] = policy
+            RUNTIME.set_role_policy(fn.ref, policy)
 
     def _named_secret(self) -> str | None:
         out = (self.assembly.template.get("Outputs") or {}).get("GenesysSecretName", {}).get("Value")
@@ -274,6 +274,10 @@ class LocalPipeline:
             arn = mapping["EventSourceArn"]
             if ":sqs:" not in arn:
                 continue
+            function_name = mapping["FunctionArn"].rsplit(":", 1)[1]
+            denial = event_source_denial(self._role_policies[function_name], arn)
+            if denial:  # CreateEventSourceMapping refuses it on AWS, so the deploy fails there
+                raise TemplateError(f"could not map {arn} to {function_name}: {denial}")
             queue_name = arn.rsplit(":", 1)[1]
             url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
             config = SqsMappingConfig.from_mapping(mapping, url)

@@ -75,3 +75,17 @@ def test_a_dispatcher_without_start_execution_leaves_the_event_to_sqs_and_the_dl
         assert {d.action for _, d in RUNTIME.permissions.denied} == {"states:StartExecution"}
 
     run_one_event(cdk_out, check)
+
+
+def test_a_dispatcher_role_without_receive_message_on_its_queue_stops_the_deploy(synthesized, tmp_path):
+    # Given a template whose dispatcher role no longer grants sqs:ReceiveMessage (its event source mapping's poll)
+    from gcpipe.local.deploy import TemplateError
+
+    cdk_out = without_permission(synthesized, tmp_path, "DispatchDispatcherRoleDefaultPolicy", "sqs:ReceiveMessage")
+    # When it is deployed, then it fails as CreateEventSourceMapping does on AWS, naming the call and the role
+    with pytest.raises(TemplateError) as refused:
+        with running_harness(cdk_out):
+            pass
+    message = str(refused.value)
+    assert "does not have permissions to call ReceiveMessage on SQS" in message
+    assert "DispatcherRole" in message and ":sqs:" in message
