@@ -4,6 +4,7 @@ the seeded fault plan, then one redrive of every failed execution, then the figu
 from __future__ import annotations
 
 import contextlib
+import math
 import random
 import secrets
 import threading
@@ -54,7 +55,11 @@ class ChaosOptions:
     cdk_out: Path | None = None
     run_dir: Path = RUN_DIR
     aws_fault_rate: float = 0.02
-    genesys_rate: float | None = 50.0  # the request budget's requests per second for the run (None: the stack's)
+    genesys_rate: float | None = 20.0  # the request budget's requests per second for the run (None: the stack's)
+    # The processor's reserved concurrency for the run. Synth's rule (infra/config.py: requestsPerSecond x 1 s per
+    # event <= processorReservedConcurrency) must hold at the run's rate too: at 50/s against dev's 5, thousands
+    # of executions waited for a processor and 623 failed with Lambda.TooManyRequestsException.
+    processor_concurrency: int = 20
 
 
 @dataclass
@@ -164,9 +169,16 @@ class ChaosRun:
                 )
             RUNTIME.set_environment_overrides(name, overrides)
         # A processor timeout costs its whole timeout: shortened for the run, as the retry waits are.
-        pipeline.client("lambda").update_function_configuration(
+        lam = pipeline.client("lambda")
+        lam.update_function_configuration(
             FunctionName=outputs["ProcessorFunctionName"], Timeout=plan.processor_timeout_seconds
         )
+        if self.options.genesys_rate:
+            check_processor_capacity(self.options.genesys_rate, self.options.processor_concurrency)
+            lam.put_function_concurrency(
+                FunctionName=outputs["ProcessorFunctionName"],
+                ReservedConcurrentExecutions=self.options.processor_concurrency,
+            )
         return log, throttles
 
     # -- the run ----------------------------------------------------------------------------
@@ -273,6 +285,15 @@ def check_time_compression(in_progress_wait: float, scale: float, timeout: int) 
         )
 
 
+def check_processor_capacity(rate: float, concurrency: int) -> None:
+    """Synth's rule at the run's rate: the processors the budget admits at once (1 s each) have a slot."""
+    if rate > concurrency:
+        raise RunnerError(
+            f"genesys_rate {rate:g}/s needs a processor reserved concurrency of at least {math.ceil(rate)} "
+            f"(1 s per event); processor_concurrency is {concurrency}"
+        )
+
+
 def _errors(executions: list[dict]) -> dict[str, int]:
     """Failed executions per error name (Step Functions' ``error``: the processor's error type)."""
     return dict(Counter(str(e.get("error") or e.get("status")) for e in executions))
@@ -283,4 +304,4 @@ def _spread(total: int, parts: int) -> list[int]:
     return [base + (1 if i < extra else 0) for i in range(parts)]
 
 
-__all__ = ["ChaosOptions", "ChaosRun", "check_time_compression"]
+__all__ = ["ChaosOptions", "ChaosRun", "check_processor_capacity", "check_time_compression"]

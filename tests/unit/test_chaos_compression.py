@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gcpipe.chaos.plan import make_plan
-from gcpipe.chaos.run import ChaosOptions, check_time_compression
+from gcpipe.chaos.run import ChaosOptions, check_processor_capacity, check_time_compression
 from gcpipe.local.run import RunnerError
 from gcpipe.local.run.stack_config import retry_wait_seconds
 
@@ -49,3 +49,14 @@ def test_a_scale_at_which_the_retries_end_before_the_timeout_is_refused_with_the
         check_time_compression(90, 0.06, 10)
     # Then the error names the scale and the least one that works
     assert "retry_time_scale 0.06" in str(refused.value) and "above 0.111" in str(refused.value)
+
+
+def test_a_rate_the_processors_reserved_concurrency_cannot_take_is_refused():
+    # Given the defaults, then the run accepts them
+    options = ChaosOptions(events=1, seed=1)
+    check_processor_capacity(options.genesys_rate, options.processor_concurrency)
+    # Given 50 requests/s against dev's 5 processors (what the first worker-process soaks ran)
+    with pytest.raises(RunnerError) as refused:
+        check_processor_capacity(50, 5)
+    # Then the error names the concurrency the rate needs
+    assert "at least 50" in str(refused.value)
