@@ -22,7 +22,11 @@
    templates call jsonpath_ng's ``parse``, which builds a ply parser each time (about 2 ms). With thousands of
    executions that was a large share of the local Step Functions' CPU (py-spy on a 5,000-event chaos run).
    ``cached_jsonpath_parse`` memoises it: a parsed path is only read (``find``, ``update``), never changed.
-5. No ``RedriveExecution``. ``replay_execution`` is the local stand-in and
+5. A Lambda task builds a new boto3 client for every invocation (``boto_client_for``: about 7 ms of CPU,
+   13 % of the emulator's GIL time in a 5,000-event run). ``reused_lambda_client`` keeps one client per
+   region and endpoint, made as moto makes it, with a connection pool sized for the executions' concurrent
+   invokes (a botocore client is safe to share between threads once made).
+6. No ``RedriveExecution``. ``replay_execution`` is the local stand-in and
    says so: it starts a *new* execution with the same input (AWS's redrive
    resumes the same execution at the failed state).
 """
@@ -157,6 +161,46 @@ def _record_end(execution: Any) -> None:
 def cached_jsonpath_parse(original: Any) -> Any:
     """jsonpath_ng's ``parse``, memoised per path (gap 4)."""
     return functools.lru_cache(maxsize=4096)(original)
+
+
+LAMBDA_CLIENT_POOL = 64  # concurrent Lambda tasks sharing one client (botocore's default pool holds 10)
+
+
+def reused_lambda_client(_original: Any) -> Any:
+    """moto's ``boto_client_for`` for Lambda tasks, memoised per region and endpoint (gap 5)."""
+    import boto3
+    from botocore.config import Config
+    from moto.core.models import botocore_stubber
+    from moto.settings import moto_server_port
+    from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSeconds
+
+    clients: dict[tuple[str, str, str | None], Any] = {}
+    lock = threading.Lock()
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        # moto sends to its own server unless its in-process stubber is on: the endpoint is part of the key
+        endpoint = None if botocore_stubber.enabled else f"http://localhost:{moto_server_port()}"
+        key = (region, service, endpoint)
+        with lock:
+            if key not in clients:
+                # moto's own client (its credentials and configuration), with a pool for many executions' invokes
+                clients[key] = boto3.client(
+                    service,
+                    region_name=region,
+                    aws_access_key_id="ak",
+                    aws_secret_access_key="sk",
+                    endpoint_url=endpoint,
+                    config=Config(
+                        parameter_validation=False,
+                        retries={"max_attempts": 0, "total_max_attempts": 1},
+                        connect_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
+                        read_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
+                        max_pool_connections=LAMBDA_CLIENT_POOL,
+                    ),
+                )
+            return clients[key]
+
+    return boto_client_for
 
 
 def execution_init(original: Any) -> Any:

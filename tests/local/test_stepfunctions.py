@@ -162,3 +162,23 @@ def test_a_jsonpath_is_parsed_once_while_the_adapters_are_installed_and_anew_aft
     moto_patches.remove()
     assert jsonpath_ng.ext.parse("$.detail") is not jsonpath_ng.ext.parse("$.detail")
     moto_patches.install()  # the fixture removes them again
+
+
+def test_lambda_tasks_share_one_client_while_the_adapters_are_installed(aws, make_function):
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+
+    from gcpipe.local import moto_patches
+
+    # Given the adapters installed: every Lambda task of every execution gets the same client
+    first = lambda_eval_utils.boto_client_for(region="us-east-1", service="lambda")
+    assert lambda_eval_utils.boto_client_for(region="us-east-1", service="lambda") is first
+    assert first.meta.config.max_pool_connections >= 64  # many executions invoke at once
+    # and executions still invoke through it
+    sm = _machine(aws, make_function(FAILS_WHEN_ASKED))
+    sfn = aws.client("stepfunctions")
+    arns = [sfn.start_execution(stateMachineArn=sm, input="{}")["executionArn"] for _ in range(3)]
+    assert [wait_for_execution(sfn, arn)["status"] for arn in arns] == ["SUCCEEDED"] * 3
+    # When they are removed, moto makes a client per call again
+    moto_patches.remove()
+    assert lambda_eval_utils.boto_client_for(region="us-east-1", service="lambda") is not first
+    moto_patches.install()  # the fixture removes them again
