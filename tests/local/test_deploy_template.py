@@ -154,7 +154,13 @@ def write_assembly(root: Path, out_file: Path) -> Path:
                     "PolicyDocument": {
                         "Version": "2012-10-17",
                         "Statement": [
-                            {"Effect": "Allow", "Action": "states:StartExecution", "Resource": {"Ref": "Machine"}}
+                            {"Effect": "Allow", "Action": "states:StartExecution", "Resource": {"Ref": "Machine"}},
+                            # what its event source mapping polls with (CreateEventSourceMapping checks it)
+                            {
+                                "Effect": "Allow",
+                                "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
+                                "Resource": {"Fn::GetAtt": ["Main", "Arn"]},
+                            },
                         ],
                     },
                 },
