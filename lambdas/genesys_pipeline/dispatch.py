@@ -82,6 +82,13 @@ ATTR_RECEIVE_COUNT = "ApproximateReceiveCount"
 MESSAGE_ID_FIELD = "sqsMessageId"
 # On a deferred event: the admission slot (epoch seconds) it has already paid for.
 ATTR_BUDGET_SLOT = "BudgetSlot"
+# On a deferred event: the delivery it continues (the first SQS message's id, and when that was first
+# received, epoch ms). A deferral copy and its original are one delivery: if the original comes back
+# (its dispatcher died after the deferral), whichever of the two starts the execution, the other finds it
+# as its own start, not as another copy's (the execution input carries the delivery's message id).
+ATTR_DELIVERY_ID = "DeliveryMessageId"
+ATTR_DELIVERY_RECEIVED = "DeliveryFirstReceived"
+DELIVERY_ATTRIBUTES = (ATTR_BUDGET_SLOT, ATTR_DELIVERY_ID, ATTR_DELIVERY_RECEIVED)
 # A pre-paid event that comes back this much before its slot still starts (clocks of two
 # containers differ by milliseconds; DelaySeconds is rounded up, so it is never early otherwise).
 PREPAID_EARLY_SECONDS = 1.0
@@ -167,12 +174,18 @@ class RecordPlan:
     primary: str | None = None  # DUPLICATE_IN_BATCH: message id of the batch's first record with this key
     dead_letter_attributes: Mapping[str, str] = field(default_factory=dict)
     body: str = ""
-    first_received: datetime | None = None  # SQS ApproximateFirstReceiveTimestamp
+    first_received: datetime | None = None  # the delivery's SQS ApproximateFirstReceiveTimestamp
     prepaid_slot: float | None = None  # START: a deferred event's slot, already paid for
     delay_seconds: int | None = None  # DEFER
     slot: float | None = None  # DEFER: the slot paid for (None beyond the horizon: admitted again on return)
     message_attributes: Mapping[str, str] = field(default_factory=dict)  # the record's String attributes
     receive_count: int = 1  # ApproximateReceiveCount: > 1 when an earlier dispatch of this message failed
+    delivery_id: str = ""  # the delivery's first message id (a deferral copy's original; else message_id)
+
+    @property
+    def redelivered(self) -> bool:
+        """Received before: this message (an earlier dispatch failed) or its delivery (a deferral copy)."""
+        return self.receive_count > 1 or bool(self.delivery_id and self.delivery_id != self.message_id)
 
 
 @dataclass(frozen=True)
@@ -243,11 +256,19 @@ def prepaid_slot_of(attributes: Mapping[str, str]) -> float | None:
 
 
 def deferral_attributes(plan: RecordPlan, slot: float | None) -> dict[str, str]:
-    kept = {k: v for k, v in plan.message_attributes.items() if k != ATTR_BUDGET_SLOT}
-    kept = dict(list(kept.items())[: SQS_MAX_MESSAGE_ATTRIBUTES - 1])
+    kept = {k: v for k, v in plan.message_attributes.items() if k not in DELIVERY_ATTRIBUTES}
+    kept = dict(list(kept.items())[: SQS_MAX_MESSAGE_ATTRIBUTES - len(DELIVERY_ATTRIBUTES)])
     if slot is not None:
         kept[ATTR_BUDGET_SLOT] = f"{slot:.3f}"
+    kept[ATTR_DELIVERY_ID] = plan.delivery_id or plan.message_id
+    if plan.first_received is not None:
+        kept[ATTR_DELIVERY_RECEIVED] = str(int(plan.first_received.timestamp() * 1000))
     return kept
+
+
+def delivery_first_received(attributes: Mapping[str, str], record: Mapping[str, Any]) -> datetime | None:
+    """When the record's delivery was first received: a deferral copy's original, else the record itself."""
+    return _epoch_ms(attributes.get(ATTR_DELIVERY_RECEIVED)) or first_received(record)
 
 
 def deferral_delay(slot: float | None, now: float) -> int:
@@ -290,7 +311,7 @@ class Dispatcher:
                 key = plan.event.dedup_key
                 # A redelivered record asks Step Functions itself: it may have started the execution before its
                 # dispatcher died, and then it is that start, not a duplicate of another copy in this batch.
-                if key in first_with_key and plan.receive_count <= 1:
+                if key in first_with_key and not plan.redelivered:
                     plan = RecordPlan(
                         plan.message_id, Action.DUPLICATE_IN_BATCH, plan.event, primary=first_with_key[key]
                     )
@@ -328,7 +349,8 @@ class Dispatcher:
             prepaid_slot=prepaid_slot_of(attributes),
             message_attributes=attributes,
             receive_count=_receive_count(record),
-            first_received=first_received(record),
+            first_received=delivery_first_received(attributes, record),
+            delivery_id=attributes.get(ATTR_DELIVERY_ID) or message_id,
         )
 
     def admit(self, plans: list[RecordPlan]) -> list[RecordPlan]:
@@ -385,6 +407,8 @@ class Dispatcher:
                         delay_seconds=deferral_delay(slot, now),
                         slot=slot,
                         message_attributes=plan.message_attributes,
+                        first_received=plan.first_received,
+                        delivery_id=plan.delivery_id,
                     )
                 )
         return admitted
@@ -442,9 +466,9 @@ class Dispatcher:
                 assert plan.event is not None  # a START plan has its event
                 started = self._starter.start_execution(
                     plan.event.dedup_key,
-                    execution_input(plan.event, plan.message_id),
+                    execution_input(plan.event, plan.delivery_id or plan.message_id),
                     not_before=plan.first_received,
-                    redelivered=plan.receive_count > 1,
+                    redelivered=plan.redelivered,
                 )
                 if started is StartResult.ALREADY_RUNNING:
                     return RecordResult(
@@ -539,7 +563,10 @@ class Dispatcher:
 
 def first_received(record: Mapping[str, Any]) -> datetime | None:
     """The record's ApproximateFirstReceiveTimestamp (epoch milliseconds), or None when absent."""
-    value = (record.get("attributes") or {}).get("ApproximateFirstReceiveTimestamp")
+    return _epoch_ms((record.get("attributes") or {}).get("ApproximateFirstReceiveTimestamp"))
+
+
+def _epoch_ms(value: Any) -> datetime | None:
     try:
         return datetime.fromtimestamp(int(value) / 1000, tz=timezone.utc) if value is not None else None
     except (TypeError, ValueError, OverflowError):
