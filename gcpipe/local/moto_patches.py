@@ -114,6 +114,17 @@ PATCHES: tuple[MotoPatch, ...] = (
         (Replacement("moto.backends", "list_of_moto_modules", moto_server.listed_once),),
     ),
     MotoPatch(
+        "SQS: two concurrent ReceiveMessage calls can take the same message (visibility checked, then marked "
+        "received, nothing between): it is handed out twice, and the first receiver's delete does not take",
+        (
+            Replacement("moto.sqs.models:SQSBackend", "receive_message", sqs_queue.atomic_receive),
+            *(
+                Replacement("moto.sqs.models:SQSBackend", name, sqs_queue.under_queue_lock)
+                for name in ("delete_message", "change_message_visibility")
+            ),
+        ),
+    ),
+    MotoPatch(
         "SQS: every count of a queue's messages reads the clock per message, and SendMessage (through "
         "Queue.attributes) and ReceiveMessage (the retention check, per message returned) count the whole queue: "
         "quadratic with thousands of messages waiting (59 % of the emulator's GIL time in a 5,000-event run)",

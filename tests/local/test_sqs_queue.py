@@ -31,11 +31,15 @@ def test_the_counts_are_moto_s_own_with_the_adapters_installed(aws):
     finally:
         moto_patches.install()  # the fixture removes them again
     # Then both say 3 ready, 1 delayed, 2 not visible (the 2 in flight: moto counts a delayed one only as delayed)
-    assert adapted == plain == {
-        "ApproximateNumberOfMessages": "3",
-        "ApproximateNumberOfMessagesDelayed": "1",
-        "ApproximateNumberOfMessagesNotVisible": "2",
-    }
+    assert (
+        adapted
+        == plain
+        == {
+            "ApproximateNumberOfMessages": "3",
+            "ApproximateNumberOfMessagesDelayed": "1",
+            "ApproximateNumberOfMessagesNotVisible": "2",
+        }
+    )
 
 
 def test_a_message_past_the_retention_period_is_not_received(aws):
@@ -71,3 +75,43 @@ def test_counting_a_queue_does_not_read_the_clock_per_message(aws, monkeypatch):
     sqs.send_message(QueueUrl=url, MessageBody="one more")
     # Then the messages' clock was not read per message (moto alone: about 4 reads per message per count)
     assert len(reads) < 50
+
+
+def test_concurrent_receivers_never_get_the_same_message_and_every_delete_takes(aws):
+    # Given 600 messages and 12 receivers that each delete what they got (the local pollers' threads)
+    import collections
+    import threading
+
+    sqs = aws.client("sqs")
+    url = sqs.create_queue(QueueName="shared", Attributes={"VisibilityTimeout": "300"})["QueueUrl"]
+    for start in range(0, 600, 10):
+        sqs.send_message_batch(
+            QueueUrl=url, Entries=[{"Id": str(n), "MessageBody": f"m-{start + n}"} for n in range(10)]
+        )
+    received: collections.Counter[str] = collections.Counter()
+    lock = threading.Lock()
+
+    def receiver() -> None:
+        client = aws.client("sqs")
+        while messages := client.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+            with lock:
+                received.update(m["MessageId"] for m in messages)
+            client.delete_message_batch(
+                QueueUrl=url,
+                Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(messages)],
+            )
+
+    # When they receive at once
+    threads = [threading.Thread(target=receiver) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    # Then each message was handed out once, and none is left in flight (moto alone: some handed out twice,
+    # whose first delete did not take, so they would come back after the visibility timeout)
+    assert len(received) == 600 and max(received.values()) == 1
+    assert _counts(sqs, url) == {
+        "ApproximateNumberOfMessages": "0",
+        "ApproximateNumberOfMessagesDelayed": "0",
+        "ApproximateNumberOfMessagesNotVisible": "0",
+    }
