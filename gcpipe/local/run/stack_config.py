@@ -58,32 +58,37 @@ def read_stack_config(pipeline: LocalPipeline) -> StackConfig:
 
 def retry_attempts(definition: dict[str, Any], error: str) -> int:
     """Attempts a Task state makes on ``error``: 1 + MaxAttempts of the first retrier that names it (or States.ALL)."""
-    best = 1
+    return max((1 + int(r.get("MaxAttempts", 3)) for r in _retriers_of(definition, error)), default=1)
+
+
+def retry_wait_seconds(definition: dict[str, Any], error: str) -> float:
+    """The longest total wait of the first retrier that names ``error`` (its delays without jitter), over the
+    Task states; 0 when none retries it."""
+    return max(
+        (
+            sum(
+                min(
+                    float(r.get("MaxDelaySeconds", float("inf"))),
+                    float(r.get("IntervalSeconds", 1)) * float(r.get("BackoffRate", 2.0)) ** k,
+                )
+                for k in range(int(r.get("MaxAttempts", 3)))
+            )
+            for r in _retriers_of(definition, error)
+        ),
+        default=0.0,
+    )
+
+
+def _retriers_of(definition: dict[str, Any], error: str) -> Iterator[dict[str, Any]]:
+    """Per Task state, the first retrier that names ``error`` (or States.ALL): the one Step Functions applies."""
     for state in _states(definition):
         if state.get("Type") != "Task":
             continue
         for retrier in state.get("Retry", []):
             names = retrier.get("ErrorEquals", [])
             if error in names or "States.ALL" in names:
-                best = max(best, 1 + int(retrier.get("MaxAttempts", 3)))
+                yield retrier
                 break
-    return best
-
-
-def retry_wait_seconds(definition: dict[str, Any], error: str) -> float:
-    """The longest total wait of the first retrier that names ``error`` (its delays without jitter), over the
-    Task states; 0 when none retries it."""
-    longest = 0.0
-    for state in _states(definition):
-        for retrier in state.get("Retry", []) if state.get("Type") == "Task" else []:
-            if error in retrier.get("ErrorEquals", []) or "States.ALL" in retrier.get("ErrorEquals", []):
-                interval = float(retrier.get("IntervalSeconds", 1))
-                rate = float(retrier.get("BackoffRate", 2.0))
-                cap = float(retrier.get("MaxDelaySeconds", float("inf")))
-                attempts = int(retrier.get("MaxAttempts", 3))
-                longest = max(longest, sum(min(cap, interval * rate**k) for k in range(attempts)))
-                break
-    return longest
 
 
 def _states(definition: dict[str, Any]) -> Iterator[dict[str, Any]]:
