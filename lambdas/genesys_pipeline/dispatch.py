@@ -183,9 +183,14 @@ class RecordPlan:
     delivery_id: str = ""  # the delivery's first message id (a deferral copy's original; else message_id)
 
     @property
+    def delivery(self) -> str:
+        """The message id the delivery began with: this one's, unless it is a deferral copy."""
+        return self.delivery_id or self.message_id
+
+    @property
     def redelivered(self) -> bool:
         """Received before: this message (an earlier dispatch failed) or its delivery (a deferral copy)."""
-        return self.receive_count > 1 or bool(self.delivery_id and self.delivery_id != self.message_id)
+        return self.receive_count > 1 or self.delivery != self.message_id
 
 
 @dataclass(frozen=True)
@@ -260,7 +265,7 @@ def deferral_attributes(plan: RecordPlan, slot: float | None) -> dict[str, str]:
     kept = dict(list(kept.items())[: SQS_MAX_MESSAGE_ATTRIBUTES - len(DELIVERY_ATTRIBUTES)])
     if slot is not None:
         kept[ATTR_BUDGET_SLOT] = f"{slot:.3f}"
-    kept[ATTR_DELIVERY_ID] = plan.delivery_id or plan.message_id
+    kept[ATTR_DELIVERY_ID] = plan.delivery
     if plan.first_received is not None:
         kept[ATTR_DELIVERY_RECEIVED] = str(int(plan.first_received.timestamp() * 1000))
     return kept
@@ -350,7 +355,7 @@ class Dispatcher:
             message_attributes=attributes,
             receive_count=_receive_count(record),
             first_received=delivery_first_received(attributes, record),
-            delivery_id=attributes.get(ATTR_DELIVERY_ID) or message_id,
+            delivery_id=attributes.get(ATTR_DELIVERY_ID, ""),
         )
 
     def admit(self, plans: list[RecordPlan]) -> list[RecordPlan]:
@@ -466,7 +471,7 @@ class Dispatcher:
                 assert plan.event is not None  # a START plan has its event
                 started = self._starter.start_execution(
                     plan.event.dedup_key,
-                    execution_input(plan.event, plan.delivery_id or plan.message_id),
+                    execution_input(plan.event, plan.delivery),
                     not_before=plan.first_received,
                     redelivered=plan.redelivered,
                 )
