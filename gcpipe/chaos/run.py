@@ -174,7 +174,6 @@ class ChaosRun:
             FunctionName=outputs["ProcessorFunctionName"], Timeout=plan.processor_timeout_seconds
         )
         if self.options.genesys_rate:
-            check_processor_capacity(self.options.genesys_rate, self.options.processor_concurrency)
             lam.put_function_concurrency(
                 FunctionName=outputs["ProcessorFunctionName"],
                 ReservedConcurrentExecutions=self.options.processor_concurrency,
@@ -212,6 +211,8 @@ class ChaosRun:
             check_time_compression(
                 config.in_progress_wait_seconds, opts.retry_time_scale, plan.processor_timeout_seconds
             )
+            if opts.genesys_rate:
+                check_processor_capacity(opts.genesys_rate, opts.processor_concurrency)
             log, throttles = self._install_aws_faults(pipeline, plan)
             stack.enter_context(self.capture)
             stack.callback(pipeline.stop_pollers)
