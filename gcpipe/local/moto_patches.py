@@ -4,8 +4,8 @@ A patch replaces attributes of moto classes or modules (through ``_patching``, s
 moto back exactly as it was: tests that use plain ``mock_aws`` in the same process must not see our
 behaviour). The replacements live in the adapter modules beside the rest of their service's gap
 (``dynamodb``, ``eventbridge``, ``lambda_runtime``, ``moto_server``, ``sqs_poller``, ``sqs_queue``,
-``stepfunctions``); this list is where they are applied. Remove a patch by deleting its entry (and then the replacement it names).
-Each is covered by a test in tests/local/ that runs moto's real behaviour through it.
+``stepfunctions``); this list is where they are applied. Remove a patch by deleting its entry (and then
+the replacement it names). Each is covered by a test in tests/local/ that runs moto's real behaviour through it.
 """
 
 from __future__ import annotations
