@@ -64,19 +64,14 @@ def retry_attempts(definition: dict[str, Any], error: str) -> int:
 def retry_wait_seconds(definition: dict[str, Any], error: str) -> float:
     """The longest total wait of the first retrier that names ``error`` (its delays without jitter), over the
     Task states; 0 when none retries it."""
-    return max(
-        (
-            sum(
-                min(
-                    float(r.get("MaxDelaySeconds", float("inf"))),
-                    float(r.get("IntervalSeconds", 1)) * float(r.get("BackoffRate", 2.0)) ** k,
-                )
-                for k in range(int(r.get("MaxAttempts", 3)))
-            )
-            for r in _retriers_of(definition, error)
-        ),
-        default=0.0,
-    )
+    return max((_total_wait(r) for r in _retriers_of(definition, error)), default=0.0)
+
+
+def _total_wait(retrier: dict[str, Any]) -> float:
+    interval = float(retrier.get("IntervalSeconds", 1))
+    rate = float(retrier.get("BackoffRate", 2.0))
+    cap = float(retrier.get("MaxDelaySeconds", float("inf")))
+    return sum(min(cap, interval * rate**k) for k in range(int(retrier.get("MaxAttempts", 3))))
 
 
 def _retriers_of(definition: dict[str, Any], error: str) -> Iterator[dict[str, Any]]:
