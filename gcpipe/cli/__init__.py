@@ -14,6 +14,7 @@ discovered automatically from ``gcpipe/cli/local_*.py`` (see ``local.py``).
 
 from __future__ import annotations
 
+import gc
 import sys
 from pathlib import Path
 from typing import Any
@@ -145,7 +146,12 @@ _register()
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point (``gcpipe = gcpipe.cli:main``)."""
-    cli.main(args=argv, prog_name="gcpipe")
+    try:
+        cli.main(args=argv, prog_name="gcpipe")
+    finally:
+        # The interpreter's exit collects every object several times over: after `gcpipe local run`, moto's
+        # ~270,000 take 0.7 s. Frozen objects are skipped, and the process's memory goes back to the OS at once.
+        gc.freeze()
 
 
 if __name__ == "__main__":  # pragma: no cover
