@@ -199,14 +199,14 @@ class FunctionPool:
         with self._cond:
             return [w.pid for w in self._all]
 
-    def close(self) -> None:
+    def shut(self) -> list[WorkerProcess]:
+        """Forget every worker and tell each to end (its channel closes); the caller reaps them (``close``)."""
         with self._cond:
             workers, self._all, self._idle = list(self._all), [], []
             self._cond.notify_all()
         for w in workers:  # all at once: a busy worker is not waited for before the idle ones are told
             w.shut_channel()
-        for w in workers:
-            w.close()
+        return workers
 
 
 @dataclass(frozen=True)
@@ -276,8 +276,9 @@ class LambdaRuntime:
         """End every worker process (each pool's idle and busy ones); the next invocations start new ones."""
         with self._lock:
             pools, self._pools = list(self._pools.values()), {}
-        for pool in pools:
-            pool.close()
+        # Every pool's workers are told before any is waited for: they end side by side.
+        for worker in [w for pool in pools for w in pool.shut()]:
+            worker.close()
         SPAWNER.stop()  # no worker left: its thread may end (the next worker starts it again)
 
     def workers(self) -> WorkerSnapshot:
@@ -292,10 +293,10 @@ class LambdaRuntime:
             if self.aws_endpoint:
                 return self.aws_endpoint
             if self._server is None:
-                from moto.server import ThreadedMotoServer
+                from .moto_server import MotoServer
 
                 logging.getLogger("werkzeug").setLevel(logging.ERROR)
-                server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+                server = MotoServer()
                 server.start()
                 self._server = server
             host, port = self._server.get_host_and_port()

@@ -19,7 +19,7 @@
 Modes:
 - ``in-process``: ``mock_aws``. Every boto3 client of the process (the
   handlers' too) talks to moto.
-- ``server``: moto's ``ThreadedMotoServer`` on 127.0.0.1 (ephemeral port),
+- ``server``: moto's server (``moto_server.MotoServer``) on 127.0.0.1 (ephemeral port),
   ``MOTO_PORT`` set to it (moto's Step Functions interpreter calls Lambda
   there), and ``AWS_ENDPOINT_URL`` set so this process's own boto3 clients
   reach it too. Other processes (the CLI with ``--local``) use
@@ -53,6 +53,7 @@ from . import MOTO_CONFIG, install_adapters, remove_adapters
 from .deploy import DeployedStack, GenesysEndpoint, TemplateDeployer, TemplateError, ensure_secret
 from .iam import PermissionUse, RolePolicy, event_source_denial
 from .lambda_runtime import RUNTIME
+from .moto_server import MotoServer
 from .sqs_poller import SqsEventSourcePoller, SqsMappingConfig, move_messages
 from .stepfunctions import RETRY_CLOCK, STATUS_EVENTS, LocalReplay, replay_execution
 from .template import CloudAssembly
@@ -207,12 +208,11 @@ class LocalPipeline:
             self._session = boto3.Session(region_name=self.region)
             return
         from moto.core.config import default_user_config
-        from moto.server import ThreadedMotoServer
 
         config_patch = mock.patch.dict(default_user_config, MOTO_CONFIG)
         config_patch.start()
         self._patches.append(config_patch)
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._server = MotoServer()
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.endpoint_url = f"http://{host}:{port}"
