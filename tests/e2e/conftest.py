@@ -33,7 +33,7 @@ CLIENT_ID, CLIENT_SECRET = "e2e-client", "e2e-secret"
 
 # The files whose runs use the checkout's .local-run (lambdas.log, endpoints.json): two such runs side by side
 # rotate each other's files, so they share one xdist worker. The other e2e tests (and the pipeline benchmarks) run
-# a LocalPipeline of their own, one at a time per process, in the "e2e" group on the other worker.
+# a LocalPipeline of their own, one at a time per process, in the "e2e" group on another worker.
 CHECKOUT_RUN_FILES = frozenset(
     {
         "test_kept_running.py",
