@@ -25,3 +25,34 @@ def test_moto_s_modules_are_listed_once_while_the_adapters_are_installed(aws, mo
         assert "sqs" in backends.list_of_moto_modules()
     assert len(listings) >= 3
     moto_patches.install()  # the fixture removes them again
+
+
+def test_the_server_serves_moto_and_its_stop_ends_the_thread_and_frees_the_port():
+    import socket
+
+    import boto3
+
+    from gcpipe.local.moto_server import MotoServer
+
+    # Given moto's server on an ephemeral port
+    server = MotoServer()
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        # When a client creates a queue there
+        sqs = boto3.client(
+            "sqs",
+            region_name="us-east-1",
+            endpoint_url=f"http://{host}:{port}",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        url = sqs.create_queue(QueueName="moto-server-test")["QueueUrl"]
+        # Then moto answered it
+        assert url in sqs.list_queues()["QueueUrls"]
+    finally:
+        server.stop()
+    # And after stop nothing listens there any more
+    with socket.socket() as probe:
+        assert probe.connect_ex((host, port)) != 0
+    server.stop()  # a second stop is harmless
