@@ -151,6 +151,17 @@ PATCHES: tuple[MotoPatch, ...] = (
         ),
     ),
     MotoPatch(
+        "Step Functions: StopExecution does not end a Retry wait; the execution stops, and its ABORTED status "
+        "change is emitted, only when the wait is over (RETRY_CLOCK.sleep ends early once it knows the execution)",
+        (
+            Replacement(
+                "moto.stepfunctions.parser.asl.component.common.retry.retrier_decl:RetrierDecl",
+                "_eval_body",
+                stepfunctions.retrier_with_environment,
+            ),
+        ),
+    ),
+    MotoPatch(
         "Step Functions, EventBridge: every JSONPath (an ASL path, an input template's) is parsed anew, a ply "
         "parser built per call (about 2 ms): a large share of the local Step Functions' CPU under load",
         tuple(

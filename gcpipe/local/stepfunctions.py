@@ -26,7 +26,13 @@
    13 % of the emulator's GIL time in a 5,000-event run). ``reused_lambda_client`` keeps one client per
    region and endpoint, made as moto makes it, with a connection pool sized for the executions' concurrent
    invokes (a botocore client is safe to share between threads once made).
-6. No ``RedriveExecution``. ``replay_execution`` is the local stand-in and
+6. StopExecution does not end a Retry wait: moto marks the execution stopped and the retrier's loop sees it
+   only when its sleep is over (up to MaxDelaySeconds at real time). Until then the ABORTED status change is
+   not emitted; the throughput bench's next stack, in the same process, received it and ran its error logger.
+   ``retrier_with_environment`` makes the retrier's environment (the execution's, or its Map or Parallel
+   branch's) known to ``RETRY_CLOCK.sleep`` while it runs, and the sleep ends when that environment stops,
+   as the wait does on AWS.
+7. No ``RedriveExecution``. ``replay_execution`` is the local stand-in and
    says so: it starts a *new* execution with the same input (AWS's redrive
    resumes the same execution at the failed state).
 """
@@ -47,6 +53,8 @@ from . import service_metrics
 LOG = logging.getLogger(__name__)
 
 STATUS_CHANGE_DETAIL_TYPE = "Step Functions Execution Status Change"
+STOP_POLL_SECONDS = 0.25  # how soon a Retry wait sees a stop it was not woken for (gap 6)
+_EXECUTION = threading.local()  # .env: the ASL environment of the retrier running on this thread (gap 6)
 
 
 class RetryClock:
@@ -61,13 +69,40 @@ class RetryClock:
         self.requested.append(float(seconds))
         if self.scale > 0:
             self.slept.append(float(seconds) * self.scale)
-            _time.sleep(seconds * self.scale)
+            _wait_unless_stopped(seconds * self.scale)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(_time, name)
 
 
 RETRY_CLOCK = RetryClock()
+
+
+def _wait_unless_stopped(seconds: float) -> None:
+    """Sleep ``seconds``, or less if this thread's execution stops (StopExecution) meanwhile."""
+    env = getattr(_EXECUTION, "env", None)
+    if env is None:  # gap 6's patch removed
+        _time.sleep(seconds)
+        return
+    deadline = _time.monotonic() + seconds
+    while env.is_running():
+        left = deadline - _time.monotonic()
+        if left <= 0:
+            return
+        env.program_state_event.wait(min(left, STOP_POLL_SECONDS))  # set on every change of program state
+
+
+def retrier_with_environment(original: Any) -> Any:
+    """``RetrierDecl._eval_body(env)``, with ``env`` known to ``RETRY_CLOCK.sleep`` while it runs."""
+
+    def eval_body(self: Any, env: Any) -> None:
+        _EXECUTION.env = env
+        try:
+            original(self, env)
+        finally:
+            _EXECUTION.env = None
+
+    return eval_body
 
 
 class StatusEvents:

@@ -182,3 +182,35 @@ def test_lambda_tasks_share_one_client_while_the_adapters_are_installed(aws, mak
     moto_patches.remove()
     assert lambda_eval_utils.boto_client_for(region="us-east-1", service="lambda") is not first
     moto_patches.install()  # the fixture removes them again
+
+
+def test_a_stop_ends_a_retry_wait_at_once_and_its_status_change_follows(aws, make_function):
+    from gcpipe.local.stepfunctions import STATUS_EVENTS
+
+    fn = make_function(FAILS_WHEN_ASKED)
+    sm = _machine(
+        aws, fn, [{"ErrorEquals": ["GenesysRejected"], "IntervalSeconds": 60, "BackoffRate": 1, "MaxAttempts": 3}]
+    )
+    sfn = aws.client("stepfunctions")
+    RETRY_CLOCK.scale = 1.0  # a real 60 s wait, as the throughput bench runs them
+    # Given an execution waiting out its first Retry
+    arn = sfn.start_execution(stateMachineArn=sm, input=json.dumps({"fail": True}))["executionArn"]
+    deadline = time.monotonic() + 20
+    while not RETRY_CLOCK.requested:
+        assert time.monotonic() < deadline, "the execution never reached its Retry"
+        time.sleep(0.02)
+    # When it is stopped (StopExecution, as the console's Stop button does)
+    sfn.stop_execution(executionArn=arn, error="Stopped", cause="by the test")
+
+    # Then its ABORTED status change is emitted well before the 60 s wait would have ended (on AWS at once;
+    # moto slept the whole wait out first, so a later stack in the same process received it), and the
+    # function is not invoked again
+    def aborted() -> bool:
+        return any(d["executionArn"] == arn and d["status"] == "ABORTED" for d in STATUS_EVENTS.emitted)
+
+    deadline = time.monotonic() + 20
+    while not aborted():
+        assert time.monotonic() < deadline, "no ABORTED status change 20 s after StopExecution"
+        time.sleep(0.05)
+    assert sfn.describe_execution(executionArn=arn)["status"] == "ABORTED"
+    assert RETRY_CLOCK.requested == [60.0]
