@@ -62,7 +62,7 @@ EXIT_OK, EXIT_NOT_ACCOUNTED, EXIT_USAGE = 0, 1, 2
     "--retry-time-scale",
     type=click.FloatRange(min=0.0, max=1.0),
     default=None,
-    help="Fraction of real time the state machine's Retry waits take (default 0.01; 0 skips them).",
+    help="Fraction of real time the state machine's Retry waits take (default 0.02; 0 skips them).",
 )
 @click.option(
     "--timeout",

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from ..integration import LocalIntegration
     from ..pipeline import LocalPipeline, PipelineState
 
-DEFAULT_RETRY_TIME_SCALE = 0.01  # ASL Retry waits at 1% of real time: a 20 s backoff takes 0.2 s
+DEFAULT_RETRY_TIME_SCALE = 0.02  # ASL Retry waits at 2% of real time: a 20 s backoff takes 0.4 s
 FAST_FORWARD_AFTER_SECONDS = 2.0  # records left in flight this long are made visible (local time compression)
 DLQ_SCAN_SECONDS = 5.0  # how often a run peeks at the DLQ while the pipeline is busy
 
